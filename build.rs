@@ -1,0 +1,34 @@
+//! Build script: the shared library's SONAME and link checks, and include/bestbuddy.h.
+
+use std::env;
+use std::path::PathBuf;
+
+fn main() {
+    // cargo gives a cdylib no SONAME; valgrind's --soname-synonyms and packagers need one.
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libbestbuddy.so.0");
+    // Fail the build on any undefined symbol (e.g. a stray rust_eh_personality), instead of
+    // failing every program that preloads the library.
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-z,defs");
+    println!("cargo:rerun-if-changed=src/exports.rs");
+    println!("cargo:rerun-if-changed=cbindgen.toml");
+    println!("cargo:rerun-if-changed=build.rs");
+
+    // The one symbol that needs linkage stable Rust cannot express (see the file).
+    cc::Build::new().file("csrc/eh_personality.c").compile("bestbuddy_eh");
+
+    let crate_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
+    let config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml"))
+        .expect("cbindgen.toml is readable");
+    let header = crate_dir.join("include").join("bestbuddy.h");
+    match cbindgen::Builder::new()
+        .with_crate(&crate_dir)
+        .with_config(config)
+        .generate()
+    {
+        // write_to_file leaves the file untouched when the content is the same.
+        Ok(bindings) => {
+            bindings.write_to_file(&header);
+        }
+        Err(e) => panic!("cbindgen could not generate {}: {e}", header.display()),
+    }
+}

@@ -1,0 +1,52 @@
+/* mallopt: M_MMAP_THRESHOLD, M_TRIM_THRESHOLD and M_PERTURB are accepted
+ * (return 1) and honoured: with M_PERTURB set to b, malloc'd memory is filled
+ * with b ^ 0xff while calloc still returns zeroes; after lowering
+ * M_MMAP_THRESHOLD to 64 KiB a 256 KiB block counts as mmapped in mallinfo2.
+ * On bestbuddy an unknown parameter returns 0 (glibc returns 1). */
+#include "common.h"
+
+int main(void)
+{
+    int bb = on_bestbuddy();
+    free(malloc(10));
+
+    CHECK(mallopt(M_TRIM_THRESHOLD, 256 * 1024) == 1);
+    CHECK(mallopt(M_MMAP_THRESHOLD, 64 * 1024) == 1);
+    struct mallinfo2 a = mallinfo2();
+    void *big = malloc(256 * 1024);
+    CHECK(big != NULL);
+    struct mallinfo2 b = mallinfo2();
+    CHECKF(b.hblks == a.hblks + 1 && b.hblkhd >= a.hblkhd + 256 * 1024,
+           "M_MMAP_THRESHOLD=64K: malloc(256K) not counted as mmapped (hblks %zu -> %zu)",
+           a.hblks, b.hblks);
+    free(big);
+    struct mallinfo2 c = mallinfo2();
+    CHECK(c.hblks == a.hblks);
+
+    CHECK(mallopt(M_PERTURB, 0x5a) == 1);
+    const size_t sizes[] = {1, 24, 200, 5000, 100000, 2 * BB_MIB};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        unsigned char *p = malloc(sizes[i]);
+        CHECK(p != NULL);
+        /* glibc skips the fill for blocks served from its tcache (<= 1032
+         * bytes); bestbuddy fills every block */
+        if (bb || sizes[i] > 1032)
+            CHECKF(bb_all_bytes(p, sizes[i], 0x5a ^ 0xff),
+                   "M_PERTURB: malloc(%zu) not filled with %#x", sizes[i], 0x5a ^ 0xff);
+        memset(p, 0, sizes[i]);
+        free(p);
+        unsigned char *z = calloc(1, sizes[i]);
+        CHECK(z != NULL);
+        CHECKF(bb_all_bytes(z, sizes[i], 0), "M_PERTURB: calloc(%zu) not zero", sizes[i]);
+        free(z);
+    }
+    CHECK(mallopt(M_PERTURB, 0) == 1);
+
+    if (bb) {
+        CHECKF(mallopt(12345, 1) == 0, "mallopt(12345, 1) != 0 on bestbuddy");
+        CHECK(mallopt(-12345, 1) == 0);
+    } else {
+        CHECK(mallopt(12345, 1) == 1); /* glibc ignores unknown parameters */
+    }
+    return 0;
+}

@@ -1,0 +1,486 @@
+//! The buddy heap: blocks of 2^k bytes (16 B to 2 MiB), split in halves on demand and merged
+//! with their buddy, found by address XOR, as far up as they can go on free.
+//!
+//! ```text
+//!  region (4 MiB, aligned to 4 MiB, so every block is aligned to its own size)
+//!  0           256K       512K        1M                2M                          4M
+//!  +-----------+----------+-----------+-----------------+---------------------------+
+//!  | meta      | order 14 | order 15  | order 16        | order 17                  |
+//!  | header +  | 256 KiB  | 512 KiB   | 1 MiB           | 2 MiB                     |
+//!  | order map |          |           |                 |                           |
+//!  +-----------+----------+-----------+-----------------+---------------------------+
+//!   a fresh region: the metadata block is never free, so these four blocks never merge.
+//!
+//!  block in use (2^k B)        free block (2^k B)      order map: 1 byte per 16 B granule
+//!  +------------------+        +------------------+    +---+---+---+---+---+---+---+---+
+//!  | payload, all     |        | next (free list) |    |k+1|0  |0  |0  |j+1|0  |..
+//!  | 2^k bytes usable |        | prev (free list) |    |+U |   |   |   |   |   |
+//!  |  (no header)     |        | ...              |    +---+---+---+---+---+---+---+---+
+//!  +------------------+        +------------------+     block start: order + 1, bit 7 = in use
+//! ```
+//! Blocks carry no header, so `malloc(4096)` takes a 4096-byte block. The order of a block is
+//! found at free from the order map at the start of its region: the entry of a block's first
+//! granule is `order + 1` (bit 7 set while in use); every other entry is 0. The map's own
+//! entries (for the metadata block) are never read: offsets below `META` are rejected first.
+
+use core::ptr;
+
+use crate::heap::{self, Heap, HeapStats, MIN_ALIGN, Misuse, REGION};
+
+/// log2 of the smallest block.
+const MIN_SHIFT: usize = 4;
+/// The largest order: 16 << 17 = 2 MiB, half a region.
+const MAX_ORDER: usize = 17;
+const ORDERS: usize = MAX_ORDER + 1;
+/// The metadata block at the start of each region: the header and one map byte per granule.
+const META: usize = REGION >> MIN_SHIFT;
+const META_ORDER: usize = 14;
+const IN_USE: u8 = 0x80;
+
+#[inline]
+const fn block_bytes(order: usize) -> usize {
+    1 << (order + MIN_SHIFT)
+}
+
+/// The smallest order whose blocks hold `size` bytes.
+#[inline]
+pub fn order_for(size: usize) -> usize {
+    if size <= MIN_ALIGN {
+        0
+    } else {
+        (usize::BITS - (size - 1).leading_zeros()) as usize - MIN_SHIFT
+    }
+}
+
+/// The header at the start of every region (inside its metadata block).
+#[repr(C)]
+struct Region {
+    next: *mut Region,
+    prev: *mut Region,
+    /// Bytes of blocks in use in this region; 0 iff the region is wholly free.
+    used: usize,
+}
+
+pub struct BuddyHeap {
+    /// Free list heads per order (0 = empty); the links live in the free blocks themselves.
+    /// Invariant: every block on list `k` is free, of order `k`, with map entry `k + 1`, and
+    /// its buddy is not a free block of order `k` (it would have been merged).
+    heads: [usize; ORDERS],
+    /// Bit `k` is set iff `heads[k]` is not empty.
+    nonempty: u32,
+    regions: *mut Region,
+    region_count: usize,
+    used: usize,
+    free: usize,
+    free_blocks: usize,
+    /// Regions whose `used` is 0.
+    spare_count: usize,
+    spare_limit: usize,
+}
+
+// SAFETY: the heap owns its regions; the caller serialises access with a lock.
+unsafe impl Send for BuddyHeap {}
+
+#[inline]
+fn split_addr(p: usize) -> (usize, usize) {
+    let base = p & !(REGION - 1);
+    (base, p - base)
+}
+
+/// The order map entry of the granule at `offset` in the region at `base`.
+#[inline]
+unsafe fn entry(base: usize, offset: usize) -> *mut u8 {
+    (base + (offset >> MIN_SHIFT)) as *mut u8
+}
+
+#[inline]
+unsafe fn link(b: usize, slot: usize) -> *mut usize {
+    (b + slot * 8) as *mut usize
+}
+
+impl BuddyHeap {
+    #[inline]
+    unsafe fn push(&mut self, b: usize, order: usize) {
+        // SAFETY: b is a free block of `order` in a mapped region.
+        unsafe {
+            let head = self.heads[order];
+            *link(b, 0) = head;
+            *link(b, 1) = 0;
+            if head != 0 {
+                *link(head, 1) = b;
+            }
+            self.heads[order] = b;
+            let (base, offset) = split_addr(b);
+            *entry(base, offset) = (order + 1) as u8;
+        }
+        self.nonempty |= 1 << order;
+        self.free += block_bytes(order);
+        self.free_blocks += 1;
+    }
+
+    #[inline]
+    unsafe fn unlink(&mut self, b: usize, order: usize) {
+        // SAFETY: b is on list `order`.
+        unsafe {
+            let (next, prev) = (*link(b, 0), *link(b, 1));
+            if next != 0 {
+                *link(next, 1) = prev;
+            }
+            if prev != 0 {
+                *link(prev, 0) = next;
+            } else {
+                self.heads[order] = next;
+                if next == 0 {
+                    self.nonempty &= !(1 << order);
+                }
+            }
+            let (base, offset) = split_addr(b);
+            *entry(base, offset) = 0;
+        }
+        self.free -= block_bytes(order);
+        self.free_blocks -= 1;
+    }
+
+    #[cold]
+    fn grow(&mut self) -> bool {
+        let base = heap::map_region() as usize;
+        if base == 0 {
+            return false;
+        }
+        let region = base as *mut Region;
+        // SAFETY: a fresh, zeroed region that only this heap knows.
+        unsafe {
+            (*region).next = self.regions;
+            (*region).prev = ptr::null_mut();
+            (*region).used = 0;
+            if !self.regions.is_null() {
+                (*self.regions).prev = region;
+            }
+            self.regions = region;
+            for order in META_ORDER..ORDERS {
+                self.push(base + block_bytes(order), order);
+            }
+        }
+        self.region_count += 1;
+        self.spare_count += 1;
+        true
+    }
+
+    /// Unmaps a wholly free region, taking its four top blocks off their lists.
+    unsafe fn release(&mut self, region: *mut Region) {
+        let base = region as usize;
+        // SAFETY: region is ours and wholly free, so it is exactly its four top blocks.
+        unsafe {
+            for order in META_ORDER..ORDERS {
+                self.unlink(base + block_bytes(order), order);
+            }
+            let (next, prev) = ((*region).next, (*region).prev);
+            if !next.is_null() {
+                (*next).prev = prev;
+            }
+            if prev.is_null() {
+                self.regions = next;
+            } else {
+                (*prev).next = next;
+            }
+            heap::unmap_region(region.cast());
+        }
+        self.region_count -= 1;
+        self.spare_count -= 1;
+    }
+
+    #[inline]
+    unsafe fn account(&mut self, b: usize, bytes: usize, taken: bool) {
+        let region = (b & !(REGION - 1)) as *mut Region;
+        // SAFETY: b lies in one of our regions.
+        unsafe {
+            if taken {
+                if (*region).used == 0 {
+                    self.spare_count -= 1;
+                }
+                (*region).used += bytes;
+                self.used += bytes;
+            } else {
+                (*region).used -= bytes;
+                self.used -= bytes;
+                if (*region).used == 0 {
+                    self.spare_count += 1;
+                }
+            }
+        }
+    }
+
+    /// Checks that `p` is a live block and returns its order.
+    #[inline]
+    unsafe fn validate(&self, p: usize) -> Result<usize, Misuse> {
+        let (base, offset) = split_addr(p);
+        if offset < META || !offset.is_multiple_of(MIN_ALIGN) {
+            return Err(Misuse::InvalidPointer);
+        }
+        // SAFETY: the order map is in the region's metadata block.
+        let e = unsafe { *entry(base, offset) };
+        if e & IN_USE != 0 {
+            return Ok((e & !IN_USE) as usize - 1);
+        }
+        if e != 0 {
+            return Err(Misuse::DoubleFree);
+        }
+        // Inside some block. If that block is free, `p` was most likely freed and then merged
+        // into its buddy: call it a double free.
+        for order in 1..ORDERS {
+            let start = offset & !(block_bytes(order) - 1);
+            // SAFETY: as above.
+            if start >= META && unsafe { *entry(base, start) } == (order + 1) as u8 {
+                return Err(Misuse::DoubleFree);
+            }
+        }
+        Err(Misuse::InvalidPointer)
+    }
+
+    /// Frees the block at `b` of `order`, merging it with its buddy as far up as it goes.
+    unsafe fn release_block(&mut self, mut b: usize, mut order: usize) {
+        let (base, _) = split_addr(b);
+        // SAFETY: b is a block of ours that just stopped being in use.
+        unsafe {
+            while order < MAX_ORDER {
+                let buddy = ((b - base) ^ block_bytes(order)) + base;
+                if buddy - base < META || *entry(base, buddy - base) != (order + 1) as u8 {
+                    break;
+                }
+                self.unlink(buddy, order);
+                *entry(base, b - base) = 0;
+                b = b.min(buddy);
+                order += 1;
+            }
+            self.push(b, order);
+        }
+    }
+}
+
+impl Heap for BuddyHeap {
+    const NAME: &'static str = "buddy";
+    const EMPTY: Self = BuddyHeap {
+        heads: [0; ORDERS],
+        nonempty: 0,
+        regions: ptr::null_mut(),
+        region_count: 0,
+        used: 0,
+        free: 0,
+        free_blocks: 0,
+        spare_count: 0,
+        spare_limit: 1,
+    };
+    const MAX_REQUEST: usize = block_bytes(MAX_ORDER);
+    const MAX_ALIGN: usize = block_bytes(MAX_ORDER);
+
+    unsafe fn alloc(&mut self, size: usize, align: usize) -> *mut u8 {
+        // A block of order k is aligned to 2^k bytes, so alignment is just a larger order.
+        let order = order_for(size).max(order_for(align));
+        let mut fits = self.nonempty & (!0u32 << order);
+        if fits == 0 {
+            if !self.grow() {
+                return ptr::null_mut();
+            }
+            fits = self.nonempty & (!0u32 << order);
+        }
+        let mut k = fits.trailing_zeros() as usize;
+        let b = self.heads[k];
+        // SAFETY: b heads list k; its upper halves become free blocks of lower orders.
+        unsafe {
+            self.unlink(b, k);
+            while k > order {
+                k -= 1;
+                self.push(b + block_bytes(k), k);
+            }
+            let (base, offset) = split_addr(b);
+            *entry(base, offset) = IN_USE | (order + 1) as u8;
+            self.account(b, block_bytes(order), true);
+        }
+        b as *mut u8
+    }
+
+    unsafe fn free(&mut self, p: *mut u8) -> Result<(), Misuse> {
+        let b = p as usize;
+        // SAFETY: validate proves b is a live block of ours.
+        unsafe {
+            let order = self.validate(b)?;
+            self.account(b, block_bytes(order), false);
+            self.release_block(b, order);
+            let region = (b & !(REGION - 1)) as *mut Region;
+            if (*region).used == 0 && self.spare_count > self.spare_limit {
+                self.release(region);
+            }
+        }
+        Ok(())
+    }
+
+    unsafe fn usable_size(&self, p: *mut u8) -> Result<usize, Misuse> {
+        // SAFETY: validate reads only the order map of p's region.
+        Ok(block_bytes(unsafe { self.validate(p as usize)? }))
+    }
+
+    unsafe fn resize_in_place(&mut self, p: *mut u8, size: usize) -> Result<bool, Misuse> {
+        let b = p as usize;
+        let (base, offset) = split_addr(b);
+        // SAFETY: validate proves b is live; buddies are read through the order map.
+        unsafe {
+            let current = self.validate(b)?;
+            let wanted = order_for(size);
+            if wanted < current {
+                // Give back the upper halves; each one's buddy is the part we keep.
+                let mut k = current;
+                while k > wanted {
+                    k -= 1;
+                    self.push(b + block_bytes(k), k);
+                }
+            } else if wanted > current {
+                // Growing in place needs `b` to be the lower half at every level up to the
+                // wanted order, with each upper half a whole free block.
+                for k in current..wanted {
+                    let buddy = offset + block_bytes(k);
+                    if offset & block_bytes(k) != 0
+                        || buddy >= REGION
+                        || *entry(base, buddy) != (k + 1) as u8
+                    {
+                        return Ok(false);
+                    }
+                }
+                for k in current..wanted {
+                    self.unlink(b + block_bytes(k), k);
+                }
+            } else {
+                return Ok(true);
+            }
+            *entry(base, offset) = IN_USE | (wanted + 1) as u8;
+            let (old, new) = (block_bytes(current), block_bytes(wanted));
+            let region = (b & !(REGION - 1)) as *mut Region;
+            (*region).used = (*region).used + new - old;
+            self.used = self.used + new - old;
+        }
+        Ok(true)
+    }
+
+    fn stats(&self) -> HeapStats {
+        HeapStats {
+            regions: self.region_count,
+            used: self.used,
+            free: self.free,
+            free_blocks: self.free_blocks,
+            spare: self.spare_count * (REGION - META),
+        }
+    }
+
+    fn set_spare_limit(&mut self, regions: usize) {
+        self.spare_limit = regions;
+    }
+
+    fn trim(&mut self) -> bool {
+        let mut released = false;
+        let mut region = self.regions;
+        while !region.is_null() {
+            // SAFETY: walking our own region list; `next` is read before a release.
+            unsafe {
+                let next = (*region).next;
+                if (*region).used == 0 {
+                    self.release(region);
+                    released = true;
+                }
+                region = next;
+            }
+        }
+        for order in 0..ORDERS {
+            let mut b = self.heads[order];
+            while b != 0 {
+                // SAFETY: b is a free block; its first 16 bytes (the links) are kept.
+                unsafe {
+                    released |= heap::decommit_inside(b + 16, b + block_bytes(order));
+                    b = *link(b, 0);
+                }
+            }
+        }
+        released
+    }
+
+    fn check(&self) -> Result<(), &'static str> {
+        let (mut used, mut free, mut free_blocks, mut regions, mut spare) = (0, 0, 0, 0, 0);
+        // SAFETY: walking our own regions and lists.
+        unsafe {
+            let mut region = self.regions;
+            while !region.is_null() {
+                let base = region as usize;
+                regions += 1;
+                let mut region_used = 0;
+                let mut offset = META;
+                while offset < REGION {
+                    let e = *entry(base, offset);
+                    let order = (e & !IN_USE) as usize;
+                    if order == 0 || order > ORDERS {
+                        return Err("order map: no block starts here");
+                    }
+                    let order = order - 1;
+                    let bytes = block_bytes(order);
+                    if !offset.is_multiple_of(bytes) || offset + bytes > REGION {
+                        return Err("block not aligned to its size");
+                    }
+                    // Entries inside a block must be 0; checked for blocks up to 4 KiB,
+                    // which keeps a check proportional to the number of blocks.
+                    for g in 1..(bytes >> MIN_SHIFT).min(256) {
+                        if *entry(base, offset + (g << MIN_SHIFT)) != 0 {
+                            return Err("order map: entry inside a block");
+                        }
+                    }
+                    if e & IN_USE != 0 {
+                        region_used += bytes;
+                    } else {
+                        let buddy = offset ^ bytes;
+                        if order < MAX_ORDER && buddy >= META && *entry(base, buddy) == e {
+                            return Err("two free buddies not merged");
+                        }
+                        free += bytes;
+                        free_blocks += 1;
+                    }
+                    offset += bytes;
+                }
+                if region_used != (*region).used {
+                    return Err("region used count wrong");
+                }
+                if region_used == 0 {
+                    spare += 1;
+                }
+                used += region_used;
+                region = (*region).next;
+            }
+            let mut listed = 0;
+            for order in 0..ORDERS {
+                let head = self.heads[order];
+                if (head != 0) != (self.nonempty & (1 << order) != 0) {
+                    return Err("non-empty order bitmap wrong");
+                }
+                let mut prev = 0;
+                let mut b = head;
+                while b != 0 {
+                    let (base, offset) = split_addr(b);
+                    if *entry(base, offset) != (order + 1) as u8 {
+                        return Err("listed block is not free of its order");
+                    }
+                    if *link(b, 1) != prev {
+                        return Err("free list back link broken");
+                    }
+                    listed += 1;
+                    prev = b;
+                    b = *link(b, 0);
+                }
+            }
+            if listed != free_blocks {
+                return Err("free blocks missing from the lists");
+            }
+        }
+        if used != self.used || free != self.free || free_blocks != self.free_blocks {
+            return Err("heap totals wrong");
+        }
+        if regions != self.region_count || spare != self.spare_count {
+            return Err("region counts wrong");
+        }
+        Ok(())
+    }
+}

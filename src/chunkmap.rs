@@ -1,0 +1,136 @@
+//! Which 4 MiB chunk of the address space belongs to whom.
+//!
+//! Every piece of memory the allocator hands out lies in a chunk-aligned mapping: a heap
+//! region is exactly one chunk, a large block's mapping starts on a chunk boundary. So the
+//! owner of any pointer is found from its address alone, in O(1), without reading memory that
+//! might not be mapped: that is what makes `free` of a foreign pointer (stack, global, libc's
+//! own) a clean diagnostic instead of a crash.
+//!
+//! The map is a two-level radix table over the 48-bit user address space: a static root of
+//! 2^11 leaf pointers, each leaf 2^15 one-byte entries mapped on first use (32 KiB).
+//! Readers take no lock; leaves are published with release ordering and never freed.
+
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
+
+use crate::os;
+use crate::sync::RawLock;
+
+pub const CHUNK_SHIFT: usize = 22;
+/// 4 MiB: the size and alignment of a heap region, and the granule of large mappings.
+pub const CHUNK: usize = 1 << CHUNK_SHIFT;
+
+const ADDRESS_BITS: usize = 48;
+const LEAF_BITS: usize = 15;
+const ROOT_BITS: usize = ADDRESS_BITS - CHUNK_SHIFT - LEAF_BITS;
+const LEAF_LEN: usize = 1 << LEAF_BITS;
+
+/// What a chunk holds. Stored as one byte per chunk.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+pub enum Owner {
+    /// Not ours.
+    Nobody = 0,
+    /// A heap region (of whichever backend is active): a region header sits at its start.
+    Region = 1,
+    /// The first chunk of a large block's own mapping: its header sits at the chunk start.
+    LargeHead = 2,
+    /// A later chunk of a large block's mapping: walk back to the `LargeHead`.
+    LargeTail = 3,
+}
+
+/// Invariant: `ROOT[i]` is null or points to a leaf of `LEAF_LEN` entries that stays mapped
+/// for the life of the process.
+static ROOT: [AtomicPtr<AtomicU8>; 1 << ROOT_BITS] =
+    [const { AtomicPtr::new(ptr::null_mut()) }; 1 << ROOT_BITS];
+
+/// Serialises leaf creation (readers never take it).
+pub static LEAF_LOCK: RawLock = RawLock::new();
+
+#[inline]
+fn split(addr: usize) -> Option<(usize, usize)> {
+    let chunk = addr >> CHUNK_SHIFT;
+    if chunk >> (ROOT_BITS + LEAF_BITS) != 0 {
+        return None;
+    }
+    Some((chunk >> LEAF_BITS, chunk & (LEAF_LEN - 1)))
+}
+
+/// The owner of the chunk that contains `addr`.
+#[inline]
+pub fn owner(addr: usize) -> Owner {
+    let Some((root, index)) = split(addr) else {
+        return Owner::Nobody;
+    };
+    let leaf = ROOT[root].load(Ordering::Acquire);
+    if leaf.is_null() {
+        return Owner::Nobody;
+    }
+    // SAFETY: a published leaf has LEAF_LEN entries and is never unmapped; index < LEAF_LEN.
+    let entry = unsafe { &*leaf.add(index) };
+    match entry.load(Ordering::Acquire) {
+        1 => Owner::Region,
+        2 => Owner::LargeHead,
+        3 => Owner::LargeTail,
+        _ => Owner::Nobody,
+    }
+}
+
+/// The entry for `addr`, creating its leaf if needed; `None` if the leaf cannot be mapped.
+fn entry(addr: usize) -> Option<&'static AtomicU8> {
+    let (root, index) = split(addr)?;
+    let mut leaf = ROOT[root].load(Ordering::Acquire);
+    if leaf.is_null() {
+        LEAF_LOCK.lock();
+        leaf = ROOT[root].load(Ordering::Acquire);
+        if leaf.is_null()
+            && let Some(fresh) = os::map(LEAF_LEN)
+        {
+            leaf = fresh.as_ptr().cast();
+            ROOT[root].store(leaf, Ordering::Release);
+        }
+        LEAF_LOCK.unlock();
+        if leaf.is_null() {
+            return None;
+        }
+    }
+    // SAFETY: as in `owner`.
+    Some(unsafe { &*leaf.add(index) })
+}
+
+/// Records that `[start, start + len)` (start chunk-aligned) now belongs to a region or a
+/// large block. Returns false, having changed nothing, if a leaf could not be mapped.
+pub fn claim(start: usize, len: usize, first: Owner) -> bool {
+    debug_assert!(start.is_multiple_of(CHUNK) && len > 0);
+    let rest = if first == Owner::LargeHead { Owner::LargeTail } else { first };
+    let end = start + len;
+    // Create every leaf first so that failure leaves the map untouched.
+    let mut chunk = start;
+    while chunk < end {
+        if entry(chunk).is_none() {
+            return false;
+        }
+        chunk += CHUNK;
+    }
+    let mut chunk = start;
+    while chunk < end {
+        let kind = if chunk == start { first } else { rest };
+        if let Some(e) = entry(chunk) {
+            e.store(kind as u8, Ordering::Release);
+        }
+        chunk += CHUNK;
+    }
+    true
+}
+
+/// Forgets `[start, start + len)`; called just before the memory is unmapped.
+pub fn release(start: usize, len: usize) {
+    let end = start + len;
+    let mut chunk = start;
+    while chunk < end {
+        if let Some(e) = entry(chunk) {
+            e.store(Owner::Nobody as u8, Ordering::Release);
+        }
+        chunk += CHUNK;
+    }
+}

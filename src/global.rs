@@ -1,0 +1,279 @@
+//! The one process-wide allocator: the active heap behind its lock, the large-block path,
+//! lazy initialisation and fork handling. Below the C layer (`cabi.rs`), above the heaps.
+//!
+//! Which heap serves the program is fixed when the library is built: feature `bestfit`
+//! (the default) or `buddy`. Enabling both selects buddy, so that `--features buddy` works
+//! with or without `--no-default-features`; enabling neither is a compile error (lib.rs).
+
+use core::ptr;
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+
+use crate::chunkmap::{self, Owner};
+use crate::diag;
+use crate::heap::{Heap, HeapStats, MIN_ALIGN, Misuse, REGION};
+use crate::large;
+use crate::sync::Locked;
+
+#[cfg(feature = "buddy")]
+pub type ActiveHeap = crate::buddy::BuddyHeap;
+#[cfg(all(feature = "bestfit", not(feature = "buddy")))]
+pub type ActiveHeap = crate::bestfit::BestFitHeap;
+
+static HEAP: Locked<ActiveHeap> = Locked::new(ActiveHeap::EMPTY);
+
+/// Requests above this many bytes get a mapping of their own (mallopt M_MMAP_THRESHOLD).
+/// Invariant: never above `ActiveHeap::MAX_REQUEST`.
+static MMAP_THRESHOLD: AtomicUsize = AtomicUsize::new(ActiveHeap::MAX_REQUEST);
+
+/// mallopt M_PERTURB: when non-zero, new blocks are filled with `!perturb` and freed ones
+/// with `perturb` (glibc's semantics).
+static PERTURB: AtomicU8 = AtomicU8::new(0);
+
+/// Set once the first call has run `init`; checked on every call, so it is the only thing
+/// the fast path asks about initialisation.
+static READY: AtomicBool = AtomicBool::new(false);
+static INIT_STARTED: AtomicBool = AtomicBool::new(false);
+
+/// Everything the allocator sets up on first use. It may run while ld.so is still starting
+/// the program, before any constructor; it must not rely on anything but the kernel and the
+/// parts of libc that need no initialisation.
+#[inline]
+fn ensure_init() {
+    if !READY.load(Ordering::Acquire) {
+        init();
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn init() {
+    if INIT_STARTED.swap(true, Ordering::AcqRel) {
+        // Another thread is initialising, or this thread re-entered from pthread_atfork
+        // (which may allocate). The heap works without initialisation: go on.
+        return;
+    }
+    // SAFETY: the handlers only lock and unlock this allocator's own locks. pthread_atfork
+    // may call malloc, which re-enters here and returns at once; no lock is held now.
+    unsafe {
+        libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), Some(fork_child));
+    }
+    READY.store(true, Ordering::Release);
+}
+
+/// Called from the library's constructor, so that a program pays for initialisation at load
+/// rather than in its first allocation. Correctness never depends on it.
+pub fn init_at_load() {
+    ensure_init();
+}
+
+extern "C" fn fork_prepare() {
+    // Lock order: heap, then chunk map (a heap takes the chunk map lock while growing).
+    HEAP.raw().lock();
+    chunkmap::LEAF_LOCK.lock();
+}
+
+extern "C" fn fork_parent() {
+    chunkmap::LEAF_LOCK.unlock();
+    HEAP.raw().unlock();
+}
+
+extern "C" fn fork_child() {
+    chunkmap::LEAF_LOCK.reset_in_child();
+    HEAP.raw().reset_in_child();
+}
+
+/// The name of the heap serving this process.
+pub const BACKEND: &str = ActiveHeap::NAME;
+
+#[inline]
+fn serves_in_heap(size: usize, align: usize) -> bool {
+    size <= MMAP_THRESHOLD.load(Ordering::Relaxed) && align <= ActiveHeap::MAX_ALIGN
+}
+
+/// Allocates `size` bytes aligned to `align` (a power of two). Null when memory is exhausted;
+/// the C layer sets errno.
+#[inline]
+pub fn alloc(size: usize, align: usize) -> *mut u8 {
+    ensure_init();
+    let align = align.max(MIN_ALIGN);
+    let p = if serves_in_heap(size, align) {
+        // SAFETY: the lock is held for the call.
+        unsafe { HEAP.lock().alloc(size, align) }
+    } else {
+        large::alloc(size, align)
+    };
+    let perturb = PERTURB.load(Ordering::Relaxed);
+    if perturb != 0 && !p.is_null() {
+        // SAFETY: p holds at least `size` bytes.
+        unsafe { ptr::write_bytes(p, !perturb, size) };
+    }
+    p
+}
+
+/// Allocates `size` zeroed bytes.
+pub fn alloc_zeroed(size: usize) -> *mut u8 {
+    ensure_init();
+    if !serves_in_heap(size, MIN_ALIGN) {
+        // Fresh anonymous mappings are already zero.
+        return large::alloc(size, MIN_ALIGN);
+    }
+    // SAFETY: the lock is held for the call.
+    let p = unsafe { HEAP.lock().alloc(size, MIN_ALIGN) };
+    if !p.is_null() {
+        // SAFETY: p holds at least `size` bytes.
+        unsafe { ptr::write_bytes(p, 0, size) };
+    }
+    p
+}
+
+/// What a pointer in memory the allocator does not own is: a large block freed a moment ago
+/// (its mapping is gone) or something that never came from here.
+#[cold]
+fn not_ours(p: *mut u8) -> Misuse {
+    if large::recently_freed(p as usize) { Misuse::DoubleFree } else { Misuse::InvalidPointer }
+}
+
+/// Frees `p` (not null). `call` names the C function for diagnostics.
+///
+/// # Safety
+/// `p` is what the program passed in: a block of this allocator's is validated (misuse
+/// aborts with a diagnostic), but a foreign pointer into unmapped memory may fault.
+#[inline]
+pub unsafe fn free(p: *mut u8, call: &str) {
+    let perturb = PERTURB.load(Ordering::Relaxed);
+    if perturb != 0 {
+        // SAFETY: forwarded from the caller.
+        let size = unsafe { usable_size(p, call) };
+        // SAFETY: p is a live block of `size` usable bytes (usable_size validated it).
+        unsafe { ptr::write_bytes(p, perturb, size) };
+    }
+    let result = match chunkmap::owner(p as usize) {
+        // SAFETY: the chunk map says p's chunk is a region of the heap.
+        Owner::Region => unsafe { HEAP.lock().free(p) },
+        // SAFETY: the chunk map says p's chunk belongs to a large block.
+        Owner::LargeHead | Owner::LargeTail => unsafe { large::free(p) },
+        Owner::Nobody => Err(not_ours(p)),
+    };
+    if let Err(misuse) = result {
+        diag::misuse(call, misuse.describe(), p as usize);
+    }
+}
+
+/// The usable size of the live block `p` (not null).
+///
+/// # Safety
+/// `p` is what the program passed in: a block of this allocator's is validated (misuse
+/// aborts with a diagnostic), but a foreign pointer into unmapped memory may fault.
+pub unsafe fn usable_size(p: *mut u8, call: &str) -> usize {
+    let result = match chunkmap::owner(p as usize) {
+        // SAFETY: as in `free`.
+        Owner::Region => unsafe { HEAP.lock().usable_size(p) },
+        // SAFETY: as in `free`.
+        Owner::LargeHead | Owner::LargeTail => unsafe { large::usable_size(p) },
+        Owner::Nobody => Err(not_ours(p)),
+    };
+    match result {
+        Ok(size) => size,
+        Err(misuse) => diag::misuse(call, misuse.describe(), p as usize),
+    }
+}
+
+/// Resizes the live block `p` (not null) to `size` bytes (> 0), in place when it can,
+/// otherwise by moving it. Null if memory is exhausted; `p` is then untouched.
+///
+/// # Safety
+/// `p` is what the program passed in: a block of this allocator's is validated (misuse
+/// aborts with a diagnostic), but a foreign pointer into unmapped memory may fault.
+pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
+    ensure_init();
+    let in_place = match chunkmap::owner(p as usize) {
+        Owner::Region => {
+            if serves_in_heap(size, MIN_ALIGN) {
+                // SAFETY: as in `free`.
+                unsafe { HEAP.lock().resize_in_place(p, size) }
+            } else {
+                Ok(false)
+            }
+        }
+        Owner::LargeHead | Owner::LargeTail => {
+            if serves_in_heap(size, MIN_ALIGN) {
+                // Validate now; a small block moves back into the heap below.
+                // SAFETY: as in `free`.
+                unsafe { large::usable_size(p) }.map(|_| false)
+            } else {
+                // SAFETY: as in `free`.
+                unsafe { large::resize_in_place(p, size) }
+            }
+        }
+        Owner::Nobody => Err(not_ours(p)),
+    };
+    match in_place {
+        Ok(true) => return p,
+        Ok(false) => {}
+        Err(misuse) => diag::misuse("realloc", misuse.describe(), p as usize),
+    }
+    // SAFETY: p was validated above.
+    let old_size = unsafe { usable_size(p, "realloc") };
+    let q = alloc(size, MIN_ALIGN);
+    if q.is_null() {
+        return q;
+    }
+    // SAFETY: both blocks are live and distinct; the copy fits both.
+    unsafe {
+        ptr::copy_nonoverlapping(p, q, old_size.min(size));
+        free(p, "realloc");
+    }
+    q
+}
+
+/// A snapshot of every figure the introspection calls report.
+pub struct Snapshot {
+    pub heap: HeapStats,
+    pub large_count: usize,
+    pub large_bytes: usize,
+    pub max_large_count: usize,
+    pub max_large_bytes: usize,
+}
+
+pub fn snapshot() -> Snapshot {
+    let heap = HEAP.lock().stats();
+    Snapshot {
+        heap,
+        large_count: large::COUNT.load(Ordering::Relaxed),
+        large_bytes: large::BYTES.load(Ordering::Relaxed),
+        max_large_count: large::MAX_COUNT.load(Ordering::Relaxed),
+        max_large_bytes: large::MAX_BYTES.load(Ordering::Relaxed),
+    }
+}
+
+/// Bytes the heap has mapped in regions.
+pub fn region_bytes(stats: &HeapStats) -> usize {
+    stats.regions * REGION
+}
+
+pub fn trim() -> bool {
+    HEAP.lock().trim()
+}
+
+/// Sets the mmap threshold; false if `bytes` is above what the heap can serve.
+pub fn set_mmap_threshold(bytes: usize) -> bool {
+    if bytes > ActiveHeap::MAX_REQUEST {
+        return false;
+    }
+    MMAP_THRESHOLD.store(bytes, Ordering::Relaxed);
+    true
+}
+
+/// Keeps up to `bytes / REGION` wholly free regions mapped (mallopt M_TRIM_THRESHOLD).
+pub fn set_trim_threshold(bytes: usize) {
+    HEAP.lock().set_spare_limit(bytes / REGION);
+}
+
+pub fn set_perturb(byte: u8) {
+    PERTURB.store(byte, Ordering::Relaxed);
+}
+
+/// Runs the heap's invariant walker (for tests and debugging).
+pub fn check() -> Result<(), &'static str> {
+    HEAP.lock().check()
+}

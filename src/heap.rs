@@ -1,0 +1,142 @@
+//! The contract between the C layer and the two heap policies.
+//!
+//! A heap owns regions: chunk-aligned mappings of [`REGION`] bytes taken from the OS through
+//! [`map_region`] and given back through [`unmap_region`]. It serves requests up to its own
+//! `MAX_REQUEST` bytes and alignments up to `MAX_ALIGN`; larger ones never reach it (they get
+//! a mapping of their own, see `large.rs`). A heap is not thread-safe: the caller holds its
+//! lock for every call.
+
+use crate::chunkmap::{self, CHUNK, Owner};
+use crate::os;
+
+/// The size and alignment of every heap region.
+pub const REGION: usize = CHUNK;
+
+/// The alignment of every pointer a heap returns: `alignof(max_align_t)` on x86_64.
+pub const MIN_ALIGN: usize = 16;
+
+/// Misuse found while validating a pointer handed back by the program.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Misuse {
+    /// The pointer was a block this heap returned, and that block is already free.
+    DoubleFree,
+    /// The pointer is not the start of a block this heap returned.
+    InvalidPointer,
+}
+
+impl Misuse {
+    /// The words of the diagnostic line, before the pointer.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Misuse::DoubleFree => "double free of",
+            Misuse::InvalidPointer => "invalid pointer",
+        }
+    }
+}
+
+/// Figures for mallinfo2, malloc_stats and malloc_info. All in bytes unless named a count.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct HeapStats {
+    /// Regions currently mapped.
+    pub regions: usize,
+    /// Bytes of blocks handed out (block sizes, overhead included).
+    pub used: usize,
+    /// Bytes of free blocks.
+    pub free: usize,
+    /// Number of free blocks.
+    pub free_blocks: usize,
+    /// Bytes of regions that are wholly free and kept for reuse.
+    pub spare: usize,
+}
+
+/// A heap policy. Every pointer argument must come from a region whose chunk map entry is
+/// [`Owner::Region`]; the heap validates that it is one of its own live blocks.
+pub trait Heap {
+    /// What `bestbuddy_backend()` reports.
+    const NAME: &'static str;
+    /// An empty heap, with no regions; the first allocation maps one.
+    const EMPTY: Self;
+    /// The largest request this heap serves; larger ones get their own mapping.
+    const MAX_REQUEST: usize;
+    /// The largest alignment this heap serves.
+    const MAX_ALIGN: usize;
+
+    /// Allocates `size` bytes (`size <= MAX_REQUEST`) aligned to `align` (a power of two,
+    /// `MIN_ALIGN <= align <= MAX_ALIGN`). Null when the OS refuses more memory.
+    ///
+    /// # Safety
+    /// The heap's regions must be intact (no out-of-bounds writes by the program).
+    unsafe fn alloc(&mut self, size: usize, align: usize) -> *mut u8;
+
+    /// Frees a block returned by `alloc`.
+    ///
+    /// # Safety
+    /// `ptr` lies in a chunk owned by a region (see the trait docs).
+    unsafe fn free(&mut self, ptr: *mut u8) -> Result<(), Misuse>;
+
+    /// The bytes usable at `ptr`.
+    ///
+    /// # Safety
+    /// As for `free`.
+    unsafe fn usable_size(&self, ptr: *mut u8) -> Result<usize, Misuse>;
+
+    /// Grows or shrinks the block at `ptr` in place to hold `size` bytes
+    /// (`size <= MAX_REQUEST`); `Ok(false)` if it cannot without moving.
+    ///
+    /// # Safety
+    /// As for `free`.
+    unsafe fn resize_in_place(&mut self, ptr: *mut u8, size: usize) -> Result<bool, Misuse>;
+
+    /// Current figures.
+    fn stats(&self) -> HeapStats;
+
+    /// How many wholly free regions to keep mapped for reuse instead of unmapping them.
+    fn set_spare_limit(&mut self, regions: usize);
+
+    /// Returns every wholly free region and the free pages inside partly used regions to the
+    /// OS. True if anything was released.
+    fn trim(&mut self) -> bool;
+
+    /// Walks every region, block and free structure and reports the first broken invariant.
+    fn check(&self) -> Result<(), &'static str>;
+}
+
+/// Maps a fresh region and records it in the chunk map. Null if the OS refuses.
+pub fn map_region() -> *mut u8 {
+    let Some(region) = os::map_aligned(REGION, REGION) else {
+        return core::ptr::null_mut();
+    };
+    if !chunkmap::claim(region.as_ptr() as usize, REGION, Owner::Region) {
+        // SAFETY: the region was just mapped and nobody has seen it.
+        unsafe { os::unmap(region.as_ptr(), REGION) };
+        return core::ptr::null_mut();
+    }
+    region.as_ptr()
+}
+
+/// Forgets and unmaps a region.
+///
+/// # Safety
+/// `region` came from `map_region` and holds no live block.
+pub unsafe fn unmap_region(region: *mut u8) {
+    chunkmap::release(region as usize, REGION);
+    // SAFETY: the caller guarantees the region is ours and unused.
+    unsafe { os::unmap(region, REGION) };
+}
+
+/// Releases the whole pages strictly inside `[start, end)` (free memory) to the OS.
+///
+/// # Safety
+/// The range must be free memory of a mapped region; its first and last partial pages are
+/// left alone, so metadata stored at either end survives.
+pub unsafe fn decommit_inside(start: usize, end: usize) -> bool {
+    let Some(first) = os::align_up(start, os::PAGE) else {
+        return false;
+    };
+    let last = end & !(os::PAGE - 1);
+    if last <= first {
+        return false;
+    }
+    // SAFETY: the caller guarantees the range is free memory of a mapped region.
+    unsafe { os::decommit(first as *mut u8, last - first) }
+}

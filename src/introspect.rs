@@ -1,0 +1,158 @@
+//! mallopt, mallinfo, mallinfo2, malloc_stats, malloc_info and malloc_trim: glibc's
+//! introspection calls, answered with this heap's own figures.
+
+use core::ffi::{c_int, c_void};
+
+use crate::diag::Line;
+use crate::global::{self, Snapshot};
+
+// mallopt parameters (malloc.h).
+const M_TRIM_THRESHOLD: c_int = -1;
+const M_MMAP_THRESHOLD: c_int = -3;
+const M_PERTURB: c_int = -6;
+
+/// Honours M_MMAP_THRESHOLD (up to the heap's largest request), M_TRIM_THRESHOLD (how much
+/// wholly free region memory stays mapped) and M_PERTURB; returns 0 for anything else.
+pub fn mallopt(param: c_int, value: c_int) -> c_int {
+    match param {
+        M_MMAP_THRESHOLD if value >= 0 => global::set_mmap_threshold(value as usize) as c_int,
+        M_TRIM_THRESHOLD if value >= 0 => {
+            global::set_trim_threshold(value as usize);
+            1
+        }
+        M_PERTURB => {
+            global::set_perturb(value as u8);
+            1
+        }
+        _ => 0,
+    }
+}
+
+/// glibc's `struct mallinfo2`: field names kept, meanings mapped onto this heap.
+#[repr(C)]
+pub struct Mallinfo2 {
+    /// Bytes mapped for heap regions.
+    pub arena: usize,
+    /// Free blocks in the heap.
+    pub ordblks: usize,
+    pub smblks: usize,
+    /// Large blocks, each in a mapping of its own.
+    pub hblks: usize,
+    /// Bytes mapped for large blocks.
+    pub hblkhd: usize,
+    pub usmblks: usize,
+    pub fsmblks: usize,
+    /// Bytes of heap blocks in use (overhead included).
+    pub uordblks: usize,
+    /// Bytes of free heap blocks.
+    pub fordblks: usize,
+    /// Bytes malloc_trim could give back at once (wholly free regions).
+    pub keepcost: usize,
+}
+
+/// glibc's older `struct mallinfo`, whose fields are int (figures saturate).
+#[repr(C)]
+pub struct Mallinfo {
+    pub arena: c_int,
+    pub ordblks: c_int,
+    pub smblks: c_int,
+    pub hblks: c_int,
+    pub hblkhd: c_int,
+    pub usmblks: c_int,
+    pub fsmblks: c_int,
+    pub uordblks: c_int,
+    pub fordblks: c_int,
+    pub keepcost: c_int,
+}
+
+pub fn mallinfo2() -> Mallinfo2 {
+    let s = global::snapshot();
+    Mallinfo2 {
+        arena: global::region_bytes(&s.heap),
+        ordblks: s.heap.free_blocks,
+        smblks: 0,
+        hblks: s.large_count,
+        hblkhd: s.large_bytes,
+        usmblks: 0,
+        fsmblks: 0,
+        uordblks: s.heap.used,
+        fordblks: s.heap.free,
+        keepcost: s.heap.spare,
+    }
+}
+
+pub fn mallinfo() -> Mallinfo {
+    let m = mallinfo2();
+    let int = |v: usize| v.min(c_int::MAX as usize) as c_int;
+    Mallinfo {
+        arena: int(m.arena),
+        ordblks: int(m.ordblks),
+        smblks: int(m.smblks),
+        hblks: int(m.hblks),
+        hblkhd: int(m.hblkhd),
+        usmblks: int(m.usmblks),
+        fsmblks: int(m.fsmblks),
+        uordblks: int(m.uordblks),
+        fordblks: int(m.fordblks),
+        keepcost: int(m.keepcost),
+    }
+}
+
+fn stat_line(name: &str, value: usize) {
+    let mut line = Line::new();
+    line.str(name).str(" = ").dec_padded(value, 12).str("\n");
+    line.write_to(2);
+}
+
+/// Prints the heap's figures to stderr, in the layout of glibc's malloc_stats.
+pub fn malloc_stats() {
+    let s: Snapshot = global::snapshot();
+    let mut line = Line::new();
+    line.str("bestbuddy (").str(global::BACKEND).str(") heap:\n");
+    line.write_to(2);
+    let system = global::region_bytes(&s.heap);
+    stat_line("system bytes    ", system);
+    stat_line("in use bytes    ", s.heap.used);
+    stat_line("free bytes      ", s.heap.free);
+    let mut total = Line::new();
+    total.str("Total (incl. mmap):\n");
+    total.write_to(2);
+    stat_line("system bytes    ", system + s.large_bytes);
+    stat_line("in use bytes    ", s.heap.used + s.large_bytes);
+    stat_line("max mmap regions", s.max_large_count);
+    stat_line("max mmap bytes  ", s.max_large_bytes);
+}
+
+/// Writes the heap's figures as XML to `stream`; options must be 0 (else EINVAL, as glibc).
+///
+/// # Safety
+/// `stream` must be a valid `FILE *`.
+pub unsafe fn malloc_info(options: c_int, stream: *mut libc::FILE) -> c_int {
+    if options != 0 {
+        return libc::EINVAL;
+    }
+    // Take the figures first: writing to a FILE may allocate, and no lock is held then.
+    let s = global::snapshot();
+    let mut out = Line::new();
+    out.str("<malloc version=\"1\" backend=\"").str(global::BACKEND).str("\">\n");
+    out.str("<heap nr=\"0\">\n<total type=\"free\" count=\"").dec(s.heap.free_blocks);
+    out.str("\" size=\"").dec(s.heap.free).str("\"/>\n<total type=\"used\" size=\"");
+    out.dec(s.heap.used).str("\"/>\n<system type=\"current\" size=\"");
+    out.dec(global::region_bytes(&s.heap)).str("\"/>\n</heap>\n");
+    let mut tail = Line::new();
+    tail.str("<total type=\"mmap\" count=\"").dec(s.large_count).str("\" size=\"");
+    tail.dec(s.large_bytes).str("\"/>\n<system type=\"current\" size=\"");
+    tail.dec(global::region_bytes(&s.heap) + s.large_bytes).str("\"/>\n</malloc>\n");
+    for part in [&out, &tail] {
+        let bytes = part.as_bytes();
+        // SAFETY: the caller passes a valid stream; the buffer is valid for its length.
+        unsafe { libc::fwrite(bytes.as_ptr().cast::<c_void>(), 1, bytes.len(), stream) };
+    }
+    0
+}
+
+/// Gives free memory back to the OS; 1 if any was released. `pad` is ignored: no region is
+/// trimmed partially from its top, free pages are released wherever they are.
+pub fn malloc_trim(_pad: usize) -> c_int {
+    global::trim() as c_int
+}

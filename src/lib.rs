@@ -1,0 +1,54 @@
+//! bestbuddy: a malloc replacement with two heap policies, best fit and buddy.
+//!
+//! Layers, each depending only on those below it (docs/ARCHITECTURE.md has the picture):
+//!
+//! 1. `exports`    — the exported C symbols, one-line forwarders.
+//! 2. `cabi`, `introspect` — C semantics (errno, overflow, zero sizes, alignment rules) and
+//!    glibc's introspection calls.
+//! 3. `global`     — the process-wide allocator: the active heap behind its lock, the
+//!    large-block path, lazy initialisation, fork handlers.
+//! 4. `heap` (the trait), `bestfit`, `buddy`, `large` — the policies.
+//! 5. `chunkmap`, `sync`, `os`, `diag` — address ownership, locks, OS primitives, messages.
+//!
+//! Nothing here allocates: the crate is `no_std` outside its own unit tests, panics abort,
+//! and diagnostics are written with write(2) from a stack buffer.
+
+#![cfg_attr(not(test), no_std)]
+
+#[cfg(not(any(feature = "bestfit", feature = "buddy")))]
+compile_error!(
+    "bestbuddy: choose a heap with a cargo feature: `cargo build --release` (feature \
+     `bestfit`, the default) or `cargo build --release --no-default-features --features buddy`"
+);
+
+pub mod bestfit;
+pub mod buddy;
+mod cabi;
+pub mod chunkmap;
+mod diag;
+mod exports;
+pub mod global;
+pub mod heap;
+mod introspect;
+mod large;
+pub mod os;
+mod sync;
+
+#[cfg(test)]
+mod tests;
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    diag::fatal("internal panic")
+}
+
+// Initialise when the library is loaded, so a program's first malloc does not pay for it.
+// ld.so calls malloc before any constructor runs, so nothing depends on this having run.
+ctor::declarative::ctor! {
+    #[ctor(unsafe)]
+    fn bestbuddy_init_at_load() {
+        global::init_at_load();
+    }
+}
+

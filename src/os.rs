@@ -1,0 +1,104 @@
+//! OS primitives: the only file that maps, unmaps or advises memory.
+//!
+//! Contract for every function here: addresses and lengths are multiples of [`PAGE`],
+//! lengths are non-zero, and a failure is reported as `None`/`false`, never by panicking.
+//! None of them allocates, so they are safe to call with any allocator lock held.
+
+use core::ptr::{self, NonNull};
+
+/// The page size on x86_64 Linux. The library targets only that platform (see README).
+pub const PAGE: usize = 4096;
+
+/// Rounds `n` up to a multiple of `align` (a power of two); `None` on overflow.
+#[inline]
+pub const fn align_up(n: usize, align: usize) -> Option<usize> {
+    match n.checked_add(align - 1) {
+        Some(v) => Some(v & !(align - 1)),
+        None => None,
+    }
+}
+
+/// Maps `len` bytes of fresh, zeroed, read-write anonymous memory.
+pub fn map(len: usize) -> Option<NonNull<u8>> {
+    // SAFETY: an anonymous private mapping at an address of the kernel's choice touches no
+    // existing memory.
+    let p = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        None
+    } else {
+        NonNull::new(p.cast())
+    }
+}
+
+/// Maps `len` bytes whose start is aligned to `align` (a power of two >= PAGE), by mapping
+/// `len + align - PAGE` bytes and unmapping the unaligned head and the surplus tail.
+pub fn map_aligned(len: usize, align: usize) -> Option<NonNull<u8>> {
+    let span = len.checked_add(align - PAGE)?;
+    let raw = map(span)?.as_ptr() as usize;
+    let start = align_up(raw, align)?;
+    let head = start - raw;
+    let tail = span - head - len;
+    // SAFETY: both ranges lie inside the mapping just made and are page-aligned.
+    unsafe {
+        if head != 0 {
+            unmap(raw as *mut u8, head);
+        }
+        if tail != 0 {
+            unmap((start + len) as *mut u8, tail);
+        }
+    }
+    NonNull::new(start as *mut u8)
+}
+
+/// Unmaps `[ptr, ptr + len)`.
+///
+/// # Safety
+/// The range must be memory this library mapped and nothing may use it afterwards.
+pub unsafe fn unmap(ptr: *mut u8, len: usize) {
+    // SAFETY: the caller owns the range. munmap only fails for invalid arguments, which
+    // would be a bug here; there is nothing better to do than leak the range.
+    unsafe { libc::munmap(ptr.cast(), len) };
+}
+
+/// Gives the physical pages of `[ptr, ptr + len)` back to the OS; the range stays mapped and
+/// reads as zeros afterwards.
+///
+/// # Safety
+/// The range must be mapped by this library and hold no live data.
+pub unsafe fn decommit(ptr: *mut u8, len: usize) -> bool {
+    // SAFETY: the caller guarantees the range holds nothing anyone will read.
+    unsafe { libc::madvise(ptr.cast(), len, libc::MADV_DONTNEED) == 0 }
+}
+
+/// Tries to grow or shrink the mapping at `ptr` from `old_len` to `new_len` without moving it.
+///
+/// # Safety
+/// `[ptr, ptr + old_len)` must be a mapping made by this library.
+pub unsafe fn remap_in_place(ptr: *mut u8, old_len: usize, new_len: usize) -> bool {
+    // SAFETY: without MREMAP_MAYMOVE the mapping either stays where it is or nothing changes.
+    let r = unsafe { libc::mremap(ptr.cast(), old_len, new_len, 0) };
+    r != libc::MAP_FAILED
+}
+
+/// The calling thread's errno.
+#[inline]
+pub fn errno() -> i32 {
+    // SAFETY: __errno_location always returns the calling thread's valid errno slot.
+    unsafe { *libc::__errno_location() }
+}
+
+/// Sets the calling thread's errno.
+#[inline]
+pub fn set_errno(value: i32) {
+    // SAFETY: as in `errno`.
+    unsafe { *libc::__errno_location() = value };
+}

@@ -1,0 +1,217 @@
+//! Edge cases of each heap's policy, one by one.
+
+use crate::bestfit::{self, BestFitHeap};
+use crate::buddy::{self, BuddyHeap};
+use crate::heap::{Heap, MIN_ALIGN, REGION};
+
+fn alloc<H: Heap>(h: &mut H, size: usize) -> usize {
+    let p = unsafe { h.alloc(size, MIN_ALIGN) } as usize;
+    assert_ne!(p, 0);
+    p
+}
+
+fn free<H: Heap>(h: &mut H, p: usize) {
+    unsafe { h.free(p as *mut u8) }.unwrap();
+    h.check().unwrap();
+}
+
+#[test]
+fn bestfit_takes_smallest_fitting_block_lowest_address_first() {
+    let mut h = BestFitHeap::EMPTY;
+    // Holes of 200, 100, 300, 100 bytes, each fenced by a block in use.
+    let sizes = [200, 100, 300, 100];
+    let mut holes = vec![];
+    for &s in &sizes {
+        holes.push(alloc(&mut h, s));
+        alloc(&mut h, 16);
+    }
+    for &p in &holes {
+        free(&mut h, p);
+    }
+    // 90 bytes: the two 100-byte holes fit best; the lower one wins.
+    assert_eq!(alloc(&mut h, 90), holes[1]);
+    assert_eq!(alloc(&mut h, 90), holes[3]);
+    // 150 bytes: the 200-byte hole, not the 300-byte one.
+    assert_eq!(alloc(&mut h, 150), holes[0]);
+    // 1000 bytes fit in no hole: taken from the rest of the region, above every hole.
+    assert!(alloc(&mut h, 1000) > holes[3]);
+    assert_eq!(alloc(&mut h, 250), holes[2]);
+    h.check().unwrap();
+}
+
+#[test]
+fn bestfit_best_fit_among_large_sizes() {
+    let mut h = BestFitHeap::EMPTY;
+    let sizes = [9000, 5000, 7000, 5000, 20000];
+    let mut holes = vec![];
+    for &s in &sizes {
+        holes.push(alloc(&mut h, s));
+        alloc(&mut h, 16);
+    }
+    for &p in &holes {
+        free(&mut h, p);
+    }
+    assert_eq!(alloc(&mut h, 6000), holes[2]);
+    assert_eq!(alloc(&mut h, 4000), holes[1]);
+    assert_eq!(alloc(&mut h, 4000), holes[3]);
+    assert_eq!(alloc(&mut h, 8000), holes[0]);
+}
+
+#[test]
+fn bestfit_free_coalesces_with_both_neighbours() {
+    let mut h = BestFitHeap::EMPTY;
+    let a = alloc(&mut h, 100);
+    let b = alloc(&mut h, 100);
+    let c = alloc(&mut h, 100);
+    let fence = alloc(&mut h, 100);
+    free(&mut h, a);
+    free(&mut h, c);
+    let before = h.stats().free_blocks;
+    free(&mut h, b);
+    // a, b and c became one block: two free blocks fewer, one more... net one fewer.
+    assert_eq!(h.stats().free_blocks, before - 1);
+    // The merged block serves a request as large as all three.
+    assert_eq!(alloc(&mut h, 3 * 112 - 8), a);
+    let _ = fence;
+}
+
+#[test]
+fn bestfit_realloc_grows_into_free_neighbour_and_shrinks_in_place() {
+    let mut h = BestFitHeap::EMPTY;
+    let a = alloc(&mut h, 100);
+    let b = alloc(&mut h, 1000);
+    let _fence = alloc(&mut h, 16);
+    free(&mut h, b);
+    unsafe {
+        assert_eq!(h.resize_in_place(a as *mut u8, 1000), Ok(true));
+        assert!(h.usable_size(a as *mut u8).unwrap() >= 1000);
+        h.check().unwrap();
+        // Shrinking splits the tail off as a free block that serves the next request.
+        assert_eq!(h.resize_in_place(a as *mut u8, 100), Ok(true));
+        assert!(h.usable_size(a as *mut u8).unwrap() < 200);
+        h.check().unwrap();
+    }
+    assert!(alloc(&mut h, 800) > a);
+}
+
+#[test]
+fn bestfit_overhead_and_minimum_block() {
+    let mut h = BestFitHeap::EMPTY;
+    let a = alloc(&mut h, 1);
+    let b = alloc(&mut h, 24);
+    let c = alloc(&mut h, 25);
+    // One 8-byte header per block: 24 usable bytes in the 32-byte minimum block.
+    assert_eq!(b - a, bestfit::MIN_BLOCK);
+    assert_eq!(c - b, bestfit::MIN_BLOCK);
+    assert_eq!(unsafe { h.usable_size(c as *mut u8) }, Ok(40));
+}
+
+#[test]
+fn bestfit_aligned_requests() {
+    let mut h = BestFitHeap::EMPTY;
+    let mut align = 32;
+    while align <= BestFitHeap::MAX_ALIGN {
+        let p = unsafe { h.alloc(100, align) } as usize;
+        assert_eq!(p % align, 0);
+        h.check().unwrap();
+        align <<= 1;
+    }
+}
+
+#[test]
+fn buddy_power_of_two_requests_take_their_own_order() {
+    let mut h = BuddyHeap::EMPTY;
+    for shift in 4..=21 {
+        let size = 1usize << shift;
+        let p = alloc(&mut h, size);
+        assert_eq!(unsafe { h.usable_size(p as *mut u8) }, Ok(size));
+        // Blocks are aligned to their size.
+        assert_eq!(p % size, 0);
+    }
+    assert_eq!(buddy::order_for(4096), 8);
+    assert_eq!(buddy::order_for(4097), 9);
+    assert_eq!(buddy::order_for(1), 0);
+    h.check().unwrap();
+}
+
+#[test]
+fn buddy_splits_and_merges_back() {
+    let mut h = BuddyHeap::EMPTY;
+    let a = alloc(&mut h, 16);
+    let fresh = h.stats();
+    // Splitting a 256 KiB block down to 16 bytes left one free block per order in between.
+    assert_eq!(fresh.free_blocks, 3 + 14);
+    let b = alloc(&mut h, 16);
+    assert_eq!(b, a ^ 16, "the second block is the first one's buddy");
+    free(&mut h, a);
+    free(&mut h, b);
+    // Everything merged back: the region's four top blocks.
+    assert_eq!(h.stats().free_blocks, 4);
+    assert_eq!(h.stats().used, 0);
+}
+
+#[test]
+fn buddy_realloc_in_place() {
+    let mut h = BuddyHeap::EMPTY;
+    let a = alloc(&mut h, 64);
+    unsafe {
+        // a is the lower half at every level and its buddies are free: grows in place.
+        assert_eq!(h.resize_in_place(a as *mut u8, 1000), Ok(true));
+        assert_eq!(h.usable_size(a as *mut u8), Ok(1024));
+        h.check().unwrap();
+        assert_eq!(h.resize_in_place(a as *mut u8, 20), Ok(true));
+        assert_eq!(h.usable_size(a as *mut u8), Ok(32));
+        h.check().unwrap();
+    }
+    let b = alloc(&mut h, 32);
+    assert_eq!(b, a + 32);
+    // a's buddy is now in use: growing must move.
+    assert_eq!(unsafe { h.resize_in_place(a as *mut u8, 64) }, Ok(false));
+}
+
+#[test]
+fn regions_are_released_beyond_the_spare_limit() {
+    fn go<H: Heap>() {
+        let mut h = H::EMPTY;
+        let mut blocks = vec![];
+        // Enough 512 KiB blocks to need several regions.
+        for _ in 0..24 {
+            blocks.push(alloc(&mut h, 512 << 10));
+        }
+        assert!(h.stats().regions >= 3);
+        for p in blocks {
+            free(&mut h, p);
+        }
+        // One wholly free region is kept for reuse, the rest went back to the OS.
+        assert_eq!(h.stats().regions, 1);
+        assert!(h.trim());
+        assert_eq!(h.stats().regions, 0);
+        assert!(!h.trim(), "nothing left to release");
+    }
+    go::<BestFitHeap>();
+    go::<BuddyHeap>();
+}
+
+#[test]
+fn trim_releases_free_pages_inside_used_regions() {
+    fn go<H: Heap>() {
+        let mut h = H::EMPTY;
+        let keep = alloc(&mut h, 100);
+        let big = alloc(&mut h, 256 << 10);
+        let _fence = alloc(&mut h, 100);
+        free(&mut h, big);
+        assert!(h.trim());
+        h.check().unwrap();
+        assert_eq!(h.stats().regions, 1);
+        let _ = keep;
+    }
+    go::<BestFitHeap>();
+    go::<BuddyHeap>();
+}
+
+#[test]
+fn region_layout_constants() {
+    assert_eq!(REGION, 4 << 20);
+    assert_eq!(bestfit::AREA % 16, 0);
+    assert_eq!(buddy::order_for(BuddyHeap::MAX_REQUEST), 17);
+}

@@ -1,0 +1,221 @@
+//! A shadow model of address ranges: every live block is recorded with its range and fill
+//! pattern; after every operation the model proves there is no overlap, alignment and usable
+//! size hold, contents survived, and the heap's own invariant walker passes. At the end,
+//! everything freed must leave only wholly free regions.
+
+use std::collections::BTreeMap;
+
+use super::Rng;
+use crate::bestfit::BestFitHeap;
+use crate::buddy::BuddyHeap;
+use crate::chunkmap::{self, Owner};
+use crate::heap::{Heap, MIN_ALIGN, Misuse};
+
+struct Live {
+    usable: usize,
+    align: usize,
+    seed: u8,
+}
+
+struct Model<H: Heap> {
+    heap: H,
+    /// Live blocks by address.
+    live: BTreeMap<usize, Live>,
+}
+
+fn pattern(seed: u8, i: usize) -> u8 {
+    seed.wrapping_add((i as u8).wrapping_mul(31)) ^ (i >> 8) as u8
+}
+
+impl<H: Heap> Model<H> {
+    fn new() -> Self {
+        Model { heap: H::EMPTY, live: BTreeMap::new() }
+    }
+
+    fn fill(p: usize, size: usize, seed: u8) {
+        let bytes = unsafe { std::slice::from_raw_parts_mut(p as *mut u8, size) };
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = pattern(seed, i);
+        }
+    }
+
+    fn verify(p: usize, size: usize, seed: u8) {
+        let bytes = unsafe { std::slice::from_raw_parts(p as *const u8, size) };
+        for (i, &b) in bytes.iter().enumerate() {
+            assert_eq!(b, pattern(seed, i), "byte {i} of block {p:#x} ({size} bytes) changed");
+        }
+    }
+
+    /// Records a new block, proving it overlaps no live one.
+    fn record(&mut self, p: usize, size: usize, align: usize, seed: u8) {
+        assert_ne!(p, 0);
+        assert_eq!(p % align.max(MIN_ALIGN), 0, "block {p:#x} not aligned to {align}");
+        let usable = unsafe { self.heap.usable_size(p as *mut u8) }.expect("usable size of a live block");
+        assert!(usable >= size, "usable {usable} < requested {size}");
+        let end = p + usable;
+        if let Some((&q, l)) = self.live.range(..end).next_back() {
+            assert!(q + l.usable <= p || q >= end, "{p:#x}+{usable} overlaps {q:#x}+{}", l.usable);
+        }
+        // The whole usable range is writable.
+        Self::fill(p, usable, seed);
+        self.live.insert(p, Live { usable, align, seed });
+    }
+
+    fn alloc(&mut self, size: usize, align: usize, seed: u8) {
+        let p = unsafe { self.heap.alloc(size, align) } as usize;
+        self.record(p, size, align, seed);
+    }
+
+    fn free(&mut self, p: usize) {
+        let l = self.live.remove(&p).expect("freeing a live block");
+        Self::verify(p, l.usable, l.seed);
+        unsafe { self.heap.free(p as *mut u8) }.expect("free of a live block");
+        // A second free is reported, never accepted (when the region is still mapped; the
+        // process allocator asks the chunk map first, so an unmapped one is refused there).
+        if chunkmap::owner(p) == Owner::Region {
+            assert!(unsafe { self.heap.free(p as *mut u8) }.is_err(), "double free accepted");
+        }
+    }
+
+    fn realloc(&mut self, p: usize, size: usize, seed: u8) {
+        let l = self.live.remove(&p).expect("realloc of a live block");
+        Self::verify(p, l.usable, l.seed);
+        let in_place = unsafe { self.heap.resize_in_place(p as *mut u8, size) }.expect("live");
+        if in_place {
+            let keep = l.usable.min(size);
+            Self::verify(p, keep, l.seed);
+            let usable = unsafe { self.heap.usable_size(p as *mut u8) }.unwrap();
+            assert!(usable >= size);
+            self.record(p, size, l.align, seed);
+        } else {
+            let q = unsafe { self.heap.alloc(size, MIN_ALIGN) } as usize;
+            assert_ne!(q, 0);
+            unsafe { std::ptr::copy_nonoverlapping(p as *const u8, q as *mut u8, l.usable.min(size)) };
+            unsafe { self.heap.free(p as *mut u8) }.expect("free of the old block");
+            Self::verify(q, l.usable.min(size), l.seed);
+            self.record(q, size, MIN_ALIGN, seed);
+        }
+    }
+
+    fn check(&self) {
+        if let Err(e) = self.heap.check() {
+            panic!("{} invariant broken: {e}", H::NAME);
+        }
+        let s = self.heap.stats();
+        let live: usize = self.live.values().map(|l| l.usable).sum();
+        assert!(s.used >= live, "heap says {} bytes used, model holds {live}", s.used);
+    }
+}
+
+fn random_size(rng: &mut Rng, max: usize) -> usize {
+    match rng.below(100) {
+        0..=59 => rng.below(129),
+        60..=89 => rng.below(4097),
+        90..=98 => rng.below(65_537),
+        _ => rng.below(max + 1),
+    }
+}
+
+fn run<H: Heap>(seed: u64, steps: usize, check_every: usize) {
+    let mut rng = Rng::new(seed);
+    let mut m = Model::<H>::new();
+    for step in 0..steps {
+        let s = (step & 0xff) as u8;
+        let n = m.live.len();
+        match rng.below(10) {
+            0..=3 => {
+                let size = random_size(&mut rng, H::MAX_REQUEST);
+                m.alloc(size, MIN_ALIGN, s);
+            }
+            4 => {
+                let align = MIN_ALIGN << rng.below(H::MAX_ALIGN.trailing_zeros() as usize - 3);
+                let size = random_size(&mut rng, H::MAX_REQUEST / 2);
+                m.alloc(size, align, s);
+            }
+            5..=7 if n > 0 => {
+                let p = *m.live.keys().nth(rng.below(n)).unwrap();
+                m.free(p);
+            }
+            8 | 9 if n > 0 => {
+                let p = *m.live.keys().nth(rng.below(n)).unwrap();
+                let size = random_size(&mut rng, H::MAX_REQUEST);
+                m.realloc(p, size, s);
+            }
+            _ => {}
+        }
+        if step % check_every == 0 {
+            m.check();
+        }
+    }
+    m.check();
+    let keys: Vec<usize> = m.live.keys().copied().collect();
+    for p in keys {
+        m.free(p);
+    }
+    m.check();
+    // Everything freed: the heap is back to whole free regions, and trim gives them back.
+    let s = m.heap.stats();
+    assert_eq!(s.used, 0);
+    assert_eq!(s.free, s.spare, "free memory outside wholly free regions");
+    m.heap.trim();
+    assert_eq!(m.heap.stats().regions, 0, "trim left regions mapped");
+    m.check();
+}
+
+#[test]
+fn bestfit_random_sequences() {
+    for seed in 1..=6 {
+        run::<BestFitHeap>(seed, 3000, 1);
+    }
+}
+
+#[test]
+fn buddy_random_sequences() {
+    for seed in 1..=6 {
+        run::<BuddyHeap>(seed, 3000, 1);
+    }
+}
+
+#[test]
+fn bestfit_long_sequence() {
+    run::<BestFitHeap>(99, 60_000, 97);
+}
+
+#[test]
+fn buddy_long_sequence() {
+    run::<BuddyHeap>(99, 60_000, 97);
+}
+
+/// Misuse on both heaps: a stale pointer and an interior pointer are refused, and the heap
+/// is unchanged by the refusal.
+fn misuse<H: Heap>() {
+    let mut h = H::EMPTY;
+    unsafe {
+        let a = h.alloc(256, MIN_ALIGN);
+        let b = h.alloc(256, MIN_ALIGN);
+        assert_eq!(h.free(a.add(16)), Err(Misuse::InvalidPointer));
+        assert_eq!(h.free(a.add(8)), Err(Misuse::InvalidPointer));
+        assert_eq!(h.usable_size(b.add(32)), Err(Misuse::InvalidPointer));
+        assert_eq!(h.resize_in_place(b.add(48), 10), Err(Misuse::InvalidPointer));
+        // The region's metadata is never a block.
+        let base = (a as usize & !(crate::heap::REGION - 1)) as *mut u8;
+        assert_eq!(h.free(base.add(64)), Err(Misuse::InvalidPointer));
+        h.free(a).unwrap();
+        assert_eq!(h.free(a), Err(Misuse::DoubleFree));
+        h.free(b).unwrap();
+        assert_eq!(h.free(b), Err(Misuse::DoubleFree));
+        h.check().unwrap();
+        h.trim();
+        assert_eq!(h.stats().regions, 0);
+    }
+}
+
+#[test]
+fn bestfit_misuse() {
+    misuse::<BestFitHeap>();
+}
+
+#[test]
+fn buddy_misuse() {
+    misuse::<BuddyHeap>();
+}
