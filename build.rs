@@ -13,8 +13,13 @@ fn main() {
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-changed=build.rs");
 
-    // The one symbol that needs linkage stable Rust cannot express (see the file).
-    cc::Build::new().file("csrc/eh_personality.c").compile("bestbuddy_eh");
+    // What stable Rust cannot express: a hidden weak symbol, an initial-exec TLS slot.
+    println!("cargo:rerun-if-changed=csrc");
+    cc::Build::new()
+        .file("csrc/eh_personality.c")
+        .file("csrc/tls.c")
+        .opt_level(2)
+        .compile("bestbuddy_c");
 
     let crate_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
     let config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml"))

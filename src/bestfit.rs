@@ -37,6 +37,8 @@
 //! diagnostic instead of a corruption.
 
 use core::ptr;
+use core::sync::atomic::Ordering::Relaxed;
+use core::sync::atomic::{AtomicU8, AtomicUsize};
 
 use crate::heap::{self, Heap, HeapStats, MIN_ALIGN, Misuse, REGION};
 
@@ -98,15 +100,20 @@ unsafe impl Send for BestFitHeap {}
 // --- raw block access. Every `b` below is the address of a block header inside a mapped
 // region; the functions are unsafe because they trust that.
 
+//
+// Headers and live bits are read without the heap lock by the thread cache's free path (the
+// size of a block in use changes only when its owner frees or resizes it), so they are
+// accessed as relaxed atomics, which compile to plain loads and stores.
+
 #[inline]
 unsafe fn word(addr: usize) -> usize {
     // SAFETY: caller passes an aligned address inside a mapped region.
-    unsafe { *(addr as *const usize) }
+    unsafe { (*(addr as *const AtomicUsize)).load(Relaxed) }
 }
 #[inline]
 unsafe fn set_word(addr: usize, value: usize) {
     // SAFETY: as in `word`.
-    unsafe { *(addr as *mut usize) = value }
+    unsafe { (*(addr as *const AtomicUsize)).store(value, Relaxed) }
 }
 #[inline]
 unsafe fn size_of(b: usize) -> usize {
@@ -147,7 +154,14 @@ unsafe fn set_prev_in_use(b: usize, on: bool) {
     // SAFETY: b is a block header (possibly the epilogue).
     unsafe {
         let h = word(b);
-        set_word(b, if on { h | PREV_IN_USE } else { h & !PREV_IN_USE });
+        set_word(
+            b,
+            if on {
+                h | PREV_IN_USE
+            } else {
+                h & !PREV_IN_USE
+            },
+        );
     }
 }
 
@@ -160,7 +174,11 @@ fn block_size(size: usize) -> usize {
 
 #[inline]
 fn bin_of(size: usize) -> usize {
-    if size <= LARGEST_EXACT_BIN { size / 16 - 2 } else { MIXED_BIN }
+    if size <= LARGEST_EXACT_BIN {
+        size / 16 - 2
+    } else {
+        MIXED_BIN
+    }
 }
 
 #[inline]
@@ -168,11 +186,34 @@ fn region_of(addr: usize) -> *mut Region {
     (addr & !(REGION - 1)) as *mut Region
 }
 
+/// The live bitmap byte and bit of a payload address. The byte is shared with neighbouring
+/// blocks, so it is only written under the heap lock; lock-free readers see either value.
 #[inline]
-fn live_bit(payload: usize) -> (*mut u8, u8) {
+unsafe fn live_bit<'a>(payload: usize) -> (&'a AtomicU8, u8) {
     let base = payload & !(REGION - 1);
     let granule = (payload - base) / MIN_ALIGN;
-    ((base + BITMAP_OFFSET + granule / 8) as *mut u8, 1 << (granule % 8))
+    // SAFETY: the bitmap lies in the region's header pages, mapped while the region is.
+    (
+        unsafe { &*((base + BITMAP_OFFSET + granule / 8) as *const AtomicU8) },
+        1 << (granule % 8),
+    )
+}
+
+#[inline]
+unsafe fn is_live(payload: usize) -> bool {
+    // SAFETY: forwarded from the caller.
+    let (byte, bit) = unsafe { live_bit(payload) };
+    byte.load(Relaxed) & bit != 0
+}
+
+/// Sets or clears a live bit; only under the heap lock (a plain read-modify-write of a byte
+/// that other blocks share).
+#[inline]
+unsafe fn set_live(payload: usize, live: bool) {
+    // SAFETY: forwarded from the caller.
+    let (byte, bit) = unsafe { live_bit(payload) };
+    let old = byte.load(Relaxed);
+    byte.store(if live { old | bit } else { old & !bit }, Relaxed);
 }
 
 // --- the treap over (size, address). Priority: a hash of the address, max at the root.
@@ -382,8 +423,7 @@ impl BestFitHeap {
             let size = size_of(b);
             set_word(b, word(b) | IN_USE);
             set_prev_in_use(b + size, true);
-            let (byte, bit) = live_bit(b + HEADER);
-            *byte |= bit;
+            set_live(b + HEADER, true);
             let region = region_of(b);
             if (*region).used == 0 {
                 self.spare_count -= 1;
@@ -426,9 +466,8 @@ impl BestFitHeap {
         if !p.is_multiple_of(MIN_ALIGN) || !(FIRST_BLOCK + HEADER..EPILOGUE).contains(&offset) {
             return Err(Misuse::InvalidPointer);
         }
-        let (byte, bit) = live_bit(p);
-        // SAFETY: the bitmap lies in the region's first page range, which is mapped.
-        if unsafe { *byte } & bit != 0 {
+        // SAFETY: p is in a mapped region of ours.
+        if unsafe { is_live(p) } {
             return Ok(p - HEADER);
         }
         // Not a live block. If its old header still says "free", it was one: a double free.
@@ -443,7 +482,12 @@ impl BestFitHeap {
     }
 
     /// Verifies one treap: search order, heap order, bin membership. Returns its node count.
-    unsafe fn check_tree(t: usize, bin: usize, lo: (usize, usize), hi: (usize, usize)) -> Result<usize, &'static str> {
+    unsafe fn check_tree(
+        t: usize,
+        bin: usize,
+        lo: (usize, usize),
+        hi: (usize, usize),
+    ) -> Result<usize, &'static str> {
         if t == 0 {
             return Ok(0);
         }
@@ -464,7 +508,10 @@ impl BestFitHeap {
                     return Err("treap out of priority order");
                 }
             }
-            Ok(1 + Self::check_tree(left(t), bin, lo, k)? + Self::check_tree(right(t), bin, k, hi)?)
+            Ok(
+                1 + Self::check_tree(left(t), bin, lo, k)?
+                    + Self::check_tree(right(t), bin, k, hi)?,
+            )
         }
     }
 }
@@ -482,6 +529,43 @@ impl Heap for BestFitHeap {
         spare_count: 0,
         spare_limit: 1,
     };
+    /// Blocks of 32..=1024 bytes, one class per 16 bytes.
+    const CACHE_CLASSES: usize = 63;
+
+    #[inline]
+    fn cache_class(size: usize) -> Option<usize> {
+        if size <= 1024 - HEADER {
+            Some(block_size(size) / 16 - 2)
+        } else {
+            None
+        }
+    }
+
+    fn class_size(class: usize) -> usize {
+        (class + 2) * 16 - HEADER
+    }
+
+    #[inline]
+    unsafe fn peek_class(p: *mut u8) -> Option<usize> {
+        let p = p as usize;
+        let offset = p & (REGION - 1);
+        if !p.is_multiple_of(MIN_ALIGN) || !(FIRST_BLOCK + HEADER..EPILOGUE).contains(&offset) {
+            return None;
+        }
+        // SAFETY: p is inside a mapped region; a live block's size is stable while it is live.
+        unsafe {
+            if !is_live(p) {
+                return None;
+            }
+            let size = size_of(p - HEADER);
+            if size <= 1024 {
+                Some(size / 16 - 2)
+            } else {
+                None
+            }
+        }
+    }
+
     /// Requests above 1 MiB get a mapping of their own, so they go back to the OS on free.
     const MAX_REQUEST: usize = 1 << 20;
     const MAX_ALIGN: usize = 1 << 20;
@@ -490,7 +574,11 @@ impl Heap for BestFitHeap {
         let need = block_size(size);
         // An aligned request needs room to skip to an aligned payload, leaving a gap that is
         // either empty or big enough to be a free block of its own.
-        let search = if align <= MIN_ALIGN { need } else { need + align + MIN_BLOCK };
+        let search = if align <= MIN_ALIGN {
+            need
+        } else {
+            need + align + MIN_BLOCK
+        };
         let mut b = self.find(search);
         if b == 0 {
             if !self.grow() {
@@ -524,8 +612,7 @@ impl Heap for BestFitHeap {
         // SAFETY: validate proves b is a live block of one of our regions.
         unsafe {
             let b = self.validate(p as usize)?;
-            let (byte, bit) = live_bit(p as usize);
-            *byte &= !bit;
+            set_live(p as usize, false);
             let size = size_of(b);
             // Clear IN_USE in this header even if it is about to be merged away, so that a
             // second free of `p` is recognised as a double free.
@@ -669,8 +756,7 @@ impl Heap for BestFitHeap {
                     if (h & PREV_IN_USE != 0) != prev_in_use {
                         return Err("PREV_IN_USE flag disagrees with the previous block");
                     }
-                    let (byte, bit) = live_bit(b + HEADER);
-                    let live = *byte & bit != 0;
+                    let live = is_live(b + HEADER);
                     if h & IN_USE != 0 {
                         if !live {
                             return Err("block in use without its live bit");

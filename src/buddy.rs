@@ -24,6 +24,8 @@
 //! entries (for the metadata block) are never read: offsets below `META` are rejected first.
 
 use core::ptr;
+use core::sync::atomic::AtomicU8;
+use core::sync::atomic::Ordering::Relaxed;
 
 use crate::heap::{self, Heap, HeapStats, MIN_ALIGN, Misuse, REGION};
 
@@ -88,9 +90,14 @@ fn split_addr(p: usize) -> (usize, usize) {
 }
 
 /// The order map entry of the granule at `offset` in the region at `base`.
+///
+/// Entries are read without the heap lock by the thread cache's free path (an entry of a
+/// block in use changes only when its owner frees or resizes it), so they are accessed as
+/// relaxed atomics, which compile to plain byte loads and stores.
 #[inline]
-unsafe fn entry(base: usize, offset: usize) -> *mut u8 {
-    (base + (offset >> MIN_SHIFT)) as *mut u8
+unsafe fn entry<'a>(base: usize, offset: usize) -> &'a AtomicU8 {
+    // SAFETY: the caller passes a region of ours and an offset inside it.
+    unsafe { &*((base + (offset >> MIN_SHIFT)) as *const AtomicU8) }
 }
 
 #[inline]
@@ -111,7 +118,7 @@ impl BuddyHeap {
             }
             self.heads[order] = b;
             let (base, offset) = split_addr(b);
-            *entry(base, offset) = (order + 1) as u8;
+            entry(base, offset).store((order + 1) as u8, Relaxed);
         }
         self.nonempty |= 1 << order;
         self.free += block_bytes(order);
@@ -135,7 +142,7 @@ impl BuddyHeap {
                 }
             }
             let (base, offset) = split_addr(b);
-            *entry(base, offset) = 0;
+            entry(base, offset).store(0, Relaxed);
         }
         self.free -= block_bytes(order);
         self.free_blocks -= 1;
@@ -218,7 +225,7 @@ impl BuddyHeap {
             return Err(Misuse::InvalidPointer);
         }
         // SAFETY: the order map is in the region's metadata block.
-        let e = unsafe { *entry(base, offset) };
+        let e = unsafe { entry(base, offset).load(Relaxed) };
         if e & IN_USE != 0 {
             return Ok((e & !IN_USE) as usize - 1);
         }
@@ -230,7 +237,7 @@ impl BuddyHeap {
         for order in 1..ORDERS {
             let start = offset & !(block_bytes(order) - 1);
             // SAFETY: as above.
-            if start >= META && unsafe { *entry(base, start) } == (order + 1) as u8 {
+            if start >= META && unsafe { entry(base, start).load(Relaxed) } == (order + 1) as u8 {
                 return Err(Misuse::DoubleFree);
             }
         }
@@ -244,11 +251,13 @@ impl BuddyHeap {
         unsafe {
             while order < MAX_ORDER {
                 let buddy = ((b - base) ^ block_bytes(order)) + base;
-                if buddy - base < META || *entry(base, buddy - base) != (order + 1) as u8 {
+                if buddy - base < META
+                    || entry(base, buddy - base).load(Relaxed) != (order + 1) as u8
+                {
                     break;
                 }
                 self.unlink(buddy, order);
-                *entry(base, b - base) = 0;
+                entry(base, b - base).store(0, Relaxed);
                 b = b.min(buddy);
                 order += 1;
             }
@@ -270,6 +279,40 @@ impl Heap for BuddyHeap {
         spare_count: 0,
         spare_limit: 1,
     };
+    /// Blocks of 16 B..=1 KiB: orders 0..=6.
+    const CACHE_CLASSES: usize = 7;
+
+    #[inline]
+    fn cache_class(size: usize) -> Option<usize> {
+        let order = order_for(size);
+        if order < Self::CACHE_CLASSES {
+            Some(order)
+        } else {
+            None
+        }
+    }
+
+    fn class_size(class: usize) -> usize {
+        block_bytes(class)
+    }
+
+    #[inline]
+    unsafe fn peek_class(p: *mut u8) -> Option<usize> {
+        let (base, offset) = split_addr(p as usize);
+        if offset < META || !offset.is_multiple_of(MIN_ALIGN) {
+            return None;
+        }
+        // SAFETY: the order map is in the region's metadata block; a live block's entry is
+        // stable while it is live.
+        let e = unsafe { entry(base, offset).load(Relaxed) };
+        let order = (e & !IN_USE) as usize;
+        if e & IN_USE != 0 && order <= Self::CACHE_CLASSES {
+            Some(order - 1)
+        } else {
+            None
+        }
+    }
+
     const MAX_REQUEST: usize = block_bytes(MAX_ORDER);
     const MAX_ALIGN: usize = block_bytes(MAX_ORDER);
 
@@ -293,7 +336,7 @@ impl Heap for BuddyHeap {
                 self.push(b + block_bytes(k), k);
             }
             let (base, offset) = split_addr(b);
-            *entry(base, offset) = IN_USE | (order + 1) as u8;
+            entry(base, offset).store(IN_USE | (order + 1) as u8, Relaxed);
             self.account(b, block_bytes(order), true);
         }
         b as *mut u8
@@ -340,7 +383,7 @@ impl Heap for BuddyHeap {
                     let buddy = offset + block_bytes(k);
                     if offset & block_bytes(k) != 0
                         || buddy >= REGION
-                        || *entry(base, buddy) != (k + 1) as u8
+                        || entry(base, buddy).load(Relaxed) != (k + 1) as u8
                     {
                         return Ok(false);
                     }
@@ -351,7 +394,7 @@ impl Heap for BuddyHeap {
             } else {
                 return Ok(true);
             }
-            *entry(base, offset) = IN_USE | (wanted + 1) as u8;
+            entry(base, offset).store(IN_USE | (wanted + 1) as u8, Relaxed);
             let (old, new) = (block_bytes(current), block_bytes(wanted));
             let region = (b & !(REGION - 1)) as *mut Region;
             (*region).used = (*region).used + new - old;
@@ -412,7 +455,7 @@ impl Heap for BuddyHeap {
                 let mut region_used = 0;
                 let mut offset = META;
                 while offset < REGION {
-                    let e = *entry(base, offset);
+                    let e = entry(base, offset).load(Relaxed);
                     let order = (e & !IN_USE) as usize;
                     if order == 0 || order > ORDERS {
                         return Err("order map: no block starts here");
@@ -425,7 +468,7 @@ impl Heap for BuddyHeap {
                     // Entries inside a block must be 0; checked for blocks up to 4 KiB,
                     // which keeps a check proportional to the number of blocks.
                     for g in 1..(bytes >> MIN_SHIFT).min(256) {
-                        if *entry(base, offset + (g << MIN_SHIFT)) != 0 {
+                        if entry(base, offset + (g << MIN_SHIFT)).load(Relaxed) != 0 {
                             return Err("order map: entry inside a block");
                         }
                     }
@@ -433,7 +476,10 @@ impl Heap for BuddyHeap {
                         region_used += bytes;
                     } else {
                         let buddy = offset ^ bytes;
-                        if order < MAX_ORDER && buddy >= META && *entry(base, buddy) == e {
+                        if order < MAX_ORDER
+                            && buddy >= META
+                            && entry(base, buddy).load(Relaxed) == e
+                        {
                             return Err("two free buddies not merged");
                         }
                         free += bytes;
@@ -460,7 +506,7 @@ impl Heap for BuddyHeap {
                 let mut b = head;
                 while b != 0 {
                     let (base, offset) = split_addr(b);
-                    if *entry(base, offset) != (order + 1) as u8 {
+                    if entry(base, offset).load(Relaxed) != (order + 1) as u8 {
                         return Err("listed block is not free of its order");
                     }
                     if *link(b, 1) != prev {

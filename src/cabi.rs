@@ -26,7 +26,8 @@ pub fn malloc(size: usize) -> *mut c_void {
     if p.is_null() { enomem() } else { p.cast() }
 }
 
-/// free preserves errno (glibc >= 2.33): unmapping a large block could otherwise change it.
+/// free preserves errno (glibc >= 2.33); `global::free` sees to it on the paths that make
+/// system calls.
 ///
 /// # Safety
 /// `p` is null or a pointer the program got from this allocator (anything else that lies in
@@ -36,10 +37,8 @@ pub unsafe fn free(p: *mut c_void) {
     if p.is_null() {
         return;
     }
-    let saved = os::errno();
     // SAFETY: forwarded from the caller.
     unsafe { global::free(p.cast(), "free") };
-    os::set_errno(saved);
 }
 
 pub fn calloc(count: usize, size: usize) -> *mut c_void {
@@ -99,7 +98,7 @@ pub fn memalign(align: usize, size: usize) -> *mut c_void {
     }
     let align = align.next_power_of_two();
     // The block must fit in the address space together with its alignment slack.
-    if size > PTRDIFF_MAX - align {
+    if align > PTRDIFF_MAX || size > PTRDIFF_MAX - align {
         return enomem();
     }
     let p = global::alloc(size, align);

@@ -102,7 +102,11 @@ fn entry(addr: usize) -> Option<&'static AtomicU8> {
 /// large block. Returns false, having changed nothing, if a leaf could not be mapped.
 pub fn claim(start: usize, len: usize, first: Owner) -> bool {
     debug_assert!(start.is_multiple_of(CHUNK) && len > 0);
-    let rest = if first == Owner::LargeHead { Owner::LargeTail } else { first };
+    let rest = if first == Owner::LargeHead {
+        Owner::LargeTail
+    } else {
+        first
+    };
     let end = start + len;
     // Create every leaf first so that failure leaves the map untouched.
     let mut chunk = start;

@@ -11,7 +11,10 @@ pub struct Line {
 
 impl Line {
     pub const fn new() -> Self {
-        Line { buf: [0; 512], len: 0 }
+        Line {
+            buf: [0; 512],
+            len: 0,
+        }
     }
 
     fn byte(&mut self, b: u8) {
@@ -81,9 +84,7 @@ impl Line {
         let mut done = 0;
         while done < self.len {
             // SAFETY: the slice is valid for reads of `len - done` bytes.
-            let r = unsafe {
-                libc::write(fd, self.buf[done..].as_ptr().cast(), self.len - done)
-            };
+            let r = unsafe { libc::write(fd, self.buf[done..].as_ptr().cast(), self.len - done) };
             if r <= 0 {
                 break;
             }
@@ -98,7 +99,13 @@ impl Line {
 #[inline(never)]
 pub fn misuse(call: &str, what: &str, ptr: usize) -> ! {
     let mut line = Line::new();
-    line.str("bestbuddy: ").str(call).str("(): ").str(what).str(" ").hex(ptr).str("\n");
+    line.str("bestbuddy: ")
+        .str(call)
+        .str("(): ")
+        .str(what)
+        .str(" ")
+        .hex(ptr)
+        .str("\n");
     line.write_to(2);
     // SAFETY: abort never returns and is always safe to call.
     unsafe { libc::abort() }

@@ -12,7 +12,9 @@ use crate::chunkmap::{self, Owner};
 use crate::diag;
 use crate::heap::{Heap, HeapStats, MIN_ALIGN, Misuse, REGION};
 use crate::large;
+use crate::os;
 use crate::sync::Locked;
+use crate::tcache;
 
 #[cfg(feature = "buddy")]
 pub type ActiveHeap = crate::buddy::BuddyHeap;
@@ -57,6 +59,7 @@ fn init() {
     unsafe {
         libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), Some(fork_child));
     }
+    tcache::init(thread_exit);
     READY.store(true, Ordering::Release);
 }
 
@@ -64,6 +67,12 @@ fn init() {
 /// rather than in its first allocation. Correctness never depends on it.
 pub fn init_at_load() {
     ensure_init();
+}
+
+/// A thread with a cache is exiting: its blocks go back to the heap.
+unsafe extern "C" fn thread_exit(cache: *mut core::ffi::c_void) {
+    // SAFETY: glibc passes the value this thread set for the key: its own cache.
+    unsafe { tcache::drain(&HEAP, cache.cast(), true) };
 }
 
 extern "C" fn fork_prepare() {
@@ -92,10 +101,36 @@ fn serves_in_heap(size: usize, align: usize) -> bool {
 
 /// Allocates `size` bytes aligned to `align` (a power of two). Null when memory is exhausted;
 /// the C layer sets errno.
+///
+/// The fast path is a pop from this thread's cache; it asks nothing about initialisation: a
+/// thread without a cache (the first call of all included) misses into `alloc_slow`.
 #[inline]
 pub fn alloc(size: usize, align: usize) -> *mut u8 {
+    if align <= MIN_ALIGN
+        && let Some(class) = ActiveHeap::cache_class(size)
+    {
+        let p = tcache::pop(class);
+        if !p.is_null() {
+            return p;
+        }
+    }
+    alloc_slow(size, align)
+}
+
+#[inline(never)]
+fn alloc_slow(size: usize, align: usize) -> *mut u8 {
     ensure_init();
     let align = align.max(MIN_ALIGN);
+    if align == MIN_ALIGN
+        && serves_in_heap(size, align)
+        && tcache::ENABLED.load(Ordering::Relaxed)
+        && let Some(class) = ActiveHeap::cache_class(size)
+    {
+        let p = tcache::refill(&HEAP, class);
+        if !p.is_null() {
+            return p;
+        }
+    }
     let p = if serves_in_heap(size, align) {
         // SAFETY: the lock is held for the call.
         unsafe { HEAP.lock().alloc(size, align) }
@@ -117,8 +152,7 @@ pub fn alloc_zeroed(size: usize) -> *mut u8 {
         // Fresh anonymous mappings are already zero.
         return large::alloc(size, MIN_ALIGN);
     }
-    // SAFETY: the lock is held for the call.
-    let p = unsafe { HEAP.lock().alloc(size, MIN_ALIGN) };
+    let p = alloc(size, MIN_ALIGN);
     if !p.is_null() {
         // SAFETY: p holds at least `size` bytes.
         unsafe { ptr::write_bytes(p, 0, size) };
@@ -130,7 +164,11 @@ pub fn alloc_zeroed(size: usize) -> *mut u8 {
 /// (its mapping is gone) or something that never came from here.
 #[cold]
 fn not_ours(p: *mut u8) -> Misuse {
-    if large::recently_freed(p as usize) { Misuse::DoubleFree } else { Misuse::InvalidPointer }
+    if large::recently_freed(p as usize) {
+        Misuse::DoubleFree
+    } else {
+        Misuse::InvalidPointer
+    }
 }
 
 /// Frees `p` (not null). `call` names the C function for diagnostics.
@@ -140,6 +178,28 @@ fn not_ours(p: *mut u8) -> Misuse {
 /// aborts with a diagnostic), but a foreign pointer into unmapped memory may fault.
 #[inline]
 pub unsafe fn free(p: *mut u8, call: &str) {
+    // SAFETY: push validates p without the lock and declines anything it cannot prove live.
+    if unsafe { tcache::push(&HEAP, p) } {
+        return;
+    }
+    // SAFETY: forwarded from the caller.
+    unsafe { free_slow(p, call) }
+}
+
+/// # Safety
+/// As for `free`.
+#[inline(never)]
+unsafe fn free_slow(p: *mut u8, call: &str) {
+    // free preserves errno (glibc >= 2.33): unmapping memory could otherwise change it.
+    let saved = os::errno();
+    // SAFETY: forwarded from the caller.
+    unsafe { free_validated(p, call) };
+    os::set_errno(saved);
+}
+
+/// # Safety
+/// As for `free`.
+unsafe fn free_validated(p: *mut u8, call: &str) {
     let perturb = PERTURB.load(Ordering::Relaxed);
     if perturb != 0 {
         // SAFETY: forwarded from the caller.
@@ -251,7 +311,17 @@ pub fn region_bytes(stats: &HeapStats) -> usize {
     stats.regions * REGION
 }
 
+/// Gives this thread's cached blocks back to the heap (before trimming or perturbing).
+fn drain_this_thread() {
+    let tc = tcache::this_thread();
+    if !tc.is_null() {
+        // SAFETY: tc is this thread's cache.
+        unsafe { tcache::drain(&HEAP, tc, false) };
+    }
+}
+
 pub fn trim() -> bool {
+    drain_this_thread();
     HEAP.lock().trim()
 }
 
@@ -269,8 +339,12 @@ pub fn set_trim_threshold(bytes: usize) {
     HEAP.lock().set_spare_limit(bytes / REGION);
 }
 
+/// Perturbing fills every block on malloc and free, so the caches step aside: this thread's
+/// is drained, and no thread caches a freed block any more.
 pub fn set_perturb(byte: u8) {
     PERTURB.store(byte, Ordering::Relaxed);
+    tcache::ENABLED.store(byte == 0, Ordering::Relaxed);
+    drain_this_thread();
 }
 
 /// Runs the heap's invariant walker (for tests and debugging).

@@ -61,6 +61,24 @@ pub trait Heap {
     /// The largest alignment this heap serves.
     const MAX_ALIGN: usize;
 
+    /// How many size classes the thread cache keeps for this heap (at most 64).
+    const CACHE_CLASSES: usize;
+
+    /// The cache class of a request of `size` bytes, or `None` if it is too large to cache.
+    /// Every block of a class is interchangeable for every request of that class.
+    fn cache_class(size: usize) -> Option<usize>;
+
+    /// The request size whose block belongs to `class` (what a refill asks for).
+    fn class_size(class: usize) -> usize;
+
+    /// Without the heap lock: the cache class of the live block `p`, or `None` when `p` is
+    /// not a live block or too large to cache (the caller then takes the locked path, which
+    /// reports misuse). Reads only metadata that stays put while its block is live.
+    ///
+    /// # Safety
+    /// As for `free`.
+    unsafe fn peek_class(p: *mut u8) -> Option<usize>;
+
     /// Allocates `size` bytes (`size <= MAX_REQUEST`) aligned to `align` (a power of two,
     /// `MIN_ALIGN <= align <= MAX_ALIGN`). Null when the OS refuses more memory.
     ///

@@ -108,7 +108,9 @@ fn stat_line(name: &str, value: usize) {
 pub fn malloc_stats() {
     let s: Snapshot = global::snapshot();
     let mut line = Line::new();
-    line.str("bestbuddy (").str(global::BACKEND).str(") heap:\n");
+    line.str("bestbuddy (")
+        .str(global::BACKEND)
+        .str(") heap:\n");
     line.write_to(2);
     let system = global::region_bytes(&s.heap);
     stat_line("system bytes    ", system);
@@ -134,15 +136,26 @@ pub unsafe fn malloc_info(options: c_int, stream: *mut libc::FILE) -> c_int {
     // Take the figures first: writing to a FILE may allocate, and no lock is held then.
     let s = global::snapshot();
     let mut out = Line::new();
-    out.str("<malloc version=\"1\" backend=\"").str(global::BACKEND).str("\">\n");
-    out.str("<heap nr=\"0\">\n<total type=\"free\" count=\"").dec(s.heap.free_blocks);
-    out.str("\" size=\"").dec(s.heap.free).str("\"/>\n<total type=\"used\" size=\"");
-    out.dec(s.heap.used).str("\"/>\n<system type=\"current\" size=\"");
-    out.dec(global::region_bytes(&s.heap)).str("\"/>\n</heap>\n");
+    out.str("<malloc version=\"1\" backend=\"")
+        .str(global::BACKEND)
+        .str("\">\n");
+    out.str("<heap nr=\"0\">\n<total type=\"free\" count=\"")
+        .dec(s.heap.free_blocks);
+    out.str("\" size=\"")
+        .dec(s.heap.free)
+        .str("\"/>\n<total type=\"used\" size=\"");
+    out.dec(s.heap.used)
+        .str("\"/>\n<system type=\"current\" size=\"");
+    out.dec(global::region_bytes(&s.heap))
+        .str("\"/>\n</heap>\n");
     let mut tail = Line::new();
-    tail.str("<total type=\"mmap\" count=\"").dec(s.large_count).str("\" size=\"");
-    tail.dec(s.large_bytes).str("\"/>\n<system type=\"current\" size=\"");
-    tail.dec(global::region_bytes(&s.heap) + s.large_bytes).str("\"/>\n</malloc>\n");
+    tail.str("<total type=\"mmap\" count=\"")
+        .dec(s.large_count)
+        .str("\" size=\"");
+    tail.dec(s.large_bytes)
+        .str("\"/>\n<system type=\"current\" size=\"");
+    tail.dec(global::region_bytes(&s.heap) + s.large_bytes)
+        .str("\"/>\n</malloc>\n");
     for part in [&out, &tail] {
         let bytes = part.as_bytes();
         // SAFETY: the caller passes a valid stream; the buffer is valid for its length.

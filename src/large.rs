@@ -44,7 +44,9 @@ static NEXT_FREED: AtomicUsize = AtomicUsize::new(0);
 
 /// Was `p` the payload of a recently freed large block? (Only asked on the error path.)
 pub fn recently_freed(p: usize) -> bool {
-    RECENTLY_FREED.iter().any(|slot| slot.load(Ordering::Relaxed) == p)
+    RECENTLY_FREED
+        .iter()
+        .any(|slot| slot.load(Ordering::Relaxed) == p)
 }
 
 /// Where the payload starts relative to the head for a given alignment.
@@ -62,7 +64,9 @@ pub fn alloc(size: usize, align: usize) -> *mut u8 {
     let Some(mapped) = size.checked_add(offset).and_then(|n| os::align_up(n, PAGE)) else {
         return core::ptr::null_mut();
     };
-    let Some(head) = os::map_aligned(mapped, CHUNK) else {
+    // The head is aligned to the requested alignment too (when that exceeds a chunk), so the
+    // payload, `offset` = the alignment past it, is aligned as asked.
+    let Some(head) = os::map_aligned(mapped, align.max(CHUNK)) else {
         return core::ptr::null_mut();
     };
     let head = head.as_ptr() as usize;
@@ -74,19 +78,29 @@ pub fn alloc(size: usize, align: usize) -> *mut u8 {
     let payload = head + offset;
     // A new block at a recently freed address is live, not freed.
     for slot in &RECENTLY_FREED {
-        let _ = slot.compare_exchange(payload, 0, Ordering::Relaxed, Ordering::Relaxed);
+        if slot.load(Ordering::Relaxed) == payload {
+            let _ = slot.compare_exchange(payload, 0, Ordering::Relaxed, Ordering::Relaxed);
+        }
     }
     // SAFETY: the header lies at the start of the fresh mapping.
     unsafe {
-        (head as *mut LargeHeader).write(LargeHeader { check: head ^ MAGIC, mapped, payload });
+        (head as *mut LargeHeader).write(LargeHeader {
+            check: head ^ MAGIC,
+            mapped,
+            payload,
+        });
     }
     note_mapped(mapped as isize, 1);
     payload as *mut u8
 }
 
 fn note_mapped(bytes: isize, count: isize) {
-    let c = COUNT.fetch_add(count as usize, Ordering::Relaxed).wrapping_add(count as usize);
-    let b = BYTES.fetch_add(bytes as usize, Ordering::Relaxed).wrapping_add(bytes as usize);
+    let c = COUNT
+        .fetch_add(count as usize, Ordering::Relaxed)
+        .wrapping_add(count as usize);
+    let b = BYTES
+        .fetch_add(bytes as usize, Ordering::Relaxed)
+        .wrapping_add(bytes as usize);
     MAX_COUNT.fetch_max(c, Ordering::Relaxed);
     MAX_BYTES.fetch_max(b, Ordering::Relaxed);
 }
@@ -157,7 +171,9 @@ pub unsafe fn resize_in_place(p: *mut u8, size: usize) -> Result<bool, Misuse> {
         let header = header_of(p as usize)?;
         let head = header as usize;
         let old = (*header).mapped;
-        let Some(new) = (p as usize - head).checked_add(size).and_then(|n| os::align_up(n, PAGE))
+        let Some(new) = (p as usize - head)
+            .checked_add(size)
+            .and_then(|n| os::align_up(n, PAGE))
         else {
             return Ok(false);
         };
@@ -169,12 +185,13 @@ pub unsafe fn resize_in_place(p: *mut u8, size: usize) -> Result<bool, Misuse> {
             if old - new < old / 4 {
                 return Ok(true);
             }
-            os::unmap((head + new) as *mut u8, old - new);
-            // Chunks wholly past the new end are no longer ours.
+            // Chunks wholly past the new end are no longer ours. Forget them before
+            // unmapping: once unmapped, another thread may map and claim that range.
             let keep = os::align_up(new, CHUNK).unwrap_or(new);
             if keep < old {
                 chunkmap::release(head + keep, old - keep);
             }
+            os::unmap((head + new) as *mut u8, old - new);
         } else {
             if !os::remap_in_place(head as *mut u8, old, new) {
                 return Ok(false);

@@ -5,8 +5,9 @@
 //! 1. `exports`    — the exported C symbols, one-line forwarders.
 //! 2. `cabi`, `introspect` — C semantics (errno, overflow, zero sizes, alignment rules) and
 //!    glibc's introspection calls.
-//! 3. `global`     — the process-wide allocator: the active heap behind its lock, the
-//!    large-block path, lazy initialisation, fork handlers.
+//! 3. `global`     — the process-wide allocator: the per-thread caches (`tcache`) in front
+//!    of the active heap behind its lock, the large-block path, lazy initialisation, fork
+//!    and thread-exit handlers.
 //! 4. `heap` (the trait), `bestfit`, `buddy`, `large` — the policies.
 //! 5. `chunkmap`, `sync`, `os`, `diag` — address ownership, locks, OS primitives, messages.
 //!
@@ -33,6 +34,7 @@ mod introspect;
 mod large;
 pub mod os;
 mod sync;
+mod tcache;
 
 #[cfg(test)]
 mod tests;
@@ -51,4 +53,3 @@ ctor::declarative::ctor! {
         global::init_at_load();
     }
 }
-

@@ -14,7 +14,9 @@ pub struct RawLock {
 
 impl RawLock {
     pub const fn new() -> Self {
-        RawLock { state: AtomicU32::new(0) }
+        RawLock {
+            state: AtomicU32::new(0),
+        }
     }
 
     #[inline]
@@ -87,7 +89,10 @@ unsafe impl<T: Send> Sync for Locked<T> {}
 
 impl<T> Locked<T> {
     pub const fn new(value: T) -> Self {
-        Locked { lock: RawLock::new(), value: UnsafeCell::new(value) }
+        Locked {
+            lock: RawLock::new(),
+            value: UnsafeCell::new(value),
+        }
     }
 
     #[inline]

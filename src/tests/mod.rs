@@ -2,8 +2,8 @@
 //! edge cases one by one. Every heap here is a private instance, not the process allocator
 //! (which the test harness itself runs on, since this binary links the exported malloc).
 
-mod model;
 mod edges;
+mod model;
 
 /// xorshift64*: a small deterministic generator, so a failing seed can be replayed.
 pub struct Rng(u64);

@@ -29,7 +29,10 @@ fn pattern(seed: u8, i: usize) -> u8 {
 
 impl<H: Heap> Model<H> {
     fn new() -> Self {
-        Model { heap: H::EMPTY, live: BTreeMap::new() }
+        Model {
+            heap: H::EMPTY,
+            live: BTreeMap::new(),
+        }
     }
 
     fn fill(p: usize, size: usize, seed: u8) {
@@ -42,23 +45,43 @@ impl<H: Heap> Model<H> {
     fn verify(p: usize, size: usize, seed: u8) {
         let bytes = unsafe { std::slice::from_raw_parts(p as *const u8, size) };
         for (i, &b) in bytes.iter().enumerate() {
-            assert_eq!(b, pattern(seed, i), "byte {i} of block {p:#x} ({size} bytes) changed");
+            assert_eq!(
+                b,
+                pattern(seed, i),
+                "byte {i} of block {p:#x} ({size} bytes) changed"
+            );
         }
     }
 
     /// Records a new block, proving it overlaps no live one.
     fn record(&mut self, p: usize, size: usize, align: usize, seed: u8) {
         assert_ne!(p, 0);
-        assert_eq!(p % align.max(MIN_ALIGN), 0, "block {p:#x} not aligned to {align}");
-        let usable = unsafe { self.heap.usable_size(p as *mut u8) }.expect("usable size of a live block");
+        assert_eq!(
+            p % align.max(MIN_ALIGN),
+            0,
+            "block {p:#x} not aligned to {align}"
+        );
+        let usable =
+            unsafe { self.heap.usable_size(p as *mut u8) }.expect("usable size of a live block");
         assert!(usable >= size, "usable {usable} < requested {size}");
         let end = p + usable;
         if let Some((&q, l)) = self.live.range(..end).next_back() {
-            assert!(q + l.usable <= p || q >= end, "{p:#x}+{usable} overlaps {q:#x}+{}", l.usable);
+            assert!(
+                q + l.usable <= p || q >= end,
+                "{p:#x}+{usable} overlaps {q:#x}+{}",
+                l.usable
+            );
         }
         // The whole usable range is writable.
         Self::fill(p, usable, seed);
-        self.live.insert(p, Live { usable, align, seed });
+        self.live.insert(
+            p,
+            Live {
+                usable,
+                align,
+                seed,
+            },
+        );
     }
 
     fn alloc(&mut self, size: usize, align: usize, seed: u8) {
@@ -73,7 +96,10 @@ impl<H: Heap> Model<H> {
         // A second free is reported, never accepted (when the region is still mapped; the
         // process allocator asks the chunk map first, so an unmapped one is refused there).
         if chunkmap::owner(p) == Owner::Region {
-            assert!(unsafe { self.heap.free(p as *mut u8) }.is_err(), "double free accepted");
+            assert!(
+                unsafe { self.heap.free(p as *mut u8) }.is_err(),
+                "double free accepted"
+            );
         }
     }
 
@@ -90,7 +116,9 @@ impl<H: Heap> Model<H> {
         } else {
             let q = unsafe { self.heap.alloc(size, MIN_ALIGN) } as usize;
             assert_ne!(q, 0);
-            unsafe { std::ptr::copy_nonoverlapping(p as *const u8, q as *mut u8, l.usable.min(size)) };
+            unsafe {
+                std::ptr::copy_nonoverlapping(p as *const u8, q as *mut u8, l.usable.min(size))
+            };
             unsafe { self.heap.free(p as *mut u8) }.expect("free of the old block");
             Self::verify(q, l.usable.min(size), l.seed);
             self.record(q, size, MIN_ALIGN, seed);
@@ -103,7 +131,11 @@ impl<H: Heap> Model<H> {
         }
         let s = self.heap.stats();
         let live: usize = self.live.values().map(|l| l.usable).sum();
-        assert!(s.used >= live, "heap says {} bytes used, model holds {live}", s.used);
+        assert!(
+            s.used >= live,
+            "heap says {} bytes used, model holds {live}",
+            s.used
+        );
     }
 }
 
@@ -196,7 +228,10 @@ fn misuse<H: Heap>() {
         assert_eq!(h.free(a.add(16)), Err(Misuse::InvalidPointer));
         assert_eq!(h.free(a.add(8)), Err(Misuse::InvalidPointer));
         assert_eq!(h.usable_size(b.add(32)), Err(Misuse::InvalidPointer));
-        assert_eq!(h.resize_in_place(b.add(48), 10), Err(Misuse::InvalidPointer));
+        assert_eq!(
+            h.resize_in_place(b.add(48), 10),
+            Err(Misuse::InvalidPointer)
+        );
         // The region's metadata is never a block.
         let base = (a as usize & !(crate::heap::REGION - 1)) as *mut u8;
         assert_eq!(h.free(base.add(64)), Err(Misuse::InvalidPointer));

@@ -1,0 +1,12 @@
+/* The thread cache's slot: one pointer per thread in the initial-exec TLS model, so reading
+ * it is one %fs-relative load (src/tcache.rs reads and writes it with inline assembly, by
+ * name) instead of a call to __tls_get_addr. Stable Rust cannot declare a thread-local with a
+ * chosen TLS model; C can. The cost: the library needs 8 bytes of static TLS, which ld.so
+ * always has for LD_PRELOAD and direct links, and normally has for a late dlopen.
+ *
+ * The slot holds 0 (no cache yet), 1 (this thread is exiting: bypass the cache) or the
+ * address of the thread's cache. It has no destructor. */
+#include <stdint.h>
+
+__attribute__((visibility("hidden"), tls_model("initial-exec")))
+__thread uintptr_t bestbuddy_cache_slot;

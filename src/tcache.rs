@@ -1,0 +1,303 @@
+//! The per-thread cache of small blocks in front of the heap.
+//!
+//! Each thread keeps, per size class, a LIFO list of free blocks threaded through the blocks
+//! themselves. malloc pops and free pushes without any lock or atomic read-modify-write; a
+//! miss refills half a bin from the heap, and a full bin flushes half of itself, each under one
+//! acquisition of the heap lock. A thread's cache goes back to the heap when it exits (a
+//! pthread key destructor).
+//!
+//! ```text
+//!  TLS slot (initial-exec, csrc/tls.c) --> ThreadCache { bins[class]: head, count, limit }
+//!                                                       |
+//!   cached block: | next | p ^ secret | (rest untouched)
+//! ```
+//! The second word of a cached block is its address XOR a per-process secret: a free that finds
+//! it there looks through the bin and reports a double free if the block is already in it.
+//!
+//! What the cache changes about placement: a cached request is served by the block of its
+//! exact class that this thread freed most recently, not by the heap's policy; only refills go
+//! through the policy (best fit: smallest fitting block, lowest address first; buddy: split).
+//! Blocks held in caches count as in use in mallinfo2.
+
+use core::ptr;
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use crate::chunkmap::{self, Owner};
+use crate::heap::{Heap, MIN_ALIGN};
+use crate::sync::Locked;
+
+const MAX_CLASSES: usize = 64;
+/// How many bytes one bin may hold before it flushes, and its bounds in blocks.
+const BIN_BYTES: usize = 8 << 10;
+const BIN_MIN: u32 = 8;
+const BIN_MAX: u32 = 64;
+
+/// The TLS slot holds 0 (no cache yet), `EXITING`, or the address of the thread's cache.
+const EXITING: usize = 1;
+
+/// Reads this thread's slot `bestbuddy_cache_slot` (csrc/tls.c): its offset from the thread
+/// pointer comes from the GOT (initial-exec), then one %fs-relative load.
+#[inline(always)]
+fn tls_get() -> usize {
+    let value: usize;
+    // SAFETY: reads the calling thread's own TLS slot; touches nothing else.
+    unsafe {
+        core::arch::asm!(
+            "mov {v}, qword ptr [rip + bestbuddy_cache_slot@GOTTPOFF]",
+            "mov {v}, qword ptr fs:[{v}]",
+            v = out(reg) value,
+            options(nostack, readonly, preserves_flags),
+        );
+    }
+    value
+}
+
+/// Writes this thread's slot.
+#[inline]
+fn tls_set(value: usize) {
+    // SAFETY: writes the calling thread's own TLS slot; touches nothing else.
+    unsafe {
+        core::arch::asm!(
+            "mov {off}, qword ptr [rip + bestbuddy_cache_slot@GOTTPOFF]",
+            "mov qword ptr fs:[{off}], {v}",
+            off = out(reg) _,
+            v = in(reg) value,
+            options(nostack, preserves_flags),
+        );
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Bin {
+    /// First cached block (0 = none); each block's first word links to the next.
+    head: usize,
+    /// Blocks on the list. Invariant: `count <= limit`.
+    count: u32,
+    limit: u32,
+}
+
+pub struct ThreadCache {
+    bins: [Bin; MAX_CLASSES],
+}
+
+/// Keys a cached block's second word; fixed at initialisation from the kernel's random bytes.
+static SECRET: AtomicUsize = AtomicUsize::new(0x5EC2_E7B0_DD1E_5A17);
+/// The pthread key whose destructor returns a thread's cache; valid once KEY_READY is set.
+static KEY: AtomicUsize = AtomicUsize::new(0);
+static KEY_READY: AtomicBool = AtomicBool::new(false);
+/// Cleared by mallopt(M_PERTURB): frees then bypass the caches so every block gets filled.
+pub static ENABLED: AtomicBool = AtomicBool::new(true);
+
+#[inline]
+fn key_of(p: usize) -> usize {
+    p ^ SECRET.load(Ordering::Relaxed)
+}
+
+#[inline]
+fn current() -> *mut ThreadCache {
+    let slot = tls_get();
+    if slot > EXITING {
+        slot as *mut ThreadCache
+    } else {
+        ptr::null_mut()
+    }
+}
+
+/// Called once from the allocator's initialisation: the secret and the exit hook.
+pub fn init(destructor: unsafe extern "C" fn(*mut libc::c_void)) {
+    // SAFETY: getauxval needs no initialisation; AT_RANDOM points at 16 random bytes.
+    unsafe {
+        let random = libc::getauxval(libc::AT_RANDOM) as *const usize;
+        if !random.is_null() {
+            SECRET.store(random.read_unaligned() | 1, Ordering::Relaxed);
+        }
+        let mut key: libc::pthread_key_t = 0;
+        if libc::pthread_key_create(&mut key, Some(destructor)) == 0 {
+            KEY.store(key as usize, Ordering::Relaxed);
+            KEY_READY.store(true, Ordering::Release);
+        }
+    }
+}
+
+/// Takes a cached block of `class`, or null when the bin is empty or the thread has no cache.
+#[inline(always)]
+pub fn pop(class: usize) -> *mut u8 {
+    let tc = current();
+    if tc.is_null() {
+        return ptr::null_mut();
+    }
+    // SAFETY: tc is this thread's cache; cached blocks are ours, at least 16 bytes each.
+    unsafe {
+        let bin = &mut (*tc).bins[class];
+        let p = bin.head;
+        if p == 0 {
+            return ptr::null_mut();
+        }
+        bin.head = *(p as *const usize);
+        bin.count -= 1;
+        // Forget the double-free key: the program now owns the block.
+        *((p + 8) as *mut usize) = 0;
+        p as *mut u8
+    }
+}
+
+/// Caches the block `p` if it is a live, small heap block and this thread has a cache;
+/// false means the caller must free it through the heap (which also reports misuse).
+///
+/// # Safety
+/// `p` is what the program passed to free.
+#[inline(always)]
+pub unsafe fn push<H: Heap>(heap: &Locked<H>, p: *mut u8) -> bool {
+    let tc = current();
+    if tc.is_null() || chunkmap::owner(p as usize) != Owner::Region {
+        return false;
+    }
+    // SAFETY: the chunk map says p is in a region; peek_class validates it lock-free.
+    let Some(class) = (unsafe { H::peek_class(p) }) else {
+        return false;
+    };
+    if !ENABLED.load(Ordering::Relaxed) {
+        return false;
+    }
+    let p = p as usize;
+    // SAFETY: p is a live block of at least 16 bytes, tc this thread's cache.
+    unsafe {
+        let bin = &mut (*tc).bins[class];
+        let key = key_of(p);
+        if *((p + 8) as *const usize) == key && bin_holds(bin, p) {
+            crate::diag::misuse("free", "double free of", p);
+        }
+        if bin.count >= bin.limit {
+            flush(heap, bin, bin.count / 2);
+        }
+        *(p as *mut usize) = bin.head;
+        *((p + 8) as *mut usize) = key;
+        bin.head = p;
+        bin.count += 1;
+    }
+    true
+}
+
+#[cold]
+fn bin_holds(bin: &Bin, p: usize) -> bool {
+    let mut q = bin.head;
+    while q != 0 {
+        if q == p {
+            return true;
+        }
+        // SAFETY: cached blocks link to cached blocks.
+        q = unsafe { *(q as *const usize) };
+    }
+    false
+}
+
+/// Returns `n` blocks of `bin` to the heap under one lock acquisition.
+#[cold]
+fn flush<H: Heap>(heap: &Locked<H>, bin: &mut Bin, n: u32) {
+    let mut h = heap.lock();
+    for _ in 0..n {
+        let p = bin.head;
+        // SAFETY: p is a cached block; its first word links to the next one.
+        unsafe {
+            bin.head = *(p as *const usize);
+            if h.free(p as *mut u8).is_err() {
+                crate::diag::fatal("thread cache holds a block the heap does not know");
+            }
+        }
+        bin.count -= 1;
+    }
+}
+
+/// The slow path of a cached allocation: sets the thread's cache up if needed, refills the
+/// bin of `class` from the heap under one lock acquisition and takes a block. Null if the
+/// thread cannot have a cache (then the caller allocates from the heap directly).
+#[cold]
+#[inline(never)]
+pub fn refill<H: Heap>(heap: &Locked<H>, class: usize) -> *mut u8 {
+    let mut tc = current();
+    if tc.is_null() {
+        tc = create(heap);
+        if tc.is_null() {
+            return ptr::null_mut();
+        }
+    }
+    // SAFETY: tc is this thread's cache.
+    let bin = unsafe { &mut (*tc).bins[class] };
+    let size = H::class_size(class);
+    {
+        let mut h = heap.lock();
+        for _ in 0..bin.limit / 2 {
+            // SAFETY: the lock is held.
+            let p = unsafe { h.alloc(size, MIN_ALIGN) } as usize;
+            if p == 0 {
+                break;
+            }
+            // SAFETY: a fresh block of at least 16 bytes.
+            unsafe { *(p as *mut usize) = bin.head };
+            bin.head = p;
+            bin.count += 1;
+        }
+    }
+    pop(class)
+}
+
+/// Makes this thread's cache, from the heap itself. Null when the thread is exiting or the
+/// exit hook is not registered yet (the cache could never be returned).
+fn create<H: Heap>(heap: &Locked<H>) -> *mut ThreadCache {
+    if tls_get() == EXITING || !KEY_READY.load(Ordering::Acquire) {
+        return ptr::null_mut();
+    }
+    let size = core::mem::size_of::<ThreadCache>();
+    // SAFETY: the lock is held for the call.
+    let tc = unsafe { heap.lock().alloc(size, 64) } as *mut ThreadCache;
+    if tc.is_null() {
+        return tc;
+    }
+    let mut bins = [Bin {
+        head: 0,
+        count: 0,
+        limit: 0,
+    }; MAX_CLASSES];
+    for (class, bin) in bins.iter_mut().enumerate().take(H::CACHE_CLASSES) {
+        let blocks = (BIN_BYTES / H::class_size(class).max(1)) as u32;
+        bin.limit = blocks.clamp(BIN_MIN, BIN_MAX);
+    }
+    // SAFETY: tc is a fresh block of the cache's size and alignment; the key is valid.
+    unsafe {
+        tc.write(ThreadCache { bins });
+        libc::pthread_setspecific(
+            KEY.load(Ordering::Relaxed) as libc::pthread_key_t,
+            tc.cast(),
+        );
+        tls_set(tc as usize);
+    }
+    tc
+}
+
+/// Gives every block of this thread's cache back to the heap; `exiting` also frees the cache
+/// itself and makes the thread bypass caching from now on.
+///
+/// # Safety
+/// `tc` is the calling thread's cache.
+pub unsafe fn drain<H: Heap>(heap: &Locked<H>, tc: *mut ThreadCache, exiting: bool) {
+    if exiting {
+        // Later calls of this thread go to the heap directly.
+        tls_set(EXITING);
+    }
+    // SAFETY: tc is this thread's cache, no longer reachable from its slot when exiting.
+    unsafe {
+        for bin in (*tc).bins.iter_mut() {
+            if bin.count > 0 {
+                flush(heap, bin, bin.count);
+            }
+        }
+        if exiting && heap.lock().free(tc.cast()).is_err() {
+            crate::diag::fatal("thread cache block lost");
+        }
+    }
+}
+
+/// This thread's cache, if it has one (for draining it).
+pub fn this_thread() -> *mut ThreadCache {
+    current()
+}
