@@ -10,7 +10,7 @@ CARGO ?= cargo
 OUT := out
 SONAME := libbestbuddy.so.0
 
-.PHONY: all bestfit buddy check test-rust clippy header-drift c-tests real-tests demo clean
+.PHONY: all bestfit buddy check test-rust clippy header-drift c-tests real-tests demo bench bench-quick bench-callgrind clean
 
 all: bestfit buddy
 
@@ -57,6 +57,18 @@ real-tests: all
 demo: all
 	bash tests/real/demo.sh $(OUT)/bestfit/libbestbuddy.so
 	bash tests/real/demo.sh $(OUT)/buddy/libbestbuddy.so
+
+# Benchmarks against glibc, jemalloc, mimalloc and tcmalloc (installed from Debian if missing):
+# a table of median time and peak RSS ratios, out/bench/results.csv and out/bench/ratios.png.
+bench: all
+	/usr/bin/python3 bench/run.py
+
+bench-quick: all
+	/usr/bin/python3 bench/run.py --quick
+
+# Instructions per malloc(32)+free pair, from callgrind (repeatable on a noisy machine).
+bench-callgrind: all
+	/usr/bin/python3 bench/run.py --callgrind
 
 clean:
 	$(CARGO) clean

@@ -548,8 +548,9 @@ impl Heap for BestFitHeap {
     #[inline]
     unsafe fn peek_class(p: *mut u8) -> Option<usize> {
         let p = p as usize;
-        let offset = p & (REGION - 1);
-        if !p.is_multiple_of(MIN_ALIGN) || !(FIRST_BLOCK + HEADER..EPILOGUE).contains(&offset) {
+        // Misaligned pointers would share a live block's granule. No range check is needed:
+        // granules outside the block area (header, bitmap, epilogue) never have a live bit.
+        if !p.is_multiple_of(MIN_ALIGN) {
             return None;
         }
         // SAFETY: p is inside a mapped region; a live block's size is stable while it is live.

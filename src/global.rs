@@ -178,8 +178,9 @@ fn not_ours(p: *mut u8) -> Misuse {
 /// aborts with a diagnostic), but a foreign pointer into unmapped memory may fault.
 #[inline]
 pub unsafe fn free(p: *mut u8, call: &str) {
-    // SAFETY: push validates p without the lock and declines anything it cannot prove live.
-    if unsafe { tcache::push(&HEAP, p) } {
+    // SAFETY: push_fast validates p without the lock and declines anything it cannot prove
+    // live.
+    if unsafe { tcache::push_fast::<ActiveHeap>(p) } {
         return;
     }
     // SAFETY: forwarded from the caller.
@@ -190,6 +191,10 @@ pub unsafe fn free(p: *mut u8, call: &str) {
 /// As for `free`.
 #[inline(never)]
 unsafe fn free_slow(p: *mut u8, call: &str) {
+    // SAFETY: as in `free`.
+    if unsafe { tcache::push(&HEAP, p) } {
+        return;
+    }
     // free preserves errno (glibc >= 2.33): unmapping memory could otherwise change it.
     let saved = os::errno();
     // SAFETY: forwarded from the caller.

@@ -141,12 +141,48 @@ pub fn pop(class: usize) -> *mut u8 {
     }
 }
 
-/// Caches the block `p` if it is a live, small heap block and this thread has a cache;
-/// false means the caller must free it through the heap (which also reports misuse).
+/// The fast path of free: caches `p` if it is a live small heap block, this thread has a
+/// cache with room in that bin, and `p` does not look cached already. It makes no call, so
+/// the caller's miss path can be a tail call. False: take `push`, then the heap.
 ///
 /// # Safety
 /// `p` is what the program passed to free.
 #[inline(always)]
+pub unsafe fn push_fast<H: Heap>(p: *mut u8) -> bool {
+    let tc = current();
+    if tc.is_null() || chunkmap::owner(p as usize) != Owner::Region {
+        return false;
+    }
+    // SAFETY: the chunk map says p is in a region; peek_class validates it lock-free.
+    let Some(class) = (unsafe { H::peek_class(p) }) else {
+        return false;
+    };
+    if !ENABLED.load(Ordering::Relaxed) {
+        return false;
+    }
+    let p = p as usize;
+    // SAFETY: p is a live block of at least 16 bytes; class < H::CACHE_CLASSES <= 64.
+    unsafe {
+        let bin = (*tc).bins.get_unchecked_mut(class);
+        let key = key_of(p);
+        if bin.count >= bin.limit || *((p + 8) as *const usize) == key {
+            return false;
+        }
+        *(p as *mut usize) = bin.head;
+        *((p + 8) as *mut usize) = key;
+        bin.head = p;
+        bin.count += 1;
+    }
+    true
+}
+
+/// The slow path of caching a freed block: as `push_fast`, but it also flushes a full bin
+/// and reports a double free of a block already in the bin. False: free it through the heap
+/// (which also reports misuse).
+///
+/// # Safety
+/// `p` is what the program passed to free.
+#[cold]
 pub unsafe fn push<H: Heap>(heap: &Locked<H>, p: *mut u8) -> bool {
     let tc = current();
     if tc.is_null() || chunkmap::owner(p as usize) != Owner::Region {
