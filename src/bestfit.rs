@@ -92,6 +92,8 @@ pub struct BestFitHeap {
     spare_count: usize,
     /// How many wholly free regions stay mapped; a region freed beyond that is unmapped.
     spare_limit: usize,
+    /// The arena index recorded in the chunk map for this heap's regions.
+    arena: u8,
 }
 
 // SAFETY: the heap owns its regions; the caller serialises access with a lock.
@@ -374,7 +376,7 @@ impl BestFitHeap {
     /// Maps one more region, which becomes a single free block.
     #[cold]
     fn grow(&mut self) -> bool {
-        let base = heap::map_region() as usize;
+        let base = heap::map_region(self.arena) as usize;
         if base == 0 {
             return false;
         }
@@ -528,6 +530,7 @@ impl Heap for BestFitHeap {
         free_blocks: 0,
         spare_count: 0,
         spare_limit: 1,
+        arena: 0,
     };
     /// Blocks of 32..=1024 bytes, one class per 16 bytes.
     const CACHE_CLASSES: usize = 63;
@@ -565,6 +568,12 @@ impl Heap for BestFitHeap {
                 None
             }
         }
+    }
+
+    #[inline]
+    unsafe fn peek_live(p: *mut u8) -> bool {
+        // SAFETY: p is in a mapped region (the caller checked the chunk map).
+        (p as usize).is_multiple_of(MIN_ALIGN) && unsafe { is_live(p as usize) }
     }
 
     /// Requests above 1 MiB get a mapping of their own, so they go back to the OS on free.
@@ -690,6 +699,10 @@ impl Heap for BestFitHeap {
             free_blocks: self.free_blocks,
             spare: self.spare_count * AREA,
         }
+    }
+
+    fn set_arena(&mut self, arena: u8) {
+        self.arena = arena;
     }
 
     fn set_spare_limit(&mut self, regions: usize) {

@@ -78,6 +78,8 @@ pub struct BuddyHeap {
     /// Regions whose `used` is 0.
     spare_count: usize,
     spare_limit: usize,
+    /// The arena index recorded in the chunk map for this heap's regions.
+    arena: u8,
 }
 
 // SAFETY: the heap owns its regions; the caller serialises access with a lock.
@@ -150,7 +152,7 @@ impl BuddyHeap {
 
     #[cold]
     fn grow(&mut self) -> bool {
-        let base = heap::map_region() as usize;
+        let base = heap::map_region(self.arena) as usize;
         if base == 0 {
             return false;
         }
@@ -278,6 +280,7 @@ impl Heap for BuddyHeap {
         free_blocks: 0,
         spare_count: 0,
         spare_limit: 1,
+        arena: 0,
     };
     /// Blocks of 16 B..=1 KiB: orders 0..=6.
     const CACHE_CLASSES: usize = 7;
@@ -311,6 +314,15 @@ impl Heap for BuddyHeap {
         } else {
             None
         }
+    }
+
+    #[inline]
+    unsafe fn peek_live(p: *mut u8) -> bool {
+        let (base, offset) = split_addr(p as usize);
+        // SAFETY: the order map is in the region's metadata block.
+        offset >= META
+            && offset.is_multiple_of(MIN_ALIGN)
+            && unsafe { entry(base, offset).load(Relaxed) } & IN_USE != 0
     }
 
     const MAX_REQUEST: usize = block_bytes(MAX_ORDER);
@@ -411,6 +423,10 @@ impl Heap for BuddyHeap {
             free_blocks: self.free_blocks,
             spare: self.spare_count * (REGION - META),
         }
+    }
+
+    fn set_arena(&mut self, arena: u8) {
+        self.arena = arena;
     }
 
     fn set_spare_limit(&mut self, regions: usize) {

@@ -25,18 +25,45 @@ const LEAF_BITS: usize = 15;
 const ROOT_BITS: usize = ADDRESS_BITS - CHUNK_SHIFT - LEAF_BITS;
 const LEAF_LEN: usize = 1 << LEAF_BITS;
 
-/// What a chunk holds. Stored as one byte per chunk.
+/// What a chunk holds. Stored as one byte per chunk: 0 nobody, 2 and 3 the parts of a large
+/// block, `REGION_TAG + a` a region of arena `a`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-#[repr(u8)]
 pub enum Owner {
     /// Not ours.
-    Nobody = 0,
-    /// A heap region (of whichever backend is active): a region header sits at its start.
-    Region = 1,
+    Nobody,
+    /// A heap region of the arena with this index: a region header sits at its start.
+    Region(u8),
     /// The first chunk of a large block's own mapping: its header sits at the chunk start.
-    LargeHead = 2,
+    LargeHead,
     /// A later chunk of a large block's mapping: walk back to the `LargeHead`.
-    LargeTail = 3,
+    LargeTail,
+}
+
+const LARGE_HEAD_TAG: u8 = 2;
+const LARGE_TAIL_TAG: u8 = 3;
+const REGION_TAG: u8 = 16;
+/// Arena indices fit in the low four bits of a region's entry.
+pub const MAX_ARENAS: usize = 16;
+
+impl Owner {
+    fn tag(self) -> u8 {
+        match self {
+            Owner::Nobody => 0,
+            Owner::Region(arena) => REGION_TAG + arena,
+            Owner::LargeHead => LARGE_HEAD_TAG,
+            Owner::LargeTail => LARGE_TAIL_TAG,
+        }
+    }
+
+    #[inline]
+    fn from_tag(tag: u8) -> Owner {
+        match tag {
+            LARGE_HEAD_TAG => Owner::LargeHead,
+            LARGE_TAIL_TAG => Owner::LargeTail,
+            t if t >= REGION_TAG => Owner::Region(t - REGION_TAG),
+            _ => Owner::Nobody,
+        }
+    }
 }
 
 /// Invariant: `ROOT[i]` is null or points to a leaf of `LEAF_LEN` entries that stays mapped
@@ -68,12 +95,7 @@ pub fn owner(addr: usize) -> Owner {
     }
     // SAFETY: a published leaf has LEAF_LEN entries and is never unmapped; index < LEAF_LEN.
     let entry = unsafe { &*leaf.add(index) };
-    match entry.load(Ordering::Acquire) {
-        1 => Owner::Region,
-        2 => Owner::LargeHead,
-        3 => Owner::LargeTail,
-        _ => Owner::Nobody,
-    }
+    Owner::from_tag(entry.load(Ordering::Acquire))
 }
 
 /// The entry for `addr`, creating its leaf if needed; `None` if the leaf cannot be mapped.
@@ -120,7 +142,7 @@ pub fn claim(start: usize, len: usize, first: Owner) -> bool {
     while chunk < end {
         let kind = if chunk == start { first } else { rest };
         if let Some(e) = entry(chunk) {
-            e.store(kind as u8, Ordering::Release);
+            e.store(kind.tag(), Ordering::Release);
         }
         chunk += CHUNK;
     }
@@ -133,7 +155,7 @@ pub fn release(start: usize, len: usize) {
     let mut chunk = start;
     while chunk < end {
         if let Some(e) = entry(chunk) {
-            e.store(Owner::Nobody as u8, Ordering::Release);
+            e.store(Owner::Nobody.tag(), Ordering::Release);
         }
         chunk += CHUNK;
     }

@@ -1,5 +1,6 @@
-//! The one process-wide allocator: the active heap behind its lock, the large-block path,
-//! lazy initialisation and fork handling. Below the C layer (`cabi.rs`), above the heaps.
+//! The one process-wide allocator: the thread caches in front of the arenas (heaps of the
+//! active policy, each behind its lock), the large-block path, lazy initialisation, fork
+//! and thread-exit handling. Below the C layer (`cabi.rs`), above the heaps.
 //!
 //! Which heap serves the program is fixed when the library is built: feature `bestfit`
 //! (the default) or `buddy`. Enabling both selects buddy, so that `--features buddy` works
@@ -8,12 +9,12 @@
 use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 
+use crate::arena::Arenas;
 use crate::chunkmap::{self, Owner};
 use crate::diag;
 use crate::heap::{Heap, HeapStats, MIN_ALIGN, Misuse, REGION};
 use crate::large;
 use crate::os;
-use crate::sync::Locked;
 use crate::tcache;
 
 #[cfg(feature = "buddy")]
@@ -21,7 +22,7 @@ pub type ActiveHeap = crate::buddy::BuddyHeap;
 #[cfg(all(feature = "bestfit", not(feature = "buddy")))]
 pub type ActiveHeap = crate::bestfit::BestFitHeap;
 
-static HEAP: Locked<ActiveHeap> = Locked::new(ActiveHeap::EMPTY);
+static ARENAS: Arenas<ActiveHeap> = Arenas::new();
 
 /// Requests above this many bytes get a mapping of their own (mallopt M_MMAP_THRESHOLD).
 /// Invariant: never above `ActiveHeap::MAX_REQUEST`.
@@ -54,6 +55,7 @@ fn init() {
         // (which may allocate). The heap works without initialisation: go on.
         return;
     }
+    ARENAS.init();
     // SAFETY: the handlers only lock and unlock this allocator's own locks. pthread_atfork
     // may call malloc, which re-enters here and returns at once; no lock is held now.
     unsafe {
@@ -72,23 +74,24 @@ pub fn init_at_load() {
 /// A thread with a cache is exiting: its blocks go back to the heap.
 unsafe extern "C" fn thread_exit(cache: *mut core::ffi::c_void) {
     // SAFETY: glibc passes the value this thread set for the key: its own cache.
-    unsafe { tcache::drain(&HEAP, cache.cast(), true) };
+    unsafe { tcache::drain(&ARENAS, cache.cast(), true) };
 }
 
 extern "C" fn fork_prepare() {
-    // Lock order: heap, then chunk map (a heap takes the chunk map lock while growing).
-    HEAP.raw().lock();
+    // Lock order: arenas by index, then the chunk map (a heap takes the chunk map lock while
+    // growing; nothing holds two arena locks at once).
+    ARENAS.lock_all();
     chunkmap::LEAF_LOCK.lock();
 }
 
 extern "C" fn fork_parent() {
     chunkmap::LEAF_LOCK.unlock();
-    HEAP.raw().unlock();
+    ARENAS.unlock_all();
 }
 
 extern "C" fn fork_child() {
     chunkmap::LEAF_LOCK.reset_in_child();
-    HEAP.raw().reset_in_child();
+    ARENAS.reset_all_in_child();
 }
 
 /// The name of the heap serving this process.
@@ -126,14 +129,14 @@ fn alloc_slow(size: usize, align: usize) -> *mut u8 {
         && tcache::ENABLED.load(Ordering::Relaxed)
         && let Some(class) = ActiveHeap::cache_class(size)
     {
-        let p = tcache::refill(&HEAP, class);
+        let p = tcache::refill(&ARENAS, class);
         if !p.is_null() {
             return p;
         }
     }
     let p = if serves_in_heap(size, align) {
         // SAFETY: the lock is held for the call.
-        unsafe { HEAP.lock().alloc(size, align) }
+        unsafe { tcache::lock_home(&ARENAS).alloc(size, align) }
     } else {
         large::alloc(size, align)
     };
@@ -192,7 +195,7 @@ pub unsafe fn free(p: *mut u8, call: &str) {
 #[inline(never)]
 unsafe fn free_slow(p: *mut u8, call: &str) {
     // SAFETY: as in `free`.
-    if unsafe { tcache::push(&HEAP, p) } {
+    if unsafe { tcache::push(&ARENAS, p) } {
         return;
     }
     // free preserves errno (glibc >= 2.33): unmapping memory could otherwise change it.
@@ -213,8 +216,17 @@ unsafe fn free_validated(p: *mut u8, call: &str) {
         unsafe { ptr::write_bytes(p, perturb, size) };
     }
     let result = match chunkmap::owner(p as usize) {
-        // SAFETY: the chunk map says p's chunk is a region of the heap.
-        Owner::Region => unsafe { HEAP.lock().free(p) },
+        // SAFETY (both arms): the chunk map says p's chunk is a region of that arena.
+        Owner::Region(owner) => match ARENAS.get(owner).try_lock() {
+            Some(mut heap) => unsafe { heap.free(p) },
+            // Busy: a live block goes on the owner's remote list; anything else is reported
+            // by the heap itself, under its lock.
+            None if unsafe { ActiveHeap::peek_live(p) } => {
+                unsafe { ARENAS.get(owner).free_remote(p) };
+                Ok(())
+            }
+            None => unsafe { ARENAS.get(owner).lock().free(p) },
+        },
         // SAFETY: the chunk map says p's chunk belongs to a large block.
         Owner::LargeHead | Owner::LargeTail => unsafe { large::free(p) },
         Owner::Nobody => Err(not_ours(p)),
@@ -232,7 +244,7 @@ unsafe fn free_validated(p: *mut u8, call: &str) {
 pub unsafe fn usable_size(p: *mut u8, call: &str) -> usize {
     let result = match chunkmap::owner(p as usize) {
         // SAFETY: as in `free`.
-        Owner::Region => unsafe { HEAP.lock().usable_size(p) },
+        Owner::Region(owner) => unsafe { ARENAS.get(owner).lock().usable_size(p) },
         // SAFETY: as in `free`.
         Owner::LargeHead | Owner::LargeTail => unsafe { large::usable_size(p) },
         Owner::Nobody => Err(not_ours(p)),
@@ -252,10 +264,10 @@ pub unsafe fn usable_size(p: *mut u8, call: &str) -> usize {
 pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
     ensure_init();
     let in_place = match chunkmap::owner(p as usize) {
-        Owner::Region => {
+        Owner::Region(owner) => {
             if serves_in_heap(size, MIN_ALIGN) {
                 // SAFETY: as in `free`.
-                unsafe { HEAP.lock().resize_in_place(p, size) }
+                unsafe { ARENAS.get(owner).lock().resize_in_place(p, size) }
             } else {
                 Ok(false)
             }
@@ -301,7 +313,7 @@ pub struct Snapshot {
 }
 
 pub fn snapshot() -> Snapshot {
-    let heap = HEAP.lock().stats();
+    let heap = ARENAS.stats();
     Snapshot {
         heap,
         large_count: large::COUNT.load(Ordering::Relaxed),
@@ -321,13 +333,15 @@ fn drain_this_thread() {
     let tc = tcache::this_thread();
     if !tc.is_null() {
         // SAFETY: tc is this thread's cache.
-        unsafe { tcache::drain(&HEAP, tc, false) };
+        unsafe { tcache::drain(&ARENAS, tc, false) };
     }
 }
 
 pub fn trim() -> bool {
     drain_this_thread();
-    HEAP.lock().trim()
+    let mut released = false;
+    ARENAS.each(|heap| released |= heap.trim());
+    released
 }
 
 /// Sets the mmap threshold; false if `bytes` is above what the heap can serve.
@@ -341,7 +355,7 @@ pub fn set_mmap_threshold(bytes: usize) -> bool {
 
 /// Keeps up to `bytes / REGION` wholly free regions mapped (mallopt M_TRIM_THRESHOLD).
 pub fn set_trim_threshold(bytes: usize) {
-    HEAP.lock().set_spare_limit(bytes / REGION);
+    ARENAS.each(|heap| heap.set_spare_limit(bytes / REGION));
 }
 
 /// Perturbing fills every block on malloc and free, so the caches step aside: this thread's
@@ -354,5 +368,11 @@ pub fn set_perturb(byte: u8) {
 
 /// Runs the heap's invariant walker (for tests and debugging).
 pub fn check() -> Result<(), &'static str> {
-    HEAP.lock().check()
+    let mut result = Ok(());
+    ARENAS.each(|heap| {
+        if result.is_ok() {
+            result = heap.check();
+        }
+    });
+    result
 }

@@ -50,7 +50,7 @@ pub struct HeapStats {
 }
 
 /// A heap policy. Every pointer argument must come from a region whose chunk map entry is
-/// [`Owner::Region`]; the heap validates that it is one of its own live blocks.
+/// [`Owner::Region`] of this heap's arena; the heap validates that it is one of its own live blocks.
 pub trait Heap {
     /// What `bestbuddy_backend()` reports.
     const NAME: &'static str;
@@ -78,6 +78,13 @@ pub trait Heap {
     /// # Safety
     /// As for `free`.
     unsafe fn peek_class(p: *mut u8) -> Option<usize>;
+
+    /// Without the heap lock: whether `p` is a live block of this heap (for handing it to
+    /// its arena's remote list, which must not take anything else).
+    ///
+    /// # Safety
+    /// As for `free`.
+    unsafe fn peek_live(p: *mut u8) -> bool;
 
     /// Allocates `size` bytes (`size <= MAX_REQUEST`) aligned to `align` (a power of two,
     /// `MIN_ALIGN <= align <= MAX_ALIGN`). Null when the OS refuses more memory.
@@ -108,6 +115,10 @@ pub trait Heap {
     /// Current figures.
     fn stats(&self) -> HeapStats;
 
+    /// Which arena this heap is: its regions are recorded in the chunk map under this index.
+    /// Set before the heap maps its first region.
+    fn set_arena(&mut self, arena: u8);
+
     /// How many wholly free regions to keep mapped for reuse instead of unmapping them.
     fn set_spare_limit(&mut self, regions: usize);
 
@@ -119,12 +130,13 @@ pub trait Heap {
     fn check(&self) -> Result<(), &'static str>;
 }
 
-/// Maps a fresh region and records it in the chunk map. Null if the OS refuses.
-pub fn map_region() -> *mut u8 {
+/// Maps a fresh region and records it in the chunk map as belonging to `arena`. Null if the
+/// OS refuses.
+pub fn map_region(arena: u8) -> *mut u8 {
     let Some(region) = os::map_aligned(REGION, REGION) else {
         return core::ptr::null_mut();
     };
-    if !chunkmap::claim(region.as_ptr() as usize, REGION, Owner::Region) {
+    if !chunkmap::claim(region.as_ptr() as usize, REGION, Owner::Region(arena)) {
         // SAFETY: the region was just mapped and nobody has seen it.
         unsafe { os::unmap(region.as_ptr(), REGION) };
         return core::ptr::null_mut();

@@ -22,6 +22,7 @@ compile_error!(
      `bestfit`, the default) or `cargo build --release --no-default-features --features buddy`"
 );
 
+mod arena;
 pub mod bestfit;
 pub mod buddy;
 mod cabi;

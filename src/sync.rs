@@ -30,6 +30,14 @@ impl RawLock {
         }
     }
 
+    /// Takes the lock if it is free; never waits.
+    #[inline]
+    pub fn try_lock(&self) -> bool {
+        self.state
+            .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
     #[cold]
     #[inline(never)]
     fn lock_contended(&self) {
@@ -99,6 +107,15 @@ impl<T> Locked<T> {
     pub fn lock(&self) -> Guard<'_, T> {
         self.lock.lock();
         Guard { owner: self }
+    }
+
+    #[inline]
+    pub fn try_lock(&self) -> Option<Guard<'_, T>> {
+        if self.lock.try_lock() {
+            Some(Guard { owner: self })
+        } else {
+            None
+        }
     }
 
     pub fn raw(&self) -> &RawLock {

@@ -22,9 +22,10 @@
 use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use crate::arena::Arenas;
 use crate::chunkmap::{self, Owner};
 use crate::heap::{Heap, MIN_ALIGN};
-use crate::sync::Locked;
+use crate::sync::Guard;
 
 const MAX_CLASSES: usize = 64;
 /// How many bytes one bin may hold before it flushes, and its bounds in blocks.
@@ -78,6 +79,8 @@ struct Bin {
 
 pub struct ThreadCache {
     bins: [Bin; MAX_CLASSES],
+    /// The arena this thread allocates from (see `arena.rs`); it moves when contended.
+    home: usize,
 }
 
 /// Keys a cached block's second word; fixed at initialisation from the kernel's random bytes.
@@ -85,6 +88,8 @@ static SECRET: AtomicUsize = AtomicUsize::new(0x5EC2_E7B0_DD1E_5A17);
 /// The pthread key whose destructor returns a thread's cache; valid once KEY_READY is set.
 static KEY: AtomicUsize = AtomicUsize::new(0);
 static KEY_READY: AtomicBool = AtomicBool::new(false);
+/// Hands out home arenas to new threads in turn.
+static NEXT_HOME: AtomicUsize = AtomicUsize::new(0);
 /// Cleared by mallopt(M_PERTURB): frees then bypass the caches so every block gets filled.
 pub static ENABLED: AtomicBool = AtomicBool::new(true);
 
@@ -150,7 +155,7 @@ pub fn pop(class: usize) -> *mut u8 {
 #[inline(always)]
 pub unsafe fn push_fast<H: Heap>(p: *mut u8) -> bool {
     let tc = current();
-    if tc.is_null() || chunkmap::owner(p as usize) != Owner::Region {
+    if tc.is_null() || !matches!(chunkmap::owner(p as usize), Owner::Region(_)) {
         return false;
     }
     // SAFETY: the chunk map says p is in a region; peek_class validates it lock-free.
@@ -183,9 +188,9 @@ pub unsafe fn push_fast<H: Heap>(p: *mut u8) -> bool {
 /// # Safety
 /// `p` is what the program passed to free.
 #[cold]
-pub unsafe fn push<H: Heap>(heap: &Locked<H>, p: *mut u8) -> bool {
+pub unsafe fn push<H: Heap>(arenas: &Arenas<H>, p: *mut u8) -> bool {
     let tc = current();
-    if tc.is_null() || chunkmap::owner(p as usize) != Owner::Region {
+    if tc.is_null() || !matches!(chunkmap::owner(p as usize), Owner::Region(_)) {
         return false;
     }
     // SAFETY: the chunk map says p is in a region; peek_class validates it lock-free.
@@ -198,13 +203,14 @@ pub unsafe fn push<H: Heap>(heap: &Locked<H>, p: *mut u8) -> bool {
     let p = p as usize;
     // SAFETY: p is a live block of at least 16 bytes, tc this thread's cache.
     unsafe {
+        let home = (*tc).home;
         let bin = &mut (*tc).bins[class];
         let key = key_of(p);
         if *((p + 8) as *const usize) == key && bin_holds(bin, p) {
             crate::diag::misuse("free", "double free of", p);
         }
         if bin.count >= bin.limit {
-            flush(heap, bin, bin.count / 2);
+            flush(arenas, home, bin, bin.count / 2);
         }
         *(p as *mut usize) = bin.head;
         *((p + 8) as *mut usize) = key;
@@ -227,44 +233,64 @@ fn bin_holds(bin: &Bin, p: usize) -> bool {
     false
 }
 
-/// Returns `n` blocks of `bin` to the heap under one lock acquisition.
+/// Returns `n` blocks of `bin` to their arenas: those of the thread's home under one lock
+/// acquisition, the others through their owners' remote lists (no waiting).
 #[cold]
-fn flush<H: Heap>(heap: &Locked<H>, bin: &mut Bin, n: u32) {
-    let mut h = heap.lock();
+fn flush<H: Heap>(arenas: &Arenas<H>, home: usize, bin: &mut Bin, n: u32) {
+    let mut home_heap = None;
     for _ in 0..n {
         let p = bin.head;
-        // SAFETY: p is a cached block; its first word links to the next one.
+        // SAFETY: p is a cached block, live in its arena; its first word links to the next.
         unsafe {
             bin.head = *(p as *const usize);
-            if h.free(p as *mut u8).is_err() {
-                crate::diag::fatal("thread cache holds a block the heap does not know");
+            let Owner::Region(owner) = chunkmap::owner(p) else {
+                crate::diag::fatal("thread cache holds a block outside every region");
+            };
+            if owner as usize == home {
+                let heap = home_heap.get_or_insert_with(|| arenas.get(owner).lock());
+                if heap.free(p as *mut u8).is_err() {
+                    crate::diag::fatal("thread cache holds a block the heap does not know");
+                }
+            } else {
+                arenas.get(owner).free_remote(p as *mut u8);
             }
         }
         bin.count -= 1;
     }
 }
 
+/// Locks this thread's home arena (arena 0 for a thread without a cache), moving home to a
+/// free arena when it is busy.
+pub fn lock_home<H: Heap>(arenas: &Arenas<H>) -> Guard<'_, H> {
+    let tc = current();
+    if tc.is_null() {
+        return arenas.lock_home(&mut 0);
+    }
+    // SAFETY: tc is this thread's cache.
+    arenas.lock_home(unsafe { &mut (*tc).home })
+}
+
 /// The slow path of a cached allocation: sets the thread's cache up if needed, refills the
-/// bin of `class` from the heap under one lock acquisition and takes a block. Null if the
-/// thread cannot have a cache (then the caller allocates from the heap directly).
+/// bin of `class` from the home arena under one lock acquisition and takes a block. Null if
+/// the thread cannot have a cache (then the caller allocates from the heap directly).
 #[cold]
 #[inline(never)]
-pub fn refill<H: Heap>(heap: &Locked<H>, class: usize) -> *mut u8 {
+pub fn refill<H: Heap>(arenas: &Arenas<H>, class: usize) -> *mut u8 {
     let mut tc = current();
     if tc.is_null() {
-        tc = create(heap);
+        tc = create(arenas);
         if tc.is_null() {
             return ptr::null_mut();
         }
     }
-    // SAFETY: tc is this thread's cache.
-    let bin = unsafe { &mut (*tc).bins[class] };
     let size = H::class_size(class);
     {
-        let mut h = heap.lock();
+        // SAFETY: tc is this thread's cache.
+        let (home, bin) = unsafe { (&mut (*tc).home, &mut (*tc).bins[class]) };
+        let mut heap = arenas.lock_home(home);
         for _ in 0..bin.limit / 2 {
             // SAFETY: the lock is held.
-            let p = unsafe { h.alloc(size, MIN_ALIGN) } as usize;
+            let p = unsafe { heap.alloc(size, MIN_ALIGN) } as usize;
             if p == 0 {
                 break;
             }
@@ -277,15 +303,17 @@ pub fn refill<H: Heap>(heap: &Locked<H>, class: usize) -> *mut u8 {
     pop(class)
 }
 
-/// Makes this thread's cache, from the heap itself. Null when the thread is exiting or the
-/// exit hook is not registered yet (the cache could never be returned).
-fn create<H: Heap>(heap: &Locked<H>) -> *mut ThreadCache {
+/// Makes this thread's cache, in the arena that becomes its home (taken in turn, so threads
+/// spread over the arenas). Null when the thread is exiting or the exit hook is not
+/// registered yet (the cache could never be returned).
+fn create<H: Heap>(arenas: &Arenas<H>) -> *mut ThreadCache {
     if tls_get() == EXITING || !KEY_READY.load(Ordering::Acquire) {
         return ptr::null_mut();
     }
+    let mut home = NEXT_HOME.fetch_add(1, Ordering::Relaxed) % arenas.count();
     let size = core::mem::size_of::<ThreadCache>();
     // SAFETY: the lock is held for the call.
-    let tc = unsafe { heap.lock().alloc(size, 64) } as *mut ThreadCache;
+    let tc = unsafe { arenas.lock_home(&mut home).alloc(size, 64) } as *mut ThreadCache;
     if tc.is_null() {
         return tc;
     }
@@ -300,7 +328,7 @@ fn create<H: Heap>(heap: &Locked<H>) -> *mut ThreadCache {
     }
     // SAFETY: tc is a fresh block of the cache's size and alignment; the key is valid.
     unsafe {
-        tc.write(ThreadCache { bins });
+        tc.write(ThreadCache { bins, home });
         libc::pthread_setspecific(
             KEY.load(Ordering::Relaxed) as libc::pthread_key_t,
             tc.cast(),
@@ -310,25 +338,31 @@ fn create<H: Heap>(heap: &Locked<H>) -> *mut ThreadCache {
     tc
 }
 
-/// Gives every block of this thread's cache back to the heap; `exiting` also frees the cache
+/// Gives every block of this thread's cache back to its arena; `exiting` also frees the cache
 /// itself and makes the thread bypass caching from now on.
 ///
 /// # Safety
 /// `tc` is the calling thread's cache.
-pub unsafe fn drain<H: Heap>(heap: &Locked<H>, tc: *mut ThreadCache, exiting: bool) {
+pub unsafe fn drain<H: Heap>(arenas: &Arenas<H>, tc: *mut ThreadCache, exiting: bool) {
     if exiting {
         // Later calls of this thread go to the heap directly.
         tls_set(EXITING);
     }
     // SAFETY: tc is this thread's cache, no longer reachable from its slot when exiting.
     unsafe {
+        let home = (*tc).home;
         for bin in (*tc).bins.iter_mut() {
             if bin.count > 0 {
-                flush(heap, bin, bin.count);
+                flush(arenas, home, bin, bin.count);
             }
         }
-        if exiting && heap.lock().free(tc.cast()).is_err() {
-            crate::diag::fatal("thread cache block lost");
+        if exiting {
+            let Owner::Region(owner) = chunkmap::owner(tc as usize) else {
+                crate::diag::fatal("thread cache lies outside every region");
+            };
+            if arenas.get(owner).lock().free(tc.cast()).is_err() {
+                crate::diag::fatal("thread cache block lost");
+            }
         }
     }
 }

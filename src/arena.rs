@@ -1,0 +1,192 @@
+//! Arenas: several heaps, each behind its own lock, so that threads do not queue on one.
+//!
+//! A thread has a home arena (kept in its cache, `tcache.rs`) and allocates there; when the
+//! home's lock is taken, it moves to the first arena it can lock at once and stays there. A
+//! region belongs to one arena for life, recorded in the chunk map, so the owner of any block
+//! is found from its address alone. A block freed by a thread that does not hold its owner's
+//! lock goes on the owner's remote list, a lock-free stack; whoever next locks that arena
+//! frees the blocks on it first. The freeing thread never waits for the owner.
+
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::chunkmap::MAX_ARENAS;
+use crate::diag;
+use crate::heap::{Heap, HeapStats};
+use crate::sync::{Guard, Locked};
+
+pub struct Arena<H> {
+    heap: Locked<H>,
+    /// Blocks of this arena freed by other threads, linked through their first word
+    /// (0 = empty). Pushed by anyone without a lock, emptied by the lock holder.
+    remote: AtomicUsize,
+}
+
+impl<H: Heap> Arena<H> {
+    const fn new() -> Self {
+        Arena {
+            heap: Locked::new(H::EMPTY),
+            remote: AtomicUsize::new(0),
+        }
+    }
+
+    /// Locks the heap, after which the blocks other threads left are freed.
+    #[inline]
+    pub fn lock(&self) -> Guard<'_, H> {
+        let mut heap = self.heap.lock();
+        self.drain_remote(&mut heap);
+        heap
+    }
+
+    #[inline]
+    pub fn try_lock(&self) -> Option<Guard<'_, H>> {
+        let mut heap = self.heap.try_lock()?;
+        self.drain_remote(&mut heap);
+        Some(heap)
+    }
+
+    #[inline]
+    fn drain_remote(&self, heap: &mut H) {
+        if self.remote.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let mut p = self.remote.swap(0, Ordering::Acquire);
+        while p != 0 {
+            // SAFETY: blocks on the remote list were live blocks of this arena when pushed;
+            // their first word links to the next.
+            unsafe {
+                let next = *(p as *const usize);
+                if let Err(misuse) = heap.free(p as *mut u8) {
+                    diag::misuse("free", misuse.describe(), p);
+                }
+                p = next;
+            }
+        }
+    }
+
+    /// Hands a live block of this arena back without taking its lock.
+    ///
+    /// # Safety
+    /// `p` is a live block of this arena (checked with `Heap::peek_live`) that the caller
+    /// gives up.
+    pub unsafe fn free_remote(&self, p: *mut u8) {
+        let mut head = self.remote.load(Ordering::Relaxed);
+        loop {
+            // SAFETY: the block is the caller's to give up; its first word becomes the link.
+            unsafe { *(p as *mut usize) = head };
+            match self.remote.compare_exchange_weak(
+                head,
+                p as usize,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(now) => head = now,
+            }
+        }
+    }
+}
+
+/// The table of arenas. Invariant: only the first `count` are handed to threads as homes;
+/// all `MAX_ARENAS` exist, so an index from the chunk map is always valid.
+pub struct Arenas<H> {
+    arenas: [Arena<H>; MAX_ARENAS],
+    count: AtomicUsize,
+}
+
+impl<H: Heap> Arenas<H> {
+    pub const fn new() -> Self {
+        Arenas {
+            arenas: [const { Arena::new() }; MAX_ARENAS],
+            count: AtomicUsize::new(1),
+        }
+    }
+
+    /// Numbers the arenas and opens two per CPU the process may run on (at most 16).
+    pub fn init(&self) {
+        for (index, arena) in self.arenas.iter().enumerate() {
+            arena.heap.lock().set_arena(index as u8);
+        }
+        self.count
+            .store((2 * cpus()).clamp(1, MAX_ARENAS), Ordering::Relaxed);
+    }
+
+    pub fn count(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// The arena with this index (from the chunk map: always < MAX_ARENAS).
+    #[inline]
+    pub fn get(&self, index: u8) -> &Arena<H> {
+        &self.arenas[index as usize % MAX_ARENAS]
+    }
+
+    /// Locks the arena `*home`, or, when another thread holds it, the first arena that can be
+    /// locked at once, which becomes `*home`. Waits only when every arena is busy.
+    pub fn lock_home(&self, home: &mut usize) -> Guard<'_, H> {
+        let count = self.count();
+        let start = *home % count;
+        if let Some(heap) = self.arenas[start].try_lock() {
+            return heap;
+        }
+        for step in 1..count {
+            let index = (start + step) % count;
+            if let Some(heap) = self.arenas[index].try_lock() {
+                *home = index;
+                return heap;
+            }
+        }
+        self.arenas[start].lock()
+    }
+
+    /// Runs `f` on every arena's heap in turn, each under its lock.
+    pub fn each(&self, mut f: impl FnMut(&mut H)) {
+        for arena in &self.arenas {
+            f(&mut arena.lock());
+        }
+    }
+
+    /// The figures of all arenas added up.
+    pub fn stats(&self) -> HeapStats {
+        let mut total = HeapStats::default();
+        self.each(|heap| {
+            let s = heap.stats();
+            total.regions += s.regions;
+            total.used += s.used;
+            total.free += s.free;
+            total.free_blocks += s.free_blocks;
+            total.spare += s.spare;
+        });
+        total
+    }
+
+    /// fork: take every arena's lock, in index order.
+    pub fn lock_all(&self) {
+        for arena in &self.arenas {
+            arena.heap.raw().lock();
+        }
+    }
+
+    pub fn unlock_all(&self) {
+        for arena in &self.arenas {
+            arena.heap.raw().unlock();
+        }
+    }
+
+    pub fn reset_all_in_child(&self) {
+        for arena in &self.arenas {
+            arena.heap.raw().reset_in_child();
+        }
+    }
+}
+
+/// How many CPUs this process may run on (sched_getaffinity: a system call, no allocation).
+fn cpus() -> usize {
+    // SAFETY: cpu_set_t is plain data; the kernel fills it.
+    unsafe {
+        let mut set: libc::cpu_set_t = core::mem::zeroed();
+        if libc::sched_getaffinity(0, core::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return 1;
+        }
+        libc::CPU_COUNT(&set).max(1) as usize
+    }
+}
