@@ -81,16 +81,19 @@ extern "C" fn fork_prepare() {
     // Lock order: arenas by index, then the chunk map (a heap takes the chunk map lock while
     // growing; nothing holds two arena locks at once).
     ARENAS.lock_all();
+    large::fork_prepare();
     chunkmap::LEAF_LOCK.lock();
 }
 
 extern "C" fn fork_parent() {
     chunkmap::LEAF_LOCK.unlock();
+    large::fork_parent();
     ARENAS.unlock_all();
 }
 
 extern "C" fn fork_child() {
     chunkmap::LEAF_LOCK.reset_in_child();
+    large::fork_child();
     ARENAS.reset_all_in_child();
 }
 
@@ -152,8 +155,7 @@ fn alloc_slow(size: usize, align: usize) -> *mut u8 {
 pub fn alloc_zeroed(size: usize) -> *mut u8 {
     ensure_init();
     if !serves_in_heap(size, MIN_ALIGN) {
-        // Fresh anonymous mappings are already zero.
-        return large::alloc(size, MIN_ALIGN);
+        return large::alloc_zeroed(size);
     }
     let p = alloc(size, MIN_ALIGN);
     if !p.is_null() {
@@ -310,6 +312,8 @@ pub struct Snapshot {
     pub large_bytes: usize,
     pub max_large_count: usize,
     pub max_large_bytes: usize,
+    /// Bytes of freed large mappings kept for reuse.
+    pub kept_bytes: usize,
 }
 
 pub fn snapshot() -> Snapshot {
@@ -320,6 +324,7 @@ pub fn snapshot() -> Snapshot {
         large_bytes: large::BYTES.load(Ordering::Relaxed),
         max_large_count: large::MAX_COUNT.load(Ordering::Relaxed),
         max_large_bytes: large::MAX_BYTES.load(Ordering::Relaxed),
+        kept_bytes: large::kept_bytes(),
     }
 }
 
@@ -339,7 +344,7 @@ fn drain_this_thread() {
 
 pub fn trim() -> bool {
     drain_this_thread();
-    let mut released = false;
+    let mut released = large::trim();
     ARENAS.each(|heap| released |= heap.trim());
     released
 }
@@ -353,8 +358,10 @@ pub fn set_mmap_threshold(bytes: usize) -> bool {
     true
 }
 
-/// Keeps up to `bytes / REGION` wholly free regions mapped (mallopt M_TRIM_THRESHOLD).
+/// mallopt M_TRIM_THRESHOLD: keeps up to `bytes / REGION` wholly free regions per arena and
+/// up to `bytes` of freed large mappings mapped for reuse.
 pub fn set_trim_threshold(bytes: usize) {
+    large::set_keep_limit(bytes);
     ARENAS.each(|heap| heap.set_spare_limit(bytes / REGION));
 }
 

@@ -12,7 +12,8 @@ const M_MMAP_THRESHOLD: c_int = -3;
 const M_PERTURB: c_int = -6;
 
 /// Honours M_MMAP_THRESHOLD (up to the heap's largest request), M_TRIM_THRESHOLD (how much
-/// wholly free region memory stays mapped) and M_PERTURB; returns 0 for anything else.
+/// freed memory stays mapped for reuse: whole regions, large mappings) and M_PERTURB;
+/// returns 0 for anything else.
 pub fn mallopt(param: c_int, value: c_int) -> c_int {
     match param {
         M_MMAP_THRESHOLD if value >= 0 => global::set_mmap_threshold(value as usize) as c_int,
@@ -46,7 +47,7 @@ pub struct Mallinfo2 {
     pub uordblks: usize,
     /// Bytes of free heap blocks.
     pub fordblks: usize,
-    /// Bytes malloc_trim could give back at once (wholly free regions).
+    /// Bytes malloc_trim could give back at once (wholly free regions, kept large mappings).
     pub keepcost: usize,
 }
 
@@ -77,7 +78,7 @@ pub fn mallinfo2() -> Mallinfo2 {
         fsmblks: 0,
         uordblks: s.heap.used,
         fordblks: s.heap.free,
-        keepcost: s.heap.spare,
+        keepcost: s.heap.spare + s.kept_bytes,
     }
 }
 

@@ -10,12 +10,18 @@
 //! The header sits at the mapping's first byte, so it is found from any payload pointer by
 //! walking the chunk map back to the `LargeHead` chunk; a pointer is valid iff the header
 //! found there names it as its payload.
+//!
+//! Freed mappings of up to 32 MiB are kept, up to 64 MiB in all, and reused for a later
+//! request they fit (at most twice its size): a program that allocates and frees large blocks
+//! in a loop then pays neither a system call nor a page fault per block. The oldest kept
+//! mapping is unmapped to make room; malloc_trim unmaps them all.
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::chunkmap::{self, CHUNK, Owner};
 use crate::heap::{MIN_ALIGN, Misuse};
 use crate::os::{self, PAGE};
+use crate::sync::Locked;
 
 #[repr(C)]
 struct LargeHeader {
@@ -49,6 +55,137 @@ pub fn recently_freed(p: usize) -> bool {
         .any(|slot| slot.load(Ordering::Relaxed) == p)
 }
 
+const KEEP_SLOTS: usize = 8;
+const KEEP_MAX_MAPPING: usize = 32 << 20;
+/// At most this many bytes of freed mappings are kept (mallopt M_TRIM_THRESHOLD sets it).
+/// 64 MiB by default, the most glibc's own dynamic trim threshold grows to.
+static KEEP_LIMIT: AtomicUsize = AtomicUsize::new(64 << 20);
+
+/// Sets how many bytes of freed mappings may be kept for reuse.
+pub fn set_keep_limit(bytes: usize) {
+    KEEP_LIMIT.store(bytes, Ordering::Relaxed);
+}
+
+/// Freed mappings kept for reuse. Invariant: `bytes` is the sum of the slots' `mapped`; a
+/// kept mapping keeps its chunk map entries and its header, with `check` = 0.
+struct Kept {
+    /// (head, mapped bytes); head 0 = empty slot.
+    slots: [(usize, usize); KEEP_SLOTS],
+    bytes: usize,
+    /// The slot to evict next (oldest first).
+    next_victim: usize,
+}
+
+static KEPT: Locked<Kept> = Locked::new(Kept {
+    slots: [(0, 0); KEEP_SLOTS],
+    bytes: 0,
+    next_victim: 0,
+});
+
+/// Takes a kept mapping of `need..=2 * need` bytes whose head is aligned to `align`.
+fn take_kept(need: usize, align: usize) -> Option<(usize, usize)> {
+    let mut kept = KEPT.lock();
+    if kept.bytes < need {
+        return None;
+    }
+    let mut best: Option<usize> = None;
+    for (i, &(head, mapped)) in kept.slots.iter().enumerate() {
+        if head != 0
+            && mapped >= need
+            && mapped / 2 <= need
+            && head % align == 0
+            && best.is_none_or(|b| kept.slots[b].1 > mapped)
+        {
+            best = Some(i);
+        }
+    }
+    let i = best?;
+    let found = kept.slots[i];
+    kept.slots[i] = (0, 0);
+    kept.bytes -= found.1;
+    Some(found)
+}
+
+/// Keeps the freed mapping at `head`, evicting the oldest kept ones if there is no room.
+/// False if it is too large to keep.
+fn keep(head: usize, mapped: usize) -> bool {
+    let limit = KEEP_LIMIT.load(Ordering::Relaxed);
+    if mapped > KEEP_MAX_MAPPING || mapped > limit {
+        return false;
+    }
+    let mut evicted = [(0usize, 0usize); KEEP_SLOTS];
+    {
+        let mut kept = KEPT.lock();
+        let mut n = 0;
+        while kept.bytes + mapped > limit || kept.slots.iter().all(|s| s.0 != 0) {
+            let victim = kept.next_victim;
+            kept.next_victim = (victim + 1) % KEEP_SLOTS;
+            let old = kept.slots[victim];
+            if old.0 != 0 {
+                kept.slots[victim] = (0, 0);
+                kept.bytes -= old.1;
+                evicted[n] = old;
+                n += 1;
+            }
+        }
+        let free_slot = kept.slots.iter().position(|s| s.0 == 0).unwrap_or(0);
+        kept.slots[free_slot] = (head, mapped);
+        kept.bytes += mapped;
+    }
+    for (head, mapped) in evicted {
+        if head != 0 {
+            unmap_block(head, mapped);
+        }
+    }
+    true
+}
+
+/// Forgets a mapping in the chunk map, then unmaps it (in that order: once unmapped, the
+/// range may be mapped and claimed by another thread).
+fn unmap_block(head: usize, mapped: usize) {
+    chunkmap::release(head, mapped);
+    // SAFETY: the mapping is ours and holds no live block.
+    unsafe { os::unmap(head as *mut u8, mapped) };
+}
+
+/// Unmaps every kept mapping; true if there was one.
+pub fn trim() -> bool {
+    let mut evicted = [(0usize, 0usize); KEEP_SLOTS];
+    {
+        let mut kept = KEPT.lock();
+        for (slot, out) in kept.slots.iter_mut().zip(evicted.iter_mut()) {
+            *out = core::mem::take(slot);
+        }
+        kept.bytes = 0;
+    }
+    let mut any = false;
+    for (head, mapped) in evicted {
+        if head != 0 {
+            unmap_block(head, mapped);
+            any = true;
+        }
+    }
+    any
+}
+
+/// fork: the kept-mappings lock is taken in the prepare handler, released after.
+pub fn fork_prepare() {
+    KEPT.raw().lock();
+}
+
+pub fn fork_parent() {
+    KEPT.raw().unlock();
+}
+
+pub fn fork_child() {
+    KEPT.raw().reset_in_child();
+}
+
+/// Bytes of freed mappings kept for reuse.
+pub fn kept_bytes() -> usize {
+    KEPT.lock().bytes
+}
+
 /// Where the payload starts relative to the head for a given alignment.
 #[inline]
 fn payload_offset(align: usize) -> usize {
@@ -57,24 +194,49 @@ fn payload_offset(align: usize) -> usize {
 
 /// Maps a block of `size` bytes aligned to `align` (a power of two). Null if the OS refuses.
 pub fn alloc(size: usize, align: usize) -> *mut u8 {
+    alloc_reporting_fresh(size, align).0
+}
+
+/// Maps a block of `size` zeroed bytes.
+pub fn alloc_zeroed(size: usize) -> *mut u8 {
+    let (p, fresh) = alloc_reporting_fresh(size, MIN_ALIGN);
+    if !p.is_null() && !fresh {
+        // SAFETY: a reused mapping holds at least `size` bytes at p.
+        unsafe { core::ptr::write_bytes(p, 0, size) };
+    }
+    p
+}
+
+/// As `alloc`, also saying whether the memory is fresh from the OS (and so zero).
+fn alloc_reporting_fresh(size: usize, align: usize) -> (*mut u8, bool) {
     let align = align.max(MIN_ALIGN);
     // Even an empty block owns a byte, so its payload lies inside the mapping.
     let size = size.max(1);
     let offset = payload_offset(align);
-    let Some(mapped) = size.checked_add(offset).and_then(|n| os::align_up(n, PAGE)) else {
-        return core::ptr::null_mut();
+    let Some(mut mapped) = size.checked_add(offset).and_then(|n| os::align_up(n, PAGE)) else {
+        return (core::ptr::null_mut(), false);
     };
     // The head is aligned to the requested alignment too (when that exceeds a chunk), so the
     // payload, `offset` = the alignment past it, is aligned as asked.
-    let Some(head) = os::map_aligned(mapped, align.max(CHUNK)) else {
-        return core::ptr::null_mut();
+    let head_align = align.max(CHUNK);
+    let (head, fresh) = match take_kept(mapped, head_align) {
+        Some((head, kept)) => {
+            mapped = kept;
+            (head, false)
+        }
+        None => {
+            let Some(head) = os::map_aligned(mapped, head_align) else {
+                return (core::ptr::null_mut(), false);
+            };
+            let head = head.as_ptr() as usize;
+            if !chunkmap::claim(head, mapped, Owner::LargeHead) {
+                // SAFETY: just mapped, never shown to anyone.
+                unsafe { os::unmap(head as *mut u8, mapped) };
+                return (core::ptr::null_mut(), false);
+            }
+            (head, true)
+        }
     };
-    let head = head.as_ptr() as usize;
-    if !chunkmap::claim(head, mapped, Owner::LargeHead) {
-        // SAFETY: just mapped, never shown to anyone.
-        unsafe { os::unmap(head as *mut u8, mapped) };
-        return core::ptr::null_mut();
-    }
     let payload = head + offset;
     // A new block at a recently freed address is live, not freed.
     for slot in &RECENTLY_FREED {
@@ -91,7 +253,7 @@ pub fn alloc(size: usize, align: usize) -> *mut u8 {
         });
     }
     note_mapped(mapped as isize, 1);
-    payload as *mut u8
+    (payload as *mut u8, fresh)
 }
 
 fn note_mapped(bytes: isize, count: isize) {
@@ -120,8 +282,12 @@ unsafe fn header_of(p: usize) -> Result<*mut LargeHeader, Misuse> {
     let header = chunk as *mut LargeHeader;
     // SAFETY: a LargeHead chunk starts with a mapped header.
     unsafe {
-        if (*header).check != chunk ^ MAGIC || (*header).payload != p {
+        if (*header).payload != p {
             return Err(Misuse::InvalidPointer);
+        }
+        if (*header).check != chunk ^ MAGIC {
+            // A kept mapping: its block was freed.
+            return Err(Misuse::DoubleFree);
         }
     }
     Ok(header)
@@ -137,11 +303,12 @@ pub unsafe fn free(p: *mut u8) -> Result<(), Misuse> {
         let header = header_of(p as usize)?;
         let head = header as usize;
         let mapped = (*header).mapped;
-        // Forget the block before unmapping, so nobody can find the header of a dead mapping.
+        // The header no longer names a live block, whether the mapping is kept or unmapped.
         (*header).check = 0;
-        chunkmap::release(head, mapped);
-        os::unmap(head as *mut u8, mapped);
         note_mapped(-(mapped as isize), -1);
+        if !keep(head, mapped) {
+            unmap_block(head, mapped);
+        }
         let slot = NEXT_FREED.fetch_add(1, Ordering::Relaxed) % RECENTLY_FREED.len();
         RECENTLY_FREED[slot].store(p as usize, Ordering::Relaxed);
     }
@@ -186,7 +353,7 @@ pub unsafe fn resize_in_place(p: *mut u8, size: usize) -> Result<bool, Misuse> {
                 return Ok(true);
             }
             // Chunks wholly past the new end are no longer ours. Forget them before
-            // unmapping: once unmapped, another thread may map and claim that range.
+            // unmapping (see `unmap_block`).
             let keep = os::align_up(new, CHUNK).unwrap_or(new);
             if keep < old {
                 chunkmap::release(head + keep, old - keep);
