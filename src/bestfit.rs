@@ -314,6 +314,26 @@ unsafe fn treap_remove(t: usize, n: usize) -> usize {
     }
 }
 
+/// Removes the leftmost (smallest-key) node of the non-empty treap `t`; returns the new root
+/// and the node. The node has no left child, so its right subtree takes its place, which
+/// keeps both the search order and the heap order.
+unsafe fn treap_pop_min(t: usize) -> (usize, usize) {
+    // SAFETY: t is a non-empty valid treap of free blocks.
+    unsafe {
+        if left(t) == 0 {
+            return (right(t), t);
+        }
+        let mut parent = t;
+        let mut node = left(t);
+        while left(node) != 0 {
+            parent = node;
+            node = left(node);
+        }
+        set_left(parent, right(node));
+        (t, node)
+    }
+}
+
 /// The block with the smallest key whose size is at least `size`, or 0.
 unsafe fn treap_lower_bound(mut t: usize, size: usize) -> usize {
     let mut best = 0;
@@ -360,17 +380,38 @@ impl BestFitHeap {
         }
     }
 
-    /// The best-fitting free block of at least `size` bytes, or 0.
+    /// Takes the best-fitting free block of at least `size` bytes out of its bin; 0 if none.
     #[inline]
-    fn find(&self, size: usize) -> usize {
+    fn take_best_fit(&mut self, size: usize) -> usize {
         let first = bin_of(size);
         let candidates = self.nonempty & (!0u32 << first);
         if candidates == 0 {
             return 0;
         }
         let bin = candidates.trailing_zeros() as usize;
-        // SAFETY: the bins hold valid treaps.
-        unsafe { treap_lower_bound(self.bins[bin], size) }
+        // SAFETY: the bins hold valid treaps of free blocks.
+        unsafe {
+            let b = if bin == MIXED_BIN {
+                let b = treap_lower_bound(self.bins[bin], size);
+                if b == 0 {
+                    return 0;
+                }
+                self.bins[bin] = treap_remove(self.bins[bin], b);
+                b
+            } else {
+                // An exact bin: every block fits, the lowest address is the leftmost node,
+                // taken in one walk down the left spine.
+                let (root, b) = treap_pop_min(self.bins[bin]);
+                self.bins[bin] = root;
+                b
+            };
+            if self.bins[bin] == 0 {
+                self.nonempty &= !(1 << bin);
+            }
+            self.free -= size_of(b);
+            self.free_blocks -= 1;
+            b
+        }
     }
 
     /// Maps one more region, which becomes a single free block.
@@ -571,6 +612,18 @@ impl Heap for BestFitHeap {
     }
 
     #[inline]
+    unsafe fn peek_usable(p: *mut u8) -> Option<usize> {
+        // SAFETY: p is in a mapped region; a live block's size is stable while it is live.
+        unsafe {
+            if Self::peek_live(p) {
+                Some(size_of(p as usize - HEADER) - HEADER)
+            } else {
+                None
+            }
+        }
+    }
+
+    #[inline]
     unsafe fn peek_live(p: *mut u8) -> bool {
         // SAFETY: p is in a mapped region (the caller checked the chunk map).
         (p as usize).is_multiple_of(MIN_ALIGN) && unsafe { is_live(p as usize) }
@@ -589,16 +642,15 @@ impl Heap for BestFitHeap {
         } else {
             need + align + MIN_BLOCK
         };
-        let mut b = self.find(search);
+        let mut b = self.take_best_fit(search);
         if b == 0 {
             if !self.grow() {
                 return ptr::null_mut();
             }
-            b = self.find(search);
+            b = self.take_best_fit(search);
         }
-        // SAFETY: b is a free block of at least `search` bytes, in its bin.
+        // SAFETY: b is a free block of at least `search` bytes, out of its bin.
         unsafe {
-            self.remove_free(b);
             if align > MIN_ALIGN {
                 let payload = (b + HEADER + align - 1) & !(align - 1);
                 let mut gap = payload - HEADER - b;

@@ -317,6 +317,21 @@ impl Heap for BuddyHeap {
     }
 
     #[inline]
+    unsafe fn peek_usable(p: *mut u8) -> Option<usize> {
+        let (base, offset) = split_addr(p as usize);
+        if offset < META || !offset.is_multiple_of(MIN_ALIGN) {
+            return None;
+        }
+        // SAFETY: the order map is in the region's metadata block.
+        let e = unsafe { entry(base, offset).load(Relaxed) };
+        if e & IN_USE != 0 {
+            Some(block_bytes((e & !IN_USE) as usize - 1))
+        } else {
+            None
+        }
+    }
+
+    #[inline]
     unsafe fn peek_live(p: *mut u8) -> bool {
         let (base, offset) = split_addr(p as usize);
         // SAFETY: the order map is in the region's metadata block.

@@ -267,6 +267,13 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
     ensure_init();
     let in_place = match chunkmap::owner(p as usize) {
         Owner::Region(owner) => {
+            // SAFETY: the chunk map says p is in a region.
+            let usable = unsafe { ActiveHeap::peek_usable(p) }.unwrap_or(0);
+            if size <= usable && usable - size <= usable / 8 + 32 {
+                // Already fits, and shrinking would give back too little to be worth a lock
+                // (the common case of a string or vector growing by small steps).
+                return p;
+            }
             if serves_in_heap(size, MIN_ALIGN) {
                 // SAFETY: as in `free`.
                 unsafe { ARENAS.get(owner).lock().resize_in_place(p, size) }

@@ -79,6 +79,13 @@ pub trait Heap {
     /// As for `free`.
     unsafe fn peek_class(p: *mut u8) -> Option<usize>;
 
+    /// Without the heap lock: the usable size of the live block `p`, or `None` when `p` is not
+    /// a live block (the caller then takes the locked path, which reports misuse).
+    ///
+    /// # Safety
+    /// As for `free`.
+    unsafe fn peek_usable(p: *mut u8) -> Option<usize>;
+
     /// Without the heap lock: whether `p` is a live block of this heap (for handing it to
     /// its arena's remote list, which must not take anything else).
     ///

@@ -11,10 +11,11 @@
 //! walking the chunk map back to the `LargeHead` chunk; a pointer is valid iff the header
 //! found there names it as its payload.
 //!
-//! Freed mappings of up to 32 MiB are kept, up to 64 MiB in all, and reused for a later
-//! request they fit (at most twice its size): a program that allocates and frees large blocks
-//! in a loop then pays neither a system call nor a page fault per block. The oldest kept
-//! mapping is unmapped to make room; malloc_trim unmaps them all.
+//! Freed mappings of up to 32 MiB are kept, up to 64 MiB in all and never more than the
+//! large blocks still live, and reused for a later request they fit (at most twice its
+//! size): a program that allocates and frees large blocks in a loop then pays neither a
+//! system call nor a page fault per block, and one that lets go of its large blocks gets the
+//! memory back. The oldest kept mapping is unmapped to make room; malloc_trim unmaps them all.
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
@@ -106,18 +107,22 @@ fn take_kept(need: usize, align: usize) -> Option<(usize, usize)> {
     Some(found)
 }
 
-/// Keeps the freed mapping at `head`, evicting the oldest kept ones if there is no room.
-/// False if it is too large to keep.
+/// Keeps the freed mapping at `head` if it may be kept, evicting the oldest kept ones while
+/// the kept bytes exceed the limit (which a free lowers, so this also gives memory back when
+/// the freed mapping itself is not kept). False if it was not kept.
 fn keep(head: usize, mapped: usize) -> bool {
-    let limit = KEEP_LIMIT.load(Ordering::Relaxed);
-    if mapped > KEEP_MAX_MAPPING || mapped > limit {
-        return false;
-    }
+    // Keep no more than the large blocks still live: a program cycling through large blocks
+    // reuses them, one that has let go of its large blocks gets the memory back.
+    let limit = KEEP_LIMIT
+        .load(Ordering::Relaxed)
+        .min(BYTES.load(Ordering::Relaxed));
+    let keepable = mapped <= KEEP_MAX_MAPPING && mapped <= limit;
+    let room = if keepable { mapped } else { 0 };
     let mut evicted = [(0usize, 0usize); KEEP_SLOTS];
     {
         let mut kept = KEPT.lock();
         let mut n = 0;
-        while kept.bytes + mapped > limit || kept.slots.iter().all(|s| s.0 != 0) {
+        while kept.bytes + room > limit || (keepable && kept.slots.iter().all(|s| s.0 != 0)) {
             let victim = kept.next_victim;
             kept.next_victim = (victim + 1) % KEEP_SLOTS;
             let old = kept.slots[victim];
@@ -128,16 +133,18 @@ fn keep(head: usize, mapped: usize) -> bool {
                 n += 1;
             }
         }
-        let free_slot = kept.slots.iter().position(|s| s.0 == 0).unwrap_or(0);
-        kept.slots[free_slot] = (head, mapped);
-        kept.bytes += mapped;
+        if keepable {
+            let free_slot = kept.slots.iter().position(|s| s.0 == 0).unwrap_or(0);
+            kept.slots[free_slot] = (head, mapped);
+            kept.bytes += mapped;
+        }
     }
     for (head, mapped) in evicted {
         if head != 0 {
             unmap_block(head, mapped);
         }
     }
-    true
+    keepable
 }
 
 /// Forgets a mapping in the chunk map, then unmaps it (in that order: once unmapped, the
