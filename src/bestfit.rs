@@ -40,7 +40,7 @@ use core::ptr;
 use core::sync::atomic::Ordering::Relaxed;
 use core::sync::atomic::{AtomicU8, AtomicUsize};
 
-use crate::heap::{self, Heap, HeapStats, MIN_ALIGN, Misuse, REGION};
+use crate::heap::{self, Heap, HeapStats, MIN_ALIGN, Misuse, REGION, Region, Regions, region_of};
 
 /// Block flag: this block is in use.
 const IN_USE: usize = 1;
@@ -65,24 +65,14 @@ const EPILOGUE: usize = REGION - HEADER;
 /// The bytes of blocks a region holds when it is one free block.
 pub const AREA: usize = EPILOGUE - FIRST_BLOCK;
 
-/// The header at the start of every region.
-#[repr(C)]
-struct Region {
-    next: *mut Region,
-    prev: *mut Region,
-    /// Bytes of blocks in use in this region; 0 iff the region is one free block.
-    used: usize,
-}
-
 pub struct BestFitHeap {
     /// Treap roots (0 = empty). Invariant: bin `i < MIXED_BIN` holds only free blocks of size
     /// `(i + 2) * 16`; `MIXED_BIN` holds free blocks larger than `LARGEST_EXACT_BIN`.
     bins: [usize; BINS],
     /// Bit `i` is set iff `bins[i]` is not empty.
     nonempty: u32,
-    /// Doubly linked list of all mapped regions.
-    regions: *mut Region,
-    region_count: usize,
+    /// Every mapped region. A region's `used` is 0 iff it is one free block.
+    regions: Regions,
     /// Bytes of blocks in use, over all regions.
     used: usize,
     /// Bytes and count of free blocks, over all regions (spare regions included).
@@ -181,11 +171,6 @@ fn bin_of(size: usize) -> usize {
     } else {
         MIXED_BIN
     }
-}
-
-#[inline]
-fn region_of(addr: usize) -> *mut Region {
-    (addr & !(REGION - 1)) as *mut Region
 }
 
 /// The live bitmap byte and bit of a payload address. The byte is shared with neighbouring
@@ -417,25 +402,16 @@ impl BestFitHeap {
     /// Maps one more region, which becomes a single free block.
     #[cold]
     fn grow(&mut self) -> bool {
-        let base = heap::map_region(self.arena) as usize;
+        let base = self.regions.map(self.arena) as usize;
         if base == 0 {
             return false;
         }
-        let region = base as *mut Region;
         // SAFETY: the region is freshly mapped, zeroed and ours alone.
         unsafe {
-            (*region).next = self.regions;
-            (*region).prev = ptr::null_mut();
-            (*region).used = 0;
-            if !self.regions.is_null() {
-                (*self.regions).prev = region;
-            }
-            self.regions = region;
             make_free(base + FIRST_BLOCK, AREA, true);
             set_word(base + EPILOGUE, IN_USE);
             self.insert_free(base + FIRST_BLOCK);
         }
-        self.region_count += 1;
         self.spare_count += 1;
         true
     }
@@ -443,19 +419,7 @@ impl BestFitHeap {
     /// Unmaps a wholly free region whose block is not in any bin.
     unsafe fn release(&mut self, region: *mut Region) {
         // SAFETY: region is one of ours, with no block in use and none in a bin.
-        unsafe {
-            let (next, prev) = ((*region).next, (*region).prev);
-            if !next.is_null() {
-                (*next).prev = prev;
-            }
-            if prev.is_null() {
-                self.regions = next;
-            } else {
-                (*prev).next = next;
-            }
-            heap::unmap_region(region.cast());
-        }
-        self.region_count -= 1;
+        unsafe { self.regions.unmap(region) };
     }
 
     /// Marks the (already sized) block `b` in use and does the bookkeeping.
@@ -564,8 +528,7 @@ impl Heap for BestFitHeap {
     const EMPTY: Self = BestFitHeap {
         bins: [0; BINS],
         nonempty: 0,
-        regions: ptr::null_mut(),
-        region_count: 0,
+        regions: Regions::EMPTY,
         used: 0,
         free: 0,
         free_blocks: 0,
@@ -745,7 +708,7 @@ impl Heap for BestFitHeap {
 
     fn stats(&self) -> HeapStats {
         HeapStats {
-            regions: self.region_count,
+            regions: self.regions.count(),
             used: self.used,
             free: self.free,
             free_blocks: self.free_blocks,
@@ -763,12 +726,12 @@ impl Heap for BestFitHeap {
 
     fn trim(&mut self) -> bool {
         let mut released = false;
-        let mut region = self.regions;
+        let mut region = self.regions.first();
         while !region.is_null() {
             // SAFETY: region is a live region header; a region with used == 0 is exactly one
             // free block, which is in its bin.
             unsafe {
-                let next = (*region).next;
+                let next = Region::next(region);
                 let base = region as usize;
                 if (*region).used == 0 {
                     self.remove_free(base + FIRST_BLOCK);
@@ -800,7 +763,7 @@ impl Heap for BestFitHeap {
         let mut spare = 0;
         // SAFETY: walking our own regions.
         unsafe {
-            let mut region = self.regions;
+            let mut region = self.regions.first();
             while !region.is_null() {
                 regions += 1;
                 if (*region).used == 0 {
@@ -852,7 +815,7 @@ impl Heap for BestFitHeap {
                     return Err("region used count wrong");
                 }
                 used += region_used;
-                region = (*region).next;
+                region = Region::next(region);
             }
             let mut in_bins = 0;
             for (bin, &root) in self.bins.iter().enumerate() {
@@ -868,7 +831,7 @@ impl Heap for BestFitHeap {
         if used != self.used || free != self.free || free_blocks != self.free_blocks {
             return Err("heap totals wrong");
         }
-        if regions != self.region_count || spare != self.spare_count {
+        if regions != self.regions.count() || spare != self.spare_count {
             return Err("region counts wrong");
         }
         Ok(())

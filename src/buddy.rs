@@ -27,7 +27,7 @@ use core::ptr;
 use core::sync::atomic::AtomicU8;
 use core::sync::atomic::Ordering::Relaxed;
 
-use crate::heap::{self, Heap, HeapStats, MIN_ALIGN, Misuse, REGION};
+use crate::heap::{self, Heap, HeapStats, MIN_ALIGN, Misuse, REGION, Region, Regions, region_of};
 
 /// log2 of the smallest block.
 const MIN_SHIFT: usize = 4;
@@ -54,15 +54,6 @@ pub fn order_for(size: usize) -> usize {
     }
 }
 
-/// The header at the start of every region (inside its metadata block).
-#[repr(C)]
-struct Region {
-    next: *mut Region,
-    prev: *mut Region,
-    /// Bytes of blocks in use in this region; 0 iff the region is wholly free.
-    used: usize,
-}
-
 pub struct BuddyHeap {
     /// Free list heads per order (0 = empty); the links live in the free blocks themselves.
     /// Invariant: every block on list `k` is free, of order `k`, with map entry `k + 1`, and
@@ -70,8 +61,9 @@ pub struct BuddyHeap {
     heads: [usize; ORDERS],
     /// Bit `k` is set iff `heads[k]` is not empty.
     nonempty: u32,
-    regions: *mut Region,
-    region_count: usize,
+    /// Every mapped region (its header sits inside the metadata block). A region's `used` is
+    /// 0 iff it is wholly free.
+    regions: Regions,
     used: usize,
     free: usize,
     free_blocks: usize,
@@ -152,25 +144,16 @@ impl BuddyHeap {
 
     #[cold]
     fn grow(&mut self) -> bool {
-        let base = heap::map_region(self.arena) as usize;
+        let base = self.regions.map(self.arena) as usize;
         if base == 0 {
             return false;
         }
-        let region = base as *mut Region;
         // SAFETY: a fresh, zeroed region that only this heap knows.
         unsafe {
-            (*region).next = self.regions;
-            (*region).prev = ptr::null_mut();
-            (*region).used = 0;
-            if !self.regions.is_null() {
-                (*self.regions).prev = region;
-            }
-            self.regions = region;
             for order in META_ORDER..ORDERS {
                 self.push(base + block_bytes(order), order);
             }
         }
-        self.region_count += 1;
         self.spare_count += 1;
         true
     }
@@ -183,24 +166,14 @@ impl BuddyHeap {
             for order in META_ORDER..ORDERS {
                 self.unlink(base + block_bytes(order), order);
             }
-            let (next, prev) = ((*region).next, (*region).prev);
-            if !next.is_null() {
-                (*next).prev = prev;
-            }
-            if prev.is_null() {
-                self.regions = next;
-            } else {
-                (*prev).next = next;
-            }
-            heap::unmap_region(region.cast());
+            self.regions.unmap(region);
         }
-        self.region_count -= 1;
         self.spare_count -= 1;
     }
 
     #[inline]
     unsafe fn account(&mut self, b: usize, bytes: usize, taken: bool) {
-        let region = (b & !(REGION - 1)) as *mut Region;
+        let region = region_of(b);
         // SAFETY: b lies in one of our regions.
         unsafe {
             if taken {
@@ -273,8 +246,7 @@ impl Heap for BuddyHeap {
     const EMPTY: Self = BuddyHeap {
         heads: [0; ORDERS],
         nonempty: 0,
-        regions: ptr::null_mut(),
-        region_count: 0,
+        regions: Regions::EMPTY,
         used: 0,
         free: 0,
         free_blocks: 0,
@@ -376,7 +348,7 @@ impl Heap for BuddyHeap {
             let order = self.validate(b)?;
             self.account(b, block_bytes(order), false);
             self.release_block(b, order);
-            let region = (b & !(REGION - 1)) as *mut Region;
+            let region = region_of(b);
             if (*region).used == 0 && self.spare_count > self.spare_limit {
                 self.release(region);
             }
@@ -423,7 +395,7 @@ impl Heap for BuddyHeap {
             }
             entry(base, offset).store(IN_USE | (wanted + 1) as u8, Relaxed);
             let (old, new) = (block_bytes(current), block_bytes(wanted));
-            let region = (b & !(REGION - 1)) as *mut Region;
+            let region = region_of(b);
             (*region).used = (*region).used + new - old;
             self.used = self.used + new - old;
         }
@@ -432,7 +404,7 @@ impl Heap for BuddyHeap {
 
     fn stats(&self) -> HeapStats {
         HeapStats {
-            regions: self.region_count,
+            regions: self.regions.count(),
             used: self.used,
             free: self.free,
             free_blocks: self.free_blocks,
@@ -450,11 +422,11 @@ impl Heap for BuddyHeap {
 
     fn trim(&mut self) -> bool {
         let mut released = false;
-        let mut region = self.regions;
+        let mut region = self.regions.first();
         while !region.is_null() {
             // SAFETY: walking our own region list; `next` is read before a release.
             unsafe {
-                let next = (*region).next;
+                let next = Region::next(region);
                 if (*region).used == 0 {
                     self.release(region);
                     released = true;
@@ -479,7 +451,7 @@ impl Heap for BuddyHeap {
         let (mut used, mut free, mut free_blocks, mut regions, mut spare) = (0, 0, 0, 0, 0);
         // SAFETY: walking our own regions and lists.
         unsafe {
-            let mut region = self.regions;
+            let mut region = self.regions.first();
             while !region.is_null() {
                 let base = region as usize;
                 regions += 1;
@@ -525,7 +497,7 @@ impl Heap for BuddyHeap {
                     spare += 1;
                 }
                 used += region_used;
-                region = (*region).next;
+                region = Region::next(region);
             }
             let mut listed = 0;
             for order in 0..ORDERS {
@@ -555,7 +527,7 @@ impl Heap for BuddyHeap {
         if used != self.used || free != self.free || free_blocks != self.free_blocks {
             return Err("heap totals wrong");
         }
-        if regions != self.region_count || spare != self.spare_count {
+        if regions != self.regions.count() || spare != self.spare_count {
             return Err("region counts wrong");
         }
         Ok(())

@@ -137,9 +137,102 @@ pub trait Heap {
     fn check(&self) -> Result<(), &'static str>;
 }
 
+/// The header at the start of every region, whichever the policy.
+#[repr(C)]
+pub struct Region {
+    next: *mut Region,
+    prev: *mut Region,
+    /// Bytes of blocks in use in this region; 0 iff the region is wholly free.
+    pub used: usize,
+}
+
+impl Region {
+    /// The region after `region` on its list (null at the end).
+    ///
+    /// # Safety
+    /// `region` is a live region.
+    pub unsafe fn next(region: *mut Region) -> *mut Region {
+        // SAFETY: forwarded from the caller.
+        unsafe { (*region).next }
+    }
+}
+
+/// The region holding `addr`.
+#[inline]
+pub fn region_of(addr: usize) -> *mut Region {
+    (addr & !(REGION - 1)) as *mut Region
+}
+
+/// A heap's regions: a doubly linked list through their headers.
+pub struct Regions {
+    first: *mut Region,
+    /// Regions on the list.
+    count: usize,
+}
+
+impl Regions {
+    pub const EMPTY: Regions = Regions {
+        first: core::ptr::null_mut(),
+        count: 0,
+    };
+
+    /// Maps a fresh, zeroed region for `arena` and puts it on the list. Null if the OS
+    /// refuses.
+    pub fn map(&mut self, arena: u8) -> *mut Region {
+        let region = map_region(arena) as *mut Region;
+        if region.is_null() {
+            return region;
+        }
+        // SAFETY: a fresh region that only this list knows; `first` is null or a live region.
+        unsafe {
+            region.write(Region {
+                next: self.first,
+                prev: core::ptr::null_mut(),
+                used: 0,
+            });
+            if !self.first.is_null() {
+                (*self.first).prev = region;
+            }
+        }
+        self.first = region;
+        self.count += 1;
+        region
+    }
+
+    /// Takes `region` off the list and unmaps it.
+    ///
+    /// # Safety
+    /// `region` is on this list and holds no live block; nothing refers to it afterwards.
+    pub unsafe fn unmap(&mut self, region: *mut Region) {
+        // SAFETY: region and its neighbours are live regions of this list.
+        unsafe {
+            let (next, prev) = ((*region).next, (*region).prev);
+            if !next.is_null() {
+                (*next).prev = prev;
+            }
+            if prev.is_null() {
+                self.first = next;
+            } else {
+                (*prev).next = next;
+            }
+            unmap_region(region.cast());
+        }
+        self.count -= 1;
+    }
+
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// The first region (null if none); walk on with [`Region::next`].
+    pub fn first(&self) -> *mut Region {
+        self.first
+    }
+}
+
 /// Maps a fresh region and records it in the chunk map as belonging to `arena`. Null if the
 /// OS refuses.
-pub fn map_region(arena: u8) -> *mut u8 {
+fn map_region(arena: u8) -> *mut u8 {
     let Some(region) = os::map_aligned(REGION, REGION) else {
         return core::ptr::null_mut();
     };
@@ -155,7 +248,7 @@ pub fn map_region(arena: u8) -> *mut u8 {
 ///
 /// # Safety
 /// `region` came from `map_region` and holds no live block.
-pub unsafe fn unmap_region(region: *mut u8) {
+unsafe fn unmap_region(region: *mut u8) {
     chunkmap::release(region as usize, REGION);
     // SAFETY: the caller guarantees the region is ours and unused.
     unsafe { os::unmap(region, REGION) };

@@ -154,17 +154,10 @@ pub fn pop(class: usize) -> *mut u8 {
 /// `p` is what the program passed to free.
 #[inline(always)]
 pub unsafe fn push_fast<H: Heap>(p: *mut u8) -> bool {
-    let tc = current();
-    if tc.is_null() || !matches!(chunkmap::owner(p as usize), Owner::Region(_)) {
-        return false;
-    }
-    // SAFETY: the chunk map says p is in a region; peek_class validates it lock-free.
-    let Some(class) = (unsafe { H::peek_class(p) }) else {
+    // SAFETY: forwarded from the caller.
+    let Some((tc, class)) = (unsafe { cacheable::<H>(p) }) else {
         return false;
     };
-    if !ENABLED.load(Ordering::Relaxed) {
-        return false;
-    }
     let p = p as usize;
     // SAFETY: p is a live block of at least 16 bytes; class < H::CACHE_CLASSES <= 64.
     unsafe {
@@ -181,6 +174,25 @@ pub unsafe fn push_fast<H: Heap>(p: *mut u8) -> bool {
     true
 }
 
+/// This thread's cache and the class of `p`, if `p` is a live small heap block that the
+/// cache may take; proved from the chunk map and the heap's metadata, without a lock.
+///
+/// # Safety
+/// `p` is what the program passed to free.
+#[inline(always)]
+unsafe fn cacheable<H: Heap>(p: *mut u8) -> Option<(*mut ThreadCache, usize)> {
+    let tc = current();
+    if tc.is_null() || !matches!(chunkmap::owner(p as usize), Owner::Region(_)) {
+        return None;
+    }
+    // SAFETY: the chunk map says p is in a region; peek_class validates it lock-free.
+    let class = unsafe { H::peek_class(p) }?;
+    if !ENABLED.load(Ordering::Relaxed) {
+        return None;
+    }
+    Some((tc, class))
+}
+
 /// The slow path of caching a freed block: as `push_fast`, but it also flushes a full bin
 /// and reports a double free of a block already in the bin. False: free it through the heap
 /// (which also reports misuse).
@@ -189,17 +201,10 @@ pub unsafe fn push_fast<H: Heap>(p: *mut u8) -> bool {
 /// `p` is what the program passed to free.
 #[cold]
 pub unsafe fn push<H: Heap>(arenas: &Arenas<H>, p: *mut u8) -> bool {
-    let tc = current();
-    if tc.is_null() || !matches!(chunkmap::owner(p as usize), Owner::Region(_)) {
-        return false;
-    }
-    // SAFETY: the chunk map says p is in a region; peek_class validates it lock-free.
-    let Some(class) = (unsafe { H::peek_class(p) }) else {
+    // SAFETY: forwarded from the caller.
+    let Some((tc, class)) = (unsafe { cacheable::<H>(p) }) else {
         return false;
     };
-    if !ENABLED.load(Ordering::Relaxed) {
-        return false;
-    }
     let p = p as usize;
     // SAFETY: p is a live block of at least 16 bytes, tc this thread's cache.
     unsafe {
