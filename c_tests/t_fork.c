@@ -1,5 +1,5 @@
 /* fork while other threads allocate: 4 threads malloc/free in loops (small,
- * medium, 1 MiB, memalign) while the main thread forks 50 times.  Each child
+ * medium, 1 MiB, memalign) while the main thread forks 200 times.  Each child
  * allocates, verifies and frees a few thousand blocks (including from a new
  * thread) and _exits 0.  A child that hangs (allocator lock held across fork)
  * is caught by an alarm in the parent, killed, and fails the test. */
@@ -8,7 +8,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
-enum { NTHREADS = 4, NFORKS = 50, CHILD_BLOCKS = 3000, CHILD_TIMEOUT = 10 };
+enum { NTHREADS = 4, NFORKS = 200, CHILD_BLOCKS = 3000, CHILD_TIMEOUT = 10 };
 
 static volatile int stop;
 static volatile sig_atomic_t alarmed;

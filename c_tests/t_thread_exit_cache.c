@@ -1,10 +1,10 @@
 /* Threads that allocate, free into their per-thread cache and exit give those cached blocks
- * back: after 2,000 such threads, the heap holds no more in use than at the start (plus a
- * bound: one cache's worth), where 2,000 forgotten caches would hold megabytes. */
+ * back: after 10,000 such threads, the heap holds no more in use than at the start (plus a
+ * bound: one cache's worth), where 10,000 forgotten caches would hold megabytes. */
 #include "common.h"
 #include <pthread.h>
 
-enum { THREADS = 2000, BATCH = 8, BLOCKS = 256 };
+enum { THREADS = 10000, BATCH = 8, BLOCKS = 256 };
 
 static void *worker(void *arg) {
     size_t seed = (size_t)arg;
