@@ -25,8 +25,13 @@ impl Line {
     }
 
     pub fn str(&mut self, s: &str) -> &mut Self {
-        for &b in s.as_bytes() {
-            self.byte(b);
+        self.bytes(s.as_bytes())
+    }
+
+    /// Appends raw bytes (e.g. from the environment); control characters become '?'.
+    pub fn bytes(&mut self, bytes: &[u8]) -> &mut Self {
+        for &b in bytes {
+            self.byte(if b < b' ' && b != b'\n' { b'?' } else { b });
         }
         self
     }

@@ -62,13 +62,63 @@ fn init() {
         libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), Some(fork_child));
     }
     tcache::init(thread_exit);
+    apply_options();
     READY.store(true, Ordering::Release);
+}
+
+/// Set once BESTBUDDY_OPTIONS has been read and applied.
+static OPTIONS_APPLIED: AtomicBool = AtomicBool::new(false);
+/// `check=N`: walk every heap every N allocator calls (0: never), counting in `CALLS`.
+static CHECK_EVERY: AtomicUsize = AtomicUsize::new(0);
+static CALLS: AtomicUsize = AtomicUsize::new(0);
+
+/// Reads BESTBUDDY_OPTIONS (see options.rs) and applies it, once. Before libc has set up the
+/// environment this does nothing, and the load-time constructor tries again.
+fn apply_options() {
+    if OPTIONS_APPLIED.load(Ordering::Acquire) {
+        return;
+    }
+    let Some(options) = crate::options::read() else {
+        return;
+    };
+    if OPTIONS_APPLIED.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    if options.junk {
+        set_perturb(0x55);
+    }
+    if options.check_every != 0 {
+        CHECK_EVERY.store(options.check_every, Ordering::Relaxed);
+        tcache::ENABLED.store(false, Ordering::Relaxed);
+        drain_this_thread();
+    }
+}
+
+/// `check=N`: every N-th call walks every heap's invariants and aborts with what broke.
+#[inline]
+fn count_call_for_check() {
+    let every = CHECK_EVERY.load(Ordering::Relaxed);
+    if every != 0 && (CALLS.fetch_add(1, Ordering::Relaxed) + 1).is_multiple_of(every) {
+        check_or_abort();
+    }
+}
+
+#[cold]
+fn check_or_abort() {
+    if let Err(broken) = check() {
+        let mut line = diag::Line::new();
+        line.str("bestbuddy: check: ").str(broken).str("\n");
+        line.write_to(2);
+        // SAFETY: abort never returns.
+        unsafe { libc::abort() }
+    }
 }
 
 /// Called from the library's constructor, so that a program pays for initialisation at load
 /// rather than in its first allocation. Correctness never depends on it.
 pub fn init_at_load() {
     ensure_init();
+    apply_options();
 }
 
 /// A thread with a cache is exiting: its blocks go back to the heap.
@@ -126,6 +176,7 @@ pub fn alloc(size: usize, align: usize) -> *mut u8 {
 #[inline(never)]
 fn alloc_slow(size: usize, align: usize) -> *mut u8 {
     ensure_init();
+    count_call_for_check();
     let align = align.max(MIN_ALIGN);
     if align == MIN_ALIGN
         && serves_in_heap(size, align)
@@ -196,6 +247,7 @@ pub unsafe fn free(p: *mut u8, call: &str) {
 /// As for `free`.
 #[inline(never)]
 unsafe fn free_slow(p: *mut u8, call: &str) {
+    count_call_for_check();
     // SAFETY: as in `free`.
     if unsafe { tcache::push(&ARENAS, p) } {
         return;

@@ -33,6 +33,7 @@ pub mod global;
 pub mod heap;
 mod introspect;
 mod large;
+pub mod options;
 pub mod os;
 mod sync;
 mod tcache;

@@ -215,3 +215,32 @@ fn region_layout_constants() {
     assert_eq!(bestfit::AREA % 16, 0);
     assert_eq!(buddy::order_for(BuddyHeap::MAX_REQUEST), 17);
 }
+
+#[test]
+fn options_parse() {
+    use crate::options::{Options, parse};
+    assert_eq!(parse(b""), Options::default());
+    assert_eq!(
+        parse(b"junk=1"),
+        Options {
+            junk: true,
+            check_every: 0
+        }
+    );
+    assert_eq!(
+        parse(b"check=100,junk=0"),
+        Options {
+            junk: false,
+            check_every: 100
+        }
+    );
+    // Unknown or malformed options are ignored (and named on stderr).
+    assert_eq!(
+        parse(b"bogus,check=x,junk=1,,"),
+        Options {
+            junk: true,
+            check_every: 0
+        }
+    );
+    assert_eq!(parse(b"check=99999999999999999999"), Options::default());
+}
