@@ -189,8 +189,14 @@ fn alloc_slow(size: usize, align: usize) -> *mut u8 {
         }
     }
     let p = if serves_in_heap(size, align) {
-        // SAFETY: the lock is held for the call.
-        unsafe { tcache::lock_home(&ARENAS).alloc(size, align) }
+        // SAFETY: the lock is held for the call; a fresh block has 16 bytes or more.
+        unsafe {
+            let p = tcache::lock_home(&ARENAS).alloc(size, align);
+            if !p.is_null() {
+                tcache::clear_key(p);
+            }
+            p
+        }
     } else {
         large::alloc(size, align)
     };
@@ -262,6 +268,14 @@ unsafe fn free_slow(p: *mut u8, call: &str) {
 /// # Safety
 /// As for `free`.
 unsafe fn free_validated(p: *mut u8, call: &str) {
+    // A block still carrying the cache key was freed already: it sits in a thread cache or
+    // on a remote list, live as far as its heap knows (see tcache::is_cached).
+    // SAFETY: p is in a region, whose memory may be read once p is proven a live block.
+    if matches!(chunkmap::owner(p as usize), Owner::Region(_))
+        && unsafe { ActiveHeap::peek_live(p) && tcache::is_cached(p) }
+    {
+        diag::misuse(call, Misuse::DoubleFree.describe(), p as usize);
+    }
     let perturb = PERTURB.load(Ordering::Relaxed);
     if perturb != 0 {
         // SAFETY: forwarded from the caller.
@@ -270,7 +284,7 @@ unsafe fn free_validated(p: *mut u8, call: &str) {
         unsafe { ptr::write_bytes(p, perturb, size) };
     }
     let result = match chunkmap::owner(p as usize) {
-        // SAFETY (both arms): the chunk map says p's chunk is a region of that arena.
+        // SAFETY (all arms): the chunk map says p's chunk is a region of that arena.
         Owner::Region(owner) => match ARENAS.get(owner).try_lock() {
             Some(mut heap) => unsafe { heap.free(p) },
             // Busy: a live block goes on the owner's remote list; anything else is reported
@@ -318,6 +332,10 @@ pub unsafe fn usable_size(p: *mut u8, call: &str) -> usize {
 pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
     ensure_init();
     let in_place = match chunkmap::owner(p as usize) {
+        // SAFETY: p is in a region, readable once proven live; see `free_validated`.
+        Owner::Region(_) if unsafe { ActiveHeap::peek_live(p) && tcache::is_cached(p) } => {
+            Err(Misuse::DoubleFree)
+        }
         Owner::Region(owner) => {
             // SAFETY: the chunk map says p is in a region.
             let usable = unsafe { ActiveHeap::peek_usable(p) }.unwrap_or(0);
@@ -348,6 +366,8 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
     match in_place {
         Ok(true) => return p,
         Ok(false) => {}
+        // realloc of a block that was freed: not a double free, but a use of a freed pointer.
+        Err(Misuse::DoubleFree) => diag::misuse("realloc", "freed pointer", p as usize),
         Err(misuse) => diag::misuse("realloc", misuse.describe(), p as usize),
     }
     // SAFETY: p was validated above.

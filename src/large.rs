@@ -311,7 +311,14 @@ pub unsafe fn free(p: *mut u8) -> Result<(), Misuse> {
         let head = header as usize;
         let mapped = (*header).mapped;
         // The header no longer names a live block, whether the mapping is kept or unmapped.
-        (*header).check = 0;
+        // Atomically: of two threads freeing the same block at once, one sees a double free.
+        let check = AtomicUsize::from_ptr(core::ptr::addr_of_mut!((*header).check));
+        if check
+            .compare_exchange(head ^ MAGIC, 0, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+        {
+            return Err(Misuse::DoubleFree);
+        }
         note_mapped(-(mapped as isize), -1);
         if !keep(head, mapped) {
             unmap_block(head, mapped);

@@ -11,8 +11,10 @@
 //!                                                       |
 //!   cached block: | next | p ^ secret | (rest untouched)
 //! ```
-//! The second word of a cached block is its address XOR a per-process secret: a free that finds
-//! it there looks through the bin and reports a double free if the block is already in it.
+//! The second word of a cached block is its address XOR a per-process secret, and no block
+//! reaches the program with that key in place: a free that finds it reports a double free,
+//! whether the first free left the block in this thread's cache, another's, or on an arena's
+//! remote list.
 //!
 //! What the cache changes about placement: a cached request is served by the block of its
 //! exact class that this thread freed most recently, not by the heap's policy; only refills go
@@ -96,6 +98,29 @@ pub static ENABLED: AtomicBool = AtomicBool::new(true);
 #[inline]
 fn key_of(p: usize) -> usize {
     p ^ SECRET.load(Ordering::Relaxed)
+}
+
+/// Does the block `p` carry the cache key, i.e. is it in some thread's cache or on an arena's
+/// remote list? Exact, because no block reaches the program with the key in place: `pop`
+/// clears it, and the heap paths clear it with `clear_key` (the key of a block freed into the
+/// heap is overwritten by the heap's links or lies inside a larger free block).
+///
+/// # Safety
+/// `p` is a live heap block of at least 16 bytes.
+#[inline]
+pub unsafe fn is_cached(p: *mut u8) -> bool {
+    // SAFETY: forwarded from the caller.
+    unsafe { *((p as usize + 8) as *const usize) == key_of(p as usize) }
+}
+
+/// Clears where the key would be in a block about to be handed to the program.
+///
+/// # Safety
+/// `p` is a heap block of at least 16 bytes that the program does not hold yet.
+#[inline]
+pub unsafe fn clear_key(p: *mut u8) {
+    // SAFETY: forwarded from the caller.
+    unsafe { *((p as usize + 8) as *mut usize) = 0 };
 }
 
 #[inline]
@@ -211,7 +236,9 @@ pub unsafe fn push<H: Heap>(arenas: &Arenas<H>, p: *mut u8) -> bool {
         let home = (*tc).home;
         let bin = &mut (*tc).bins[class];
         let key = key_of(p);
-        if *((p + 8) as *const usize) == key && bin_holds(bin, p) {
+        // The key is exact (see `is_cached`): the block is in this bin, another thread's
+        // cache or a remote list. Freed already, whichever it is.
+        if *((p + 8) as *const usize) == key {
             crate::diag::misuse("free", "double free of", p);
         }
         if bin.count >= bin.limit {
@@ -223,19 +250,6 @@ pub unsafe fn push<H: Heap>(arenas: &Arenas<H>, p: *mut u8) -> bool {
         bin.count += 1;
     }
     true
-}
-
-#[cold]
-fn bin_holds(bin: &Bin, p: usize) -> bool {
-    let mut q = bin.head;
-    while q != 0 {
-        if q == p {
-            return true;
-        }
-        // SAFETY: cached blocks link to cached blocks.
-        q = unsafe { *(q as *const usize) };
-    }
-    false
 }
 
 /// Returns `n` blocks of `bin` to their arenas: those of the thread's home under one lock
@@ -334,10 +348,19 @@ fn create<H: Heap>(arenas: &Arenas<H>) -> *mut ThreadCache {
     // SAFETY: tc is a fresh block of the cache's size and alignment; the key is valid.
     unsafe {
         tc.write(ThreadCache { bins, home });
-        libc::pthread_setspecific(
-            KEY.load(Ordering::Relaxed) as libc::pthread_key_t,
-            tc.cast(),
-        );
+        // pthread_setspecific may allocate (keys >= 32): bypass caching meanwhile, so that it
+        // cannot re-enter here.
+        tls_set(EXITING);
+        let key = KEY.load(Ordering::Relaxed) as libc::pthread_key_t;
+        if libc::pthread_setspecific(key, tc.cast()) != 0 {
+            // Without the exit hook the cache could never be returned: do without one.
+            tls_set(0);
+            let Owner::Region(owner) = chunkmap::owner(tc as usize) else {
+                crate::diag::fatal("thread cache lies outside every region");
+            };
+            let _ = arenas.get(owner).lock().free(tc.cast());
+            return ptr::null_mut();
+        }
         tls_set(tc as usize);
     }
     tc
