@@ -99,6 +99,26 @@ unsafe fn link(b: usize, slot: usize) -> *mut usize {
     (b + slot * 8) as *mut usize
 }
 
+/// Without the heap lock: the order of the live block at `p`, or `None` if no live block
+/// starts there. A live block's map entry changes only when its owner frees or resizes it.
+///
+/// # Safety
+/// `p` lies in a mapped region.
+#[inline]
+unsafe fn live_order(p: usize) -> Option<usize> {
+    let (base, offset) = split_addr(p);
+    if offset < META || !offset.is_multiple_of(MIN_ALIGN) {
+        return None;
+    }
+    // SAFETY: the order map is in the region's metadata block.
+    let e = unsafe { entry(base, offset).load(Relaxed) };
+    if e & IN_USE != 0 {
+        Some((e & !IN_USE) as usize - 1)
+    } else {
+        None
+    }
+}
+
 impl BuddyHeap {
     #[inline]
     unsafe fn push(&mut self, b: usize, order: usize) {
@@ -273,16 +293,10 @@ impl Heap for BuddyHeap {
 
     #[inline]
     unsafe fn peek_class(p: *mut u8) -> Option<usize> {
-        let (base, offset) = split_addr(p as usize);
-        if offset < META || !offset.is_multiple_of(MIN_ALIGN) {
-            return None;
-        }
-        // SAFETY: the order map is in the region's metadata block; a live block's entry is
-        // stable while it is live.
-        let e = unsafe { entry(base, offset).load(Relaxed) };
-        let order = (e & !IN_USE) as usize;
-        if e & IN_USE != 0 && order <= Self::CACHE_CLASSES {
-            Some(order - 1)
+        // SAFETY: forwarded from the caller.
+        let order = unsafe { live_order(p as usize) }?;
+        if order < Self::CACHE_CLASSES {
+            Some(order)
         } else {
             None
         }
@@ -290,26 +304,14 @@ impl Heap for BuddyHeap {
 
     #[inline]
     unsafe fn peek_usable(p: *mut u8) -> Option<usize> {
-        let (base, offset) = split_addr(p as usize);
-        if offset < META || !offset.is_multiple_of(MIN_ALIGN) {
-            return None;
-        }
-        // SAFETY: the order map is in the region's metadata block.
-        let e = unsafe { entry(base, offset).load(Relaxed) };
-        if e & IN_USE != 0 {
-            Some(block_bytes((e & !IN_USE) as usize - 1))
-        } else {
-            None
-        }
+        // SAFETY: forwarded from the caller.
+        unsafe { live_order(p as usize) }.map(block_bytes)
     }
 
     #[inline]
     unsafe fn peek_live(p: *mut u8) -> bool {
-        let (base, offset) = split_addr(p as usize);
-        // SAFETY: the order map is in the region's metadata block.
-        offset >= META
-            && offset.is_multiple_of(MIN_ALIGN)
-            && unsafe { entry(base, offset).load(Relaxed) } & IN_USE != 0
+        // SAFETY: forwarded from the caller.
+        unsafe { live_order(p as usize) }.is_some()
     }
 
     const MAX_REQUEST: usize = block_bytes(MAX_ORDER);

@@ -270,8 +270,9 @@ unsafe fn free_slow(p: *mut u8, call: &str) {
 unsafe fn free_validated(p: *mut u8, call: &str) {
     // A block still carrying the cache key was freed already: it sits in a thread cache or
     // on a remote list, live as far as its heap knows (see tcache::is_cached).
+    let owner = chunkmap::owner(p as usize);
     // SAFETY: p is in a region, whose memory may be read once p is proven a live block.
-    if matches!(chunkmap::owner(p as usize), Owner::Region(_))
+    if matches!(owner, Owner::Region(_))
         && unsafe { ActiveHeap::peek_live(p) && tcache::is_cached(p) }
     {
         diag::misuse(call, Misuse::DoubleFree.describe(), p as usize);
@@ -283,7 +284,7 @@ unsafe fn free_validated(p: *mut u8, call: &str) {
         // SAFETY: p is a live block of `size` usable bytes (usable_size validated it).
         unsafe { ptr::write_bytes(p, perturb, size) };
     }
-    let result = match chunkmap::owner(p as usize) {
+    let result = match owner {
         // SAFETY (all arms): the chunk map says p's chunk is a region of that arena.
         Owner::Region(owner) => match ARENAS.get(owner).try_lock() {
             Some(mut heap) => unsafe { heap.free(p) },
