@@ -120,8 +120,19 @@ pub fn misuse(call: &str, what: &str, ptr: usize) -> ! {
 #[cold]
 #[inline(never)]
 pub fn fatal(what: &str) -> ! {
+    fatal_as("fatal", what)
+}
+
+/// Reports a broken invariant under a label (`bestbuddy: <label>: <what>`) and aborts.
+#[cold]
+#[inline(never)]
+pub fn fatal_as(label: &str, what: &str) -> ! {
     let mut line = Line::new();
-    line.str("bestbuddy: fatal: ").str(what).str("\n");
+    line.str("bestbuddy: ")
+        .str(label)
+        .str(": ")
+        .str(what)
+        .str("\n");
     line.write_to(2);
     // SAFETY: as above.
     unsafe { libc::abort() }

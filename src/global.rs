@@ -106,11 +106,7 @@ fn count_call_for_check() {
 #[cold]
 fn check_or_abort() {
     if let Err(broken) = check() {
-        let mut line = diag::Line::new();
-        line.str("bestbuddy: check: ").str(broken).str("\n");
-        line.write_to(2);
-        // SAFETY: abort never returns.
-        unsafe { libc::abort() }
+        diag::fatal_as("check", broken);
     }
 }
 
@@ -415,7 +411,7 @@ pub fn region_bytes(stats: &HeapStats) -> usize {
 
 /// Gives this thread's cached blocks back to the heap (before trimming or perturbing).
 fn drain_this_thread() {
-    let tc = tcache::this_thread();
+    let tc = tcache::current();
     if !tc.is_null() {
         // SAFETY: tc is this thread's cache.
         unsafe { tcache::drain(&ARENAS, tc, false) };

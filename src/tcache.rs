@@ -123,8 +123,9 @@ pub unsafe fn clear_key(p: *mut u8) {
     unsafe { *((p as usize + 8) as *mut usize) = 0 };
 }
 
+/// This thread's cache, or null (none yet, or the thread is exiting).
 #[inline]
-fn current() -> *mut ThreadCache {
+pub fn current() -> *mut ThreadCache {
     let slot = tls_get();
     if slot > EXITING {
         slot as *mut ThreadCache
@@ -262,9 +263,7 @@ fn flush<H: Heap>(arenas: &Arenas<H>, home: usize, bin: &mut Bin, n: u32) {
         // SAFETY: p is a cached block, live in its arena; its first word links to the next.
         unsafe {
             bin.head = *(p as *const usize);
-            let Owner::Region(owner) = chunkmap::owner(p) else {
-                crate::diag::fatal("thread cache holds a block outside every region");
-            };
+            let owner = owner_of(p);
             if owner as usize == home {
                 let heap = home_heap.get_or_insert_with(|| arenas.get(owner).lock());
                 if heap.free(p as *mut u8).is_err() {
@@ -355,10 +354,7 @@ fn create<H: Heap>(arenas: &Arenas<H>) -> *mut ThreadCache {
         if libc::pthread_setspecific(key, tc.cast()) != 0 {
             // Without the exit hook the cache could never be returned: do without one.
             tls_set(0);
-            let Owner::Region(owner) = chunkmap::owner(tc as usize) else {
-                crate::diag::fatal("thread cache lies outside every region");
-            };
-            let _ = arenas.get(owner).lock().free(tc.cast());
+            free_cache(arenas, tc);
             return ptr::null_mut();
         }
         tls_set(tc as usize);
@@ -385,17 +381,26 @@ pub unsafe fn drain<H: Heap>(arenas: &Arenas<H>, tc: *mut ThreadCache, exiting: 
             }
         }
         if exiting {
-            let Owner::Region(owner) = chunkmap::owner(tc as usize) else {
-                crate::diag::fatal("thread cache lies outside every region");
-            };
-            if arenas.get(owner).lock().free(tc.cast()).is_err() {
-                crate::diag::fatal("thread cache block lost");
-            }
+            free_cache(arenas, tc);
         }
     }
 }
 
-/// This thread's cache, if it has one (for draining it).
-pub fn this_thread() -> *mut ThreadCache {
-    current()
+/// The arena of a heap block held by a cache (or of a cache itself).
+fn owner_of(p: usize) -> u8 {
+    match chunkmap::owner(p) {
+        Owner::Region(arena) => arena,
+        _ => crate::diag::fatal("thread cache holds a block outside every region"),
+    }
+}
+
+/// Gives the block holding a thread's cache back to its arena.
+///
+/// # Safety
+/// `tc` is a cache no thread uses any more.
+unsafe fn free_cache<H: Heap>(arenas: &Arenas<H>, tc: *mut ThreadCache) {
+    // SAFETY: tc is a live heap block of its arena, given up by the caller.
+    if unsafe { arenas.get(owner_of(tc as usize)).lock().free(tc.cast()) }.is_err() {
+        crate::diag::fatal("thread cache block lost");
+    }
 }
