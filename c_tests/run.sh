@@ -17,8 +17,9 @@
 #
 # Environment: CC, CXX (default cc, g++), BB_STATIC_LIBS (extra libraries for
 # the static link, default "-lpthread -ldl"), BB_CTESTS_FILTER (only tests
-# whose name matches this extended regex).
-# Build products go to out/ctests-<backend>/.  Prints one PASS/FAIL line per
+# whose name matches this extended regex), BB_CTESTS_BUILD (build folder, default
+# out/ctests-<backend>).
+# Build products go to the build folder.  Prints one PASS/FAIL line per
 # test and mode and ends with "c_tests: N passed, M failed".
 set -u
 
@@ -64,7 +65,7 @@ STATIC_LIBS=${BB_STATIC_LIBS:--lpthread -ldl}
 filter=${BB_CTESTS_FILTER:-.}
 jobs=$(nproc 2>/dev/null || echo 2)
 
-build="$root/out/ctests-$(echo "$backend" | tr -c 'A-Za-z0-9_.\n-' '_')"
+build=${BB_CTESTS_BUILD:-"$root/out/ctests-$(echo "$backend" | tr -c 'A-Za-z0-9_.\n-' '_')"}
 rm -rf "$build"
 mkdir -p "$build/bin" "$build/log" "$build/cwd" || exit 2
 
