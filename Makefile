@@ -10,7 +10,7 @@ CARGO ?= cargo
 OUT := out
 SONAME := libbestbuddy.so.0
 
-.PHONY: all bestfit buddy check test-rust clippy header-drift c-tests real-tests demo bench bench-quick bench-callgrind clean
+.PHONY: all bestfit buddy unhardened check test-rust clippy header-drift c-tests real-tests demo bench bench-quick bench-callgrind clean
 
 all: bestfit buddy
 
@@ -22,6 +22,15 @@ bestfit:
 buddy:
 	$(CARGO) build --release --no-default-features --features buddy
 	@$(MAKE) --no-print-directory install-out NAME=buddy
+
+# The same heaps without sealed metadata (feature `unhardened`), in a target dir of their
+# own: for c_tests/without_hardening.sh and `make bench-hardening`.
+unhardened:
+	$(CARGO) build --release --features unhardened --target-dir target/unhardened-bestfit
+	@mkdir -p $(OUT)/unhardened-bestfit $(OUT)/unhardened-buddy
+	cp target/unhardened-bestfit/release/libbestbuddy.so target/unhardened-bestfit/release/libbestbuddy.a $(OUT)/unhardened-bestfit/
+	$(CARGO) build --release --no-default-features --features buddy,unhardened --target-dir target/unhardened-buddy
+	cp target/unhardened-buddy/release/libbestbuddy.so target/unhardened-buddy/release/libbestbuddy.a $(OUT)/unhardened-buddy/
 
 install-out:
 	@mkdir -p $(OUT)/$(NAME)
@@ -46,9 +55,11 @@ clippy:
 test-rust:
 	$(CARGO) test
 
-c-tests: all
+c-tests: all unhardened
 	bash c_tests/run.sh $(OUT)/bestfit best-fit
 	bash c_tests/run.sh $(OUT)/buddy buddy
+	bash c_tests/without_hardening.sh $(OUT)/unhardened-bestfit best-fit
+	bash c_tests/without_hardening.sh $(OUT)/unhardened-buddy buddy
 
 real-tests: all
 	bash tests/real/run.sh $(OUT)/bestfit/libbestbuddy.so

@@ -13,11 +13,12 @@ use crate::chunkmap::MAX_ARENAS;
 use crate::diag;
 use crate::heap::{Heap, HeapStats};
 use crate::sync::{Guard, Locked};
+use crate::tcache;
 
 pub struct Arena<H> {
     heap: Locked<H>,
-    /// Blocks of this arena freed by other threads, linked through their first word
-    /// (0 = empty). Pushed by anyone without a lock, emptied by the lock holder.
+    /// Blocks of this arena freed by other threads, linked and keyed as cached blocks are
+    /// (`tcache::set_link`; 0 = empty). Pushed by anyone without a lock, emptied by the lock holder.
     remote: AtomicUsize,
 }
 
@@ -51,10 +52,10 @@ impl<H: Heap> Arena<H> {
         }
         let mut p = self.remote.swap(0, Ordering::Acquire);
         while p != 0 {
-            // SAFETY: blocks on the remote list were live blocks of this arena when pushed;
-            // their first word links to the next.
+            // SAFETY: blocks on the remote list were live blocks of this arena when pushed,
+            // linked with `tcache::set_link`.
             unsafe {
-                let next = *(p as *const usize);
+                let next = tcache::next_of(p, "free");
                 if let Err(misuse) = heap.free(p as *mut u8) {
                     diag::misuse("free", misuse.describe(), p);
                 }
@@ -71,8 +72,9 @@ impl<H: Heap> Arena<H> {
     pub unsafe fn free_remote(&self, p: *mut u8) {
         let mut head = self.remote.load(Ordering::Relaxed);
         loop {
-            // SAFETY: the block is the caller's to give up; its first word becomes the link.
-            unsafe { *(p as *mut usize) = head };
+            // SAFETY: the block is the caller's to give up; its first words become the link
+            // and the key that marks it freed.
+            unsafe { tcache::set_link(p as usize, head) };
             match self.remote.compare_exchange_weak(
                 head,
                 p as usize,

@@ -10,16 +10,20 @@
 //!
 //!  block in use                         free block
 //!  +------------------+                 +------------------+
-//!  | size | P | U=1   | <- 8 B header   | size | P | U=0   |
+//!  |seal|size | P |U=1| <- 8 B header   |seal|size | P |U=0|
 //!  +------------------+ <- pointer      +------------------+
-//!  | payload          |    (16-aligned) | left  (treap)    |
-//!  |  (size - 8 B     |                 | right (treap)    |
+//!  | payload          |    (16-aligned) | left  (sealed)   |
+//!  |  (size - 8 B     |                 | right (sealed)   |
 //!  |   usable, incl.  |                 | ...              |
 //!  |   the next       |                 +------------------+
 //!  |   block's footer |                 | size (footer)    | <- last 8 B
 //!  |   slot)          |                 +------------------+
 //!  +------------------+
 //! ```
+//! The header's low 32 bits hold the size and flags, the high 32 bits a seal over them and
+//! the block's address, and the treap links are stored sealed (see seal.rs): an overflow into
+//! a header or a write into a freed block is reported ("corrupted block") when the heap next
+//! reads it, instead of steering the heap.
 //! `U` (bit 0) says the block is in use, `P` (bit 1) that the block before it is. A block's
 //! size is a multiple of 16 and at least 32 bytes; the 8-byte header is the only per-block
 //! overhead of a block in use. The footer is written only in free blocks, which is what lets
@@ -41,6 +45,7 @@ use core::sync::atomic::Ordering::Relaxed;
 use core::sync::atomic::{AtomicU8, AtomicUsize};
 
 use crate::heap::{self, Heap, HeapStats, MIN_ALIGN, Misuse, REGION, Region, Regions, region_of};
+use crate::seal;
 
 /// Block flag: this block is in use.
 const IN_USE: usize = 1;
@@ -84,6 +89,8 @@ pub struct BestFitHeap {
     spare_limit: usize,
     /// The arena index recorded in the chunk map for this heap's regions.
     arena: u8,
+    /// The C call being served ("malloc", "free", "realloc"), named when damage is found.
+    call: &'static str,
 }
 
 // SAFETY: the heap owns its regions; the caller serialises access with a lock.
@@ -107,37 +114,52 @@ unsafe fn set_word(addr: usize, value: usize) {
     // SAFETY: as in `word`.
     unsafe { (*(addr as *const AtomicUsize)).store(value, Relaxed) }
 }
+/// The low half of a header word: size and flags (the high half is the seal).
+#[inline]
+unsafe fn bits(b: usize) -> usize {
+    // SAFETY: b is a block header.
+    unsafe { word(b) as u32 as usize }
+}
 #[inline]
 unsafe fn size_of(b: usize) -> usize {
     // SAFETY: b is a block header.
-    unsafe { word(b) & !FLAGS }
+    unsafe { bits(b) & !FLAGS }
 }
+/// Writes block `b`'s header: `low` (size and flags) under its seal.
 #[inline]
-unsafe fn left(b: usize) -> usize {
-    // SAFETY: b is a free block, whose payload holds its links.
-    unsafe { word(b + 8) }
+unsafe fn set_header(b: usize, low: usize) {
+    // SAFETY: b is a block header; sizes are below 4 MiB, so `low` fits in 32 bits.
+    unsafe { set_word(b, seal::seal_header(b, low as u32)) }
 }
+/// Whether block `b`'s header still carries the seal it was written with.
 #[inline]
-unsafe fn right(b: usize) -> usize {
-    // SAFETY: as in `left`.
-    unsafe { word(b + 16) }
+unsafe fn header_intact(b: usize) -> bool {
+    // SAFETY: b is a block header.
+    seal::header_intact(b, unsafe { word(b) })
+}
+/// Links of free blocks, stored sealed at b + 8 (left) and b + 16 (right). Block headers
+/// sit 8 bytes past a 16-byte boundary: any decoded link without those low bits is damage.
+#[inline]
+unsafe fn set_link(slot: usize, v: usize) {
+    // SAFETY: slot is a link word of a free block.
+    unsafe { set_word(slot, seal::encode(slot, v)) }
 }
 #[inline]
 unsafe fn set_left(b: usize, v: usize) {
-    // SAFETY: as in `left`.
-    unsafe { set_word(b + 8, v) }
+    // SAFETY: as in `set_link`.
+    unsafe { set_link(b + 8, v) }
 }
 #[inline]
 unsafe fn set_right(b: usize, v: usize) {
-    // SAFETY: as in `left`.
-    unsafe { set_word(b + 16, v) }
+    // SAFETY: as in `set_link`.
+    unsafe { set_link(b + 16, v) }
 }
 /// Writes a free block's header and footer.
 #[inline]
 unsafe fn make_free(b: usize, size: usize, prev_in_use: bool) {
     // SAFETY: [b, b + size) is a block of the region.
     unsafe {
-        set_word(b, size | if prev_in_use { PREV_IN_USE } else { 0 });
+        set_header(b, size | if prev_in_use { PREV_IN_USE } else { 0 });
         set_word(b + size - 8, size);
     }
 }
@@ -145,8 +167,8 @@ unsafe fn make_free(b: usize, size: usize, prev_in_use: bool) {
 unsafe fn set_prev_in_use(b: usize, on: bool) {
     // SAFETY: b is a block header (possibly the epilogue).
     unsafe {
-        let h = word(b);
-        set_word(
+        let h = bits(b);
+        set_header(
             b,
             if on {
                 h | PREV_IN_USE
@@ -217,123 +239,164 @@ unsafe fn key(b: usize) -> (usize, usize) {
     (unsafe { size_of(b) }, b)
 }
 
-/// Inserts `n` (not yet in the tree) and returns the new root.
-unsafe fn treap_insert(t: usize, n: usize) -> usize {
-    // SAFETY (whole function): t and n are free blocks of this heap, t a valid treap.
-    unsafe {
-        if t == 0 {
-            set_left(n, 0);
-            set_right(n, 0);
-            return n;
-        }
-        if priority(n) > priority(t) {
-            let (l, r) = treap_split(t, key(n));
-            set_left(n, l);
-            set_right(n, r);
-            return n;
-        }
-        if key(n) < key(t) {
-            set_left(t, treap_insert(left(t), n));
-        } else {
-            set_right(t, treap_insert(right(t), n));
-        }
-        t
-    }
-}
-
-/// Splits `t` into the keys below `k` and those above it.
-unsafe fn treap_split(t: usize, k: (usize, usize)) -> (usize, usize) {
-    // SAFETY: t is a valid treap of free blocks.
-    unsafe {
-        if t == 0 {
-            return (0, 0);
-        }
-        if key(t) < k {
-            let (l, r) = treap_split(right(t), k);
-            set_right(t, l);
-            (t, r)
-        } else {
-            let (l, r) = treap_split(left(t), k);
-            set_left(t, r);
-            (l, t)
+impl BestFitHeap {
+    /// The link stored at `slot` of free block `b`; damage is reported and aborts.
+    #[inline]
+    unsafe fn link(&self, b: usize, slot: usize) -> usize {
+        // SAFETY: slot is a link word of the free block b.
+        match seal::decode(slot, unsafe { word(slot) }, HEADER) {
+            Some(v) => v,
+            None => self.corrupted(b),
         }
     }
-}
+    #[inline]
+    unsafe fn left(&self, b: usize) -> usize {
+        // SAFETY: b is a free block, whose payload holds its links.
+        unsafe { self.link(b, b + 8) }
+    }
+    #[inline]
+    unsafe fn right(&self, b: usize) -> usize {
+        // SAFETY: as in `left`.
+        unsafe { self.link(b, b + 16) }
+    }
 
-/// Joins two treaps where every key of `a` is below every key of `b`.
-unsafe fn treap_merge(a: usize, b: usize) -> usize {
-    // SAFETY: a and b are valid treaps of free blocks.
-    unsafe {
-        if a == 0 {
-            return b;
-        }
-        if b == 0 {
-            return a;
-        }
-        if priority(a) > priority(b) {
-            set_right(a, treap_merge(right(a), b));
-            a
-        } else {
-            set_left(b, treap_merge(a, left(b)));
-            b
+    /// Reports that the metadata of block `b` (header, footer or links) was overwritten.
+    #[cold]
+    #[inline(never)]
+    fn corrupted(&self, b: usize) -> ! {
+        crate::diag::misuse(self.call, "corrupted block", b + HEADER)
+    }
+
+    /// The header of `b` if it is intact, else the damage is reported.
+    #[inline]
+    unsafe fn checked_bits(&self, b: usize) -> usize {
+        // SAFETY: b is a block header.
+        unsafe {
+            if !header_intact(b) {
+                self.corrupted(b);
+            }
+            bits(b)
         }
     }
-}
 
-/// Removes `n` (which must be in `t`) and returns the new root.
-unsafe fn treap_remove(t: usize, n: usize) -> usize {
-    // SAFETY: t is a valid treap of free blocks that contains n.
-    unsafe {
-        if t == 0 {
-            crate::diag::fatal("best-fit: free block missing from its bin (heap corrupted)");
-        }
-        if t == n {
-            return treap_merge(left(t), right(t));
-        }
-        if key(n) < key(t) {
-            set_left(t, treap_remove(left(t), n));
-        } else {
-            set_right(t, treap_remove(right(t), n));
-        }
-        t
-    }
-}
-
-/// Removes the leftmost (smallest-key) node of the non-empty treap `t`; returns the new root
-/// and the node. The node has no left child, so its right subtree takes its place, which
-/// keeps both the search order and the heap order.
-unsafe fn treap_pop_min(t: usize) -> (usize, usize) {
-    // SAFETY: t is a non-empty valid treap of free blocks.
-    unsafe {
-        if left(t) == 0 {
-            return (right(t), t);
-        }
-        let mut parent = t;
-        let mut node = left(t);
-        while left(node) != 0 {
-            parent = node;
-            node = left(node);
-        }
-        set_left(parent, right(node));
-        (t, node)
-    }
-}
-
-/// The block with the smallest key whose size is at least `size`, or 0.
-unsafe fn treap_lower_bound(mut t: usize, size: usize) -> usize {
-    let mut best = 0;
-    // SAFETY: t is a valid treap of free blocks.
-    unsafe {
-        while t != 0 {
-            if size_of(t) >= size {
-                best = t;
-                t = left(t);
+    /// Inserts `n` (not yet in the tree) and returns the new root.
+    unsafe fn treap_insert(&self, t: usize, n: usize) -> usize {
+        // SAFETY (whole function): t and n are free blocks of this heap, t a valid treap.
+        unsafe {
+            if t == 0 {
+                set_left(n, 0);
+                set_right(n, 0);
+                return n;
+            }
+            if priority(n) > priority(t) {
+                let (l, r) = self.treap_split(t, key(n));
+                set_left(n, l);
+                set_right(n, r);
+                return n;
+            }
+            if key(n) < key(t) {
+                set_left(t, self.treap_insert(self.left(t), n));
             } else {
-                t = right(t);
+                set_right(t, self.treap_insert(self.right(t), n));
+            }
+            t
+        }
+    }
+
+    /// Splits `t` into the keys below `k` and those above it.
+    unsafe fn treap_split(&self, t: usize, k: (usize, usize)) -> (usize, usize) {
+        // SAFETY: t is a valid treap of free blocks.
+        unsafe {
+            if t == 0 {
+                return (0, 0);
+            }
+            if key(t) < k {
+                let (l, r) = self.treap_split(self.right(t), k);
+                set_right(t, l);
+                (t, r)
+            } else {
+                let (l, r) = self.treap_split(self.left(t), k);
+                set_left(t, r);
+                (l, t)
             }
         }
     }
-    best
+
+    /// Joins two treaps where every key of `a` is below every key of `b`.
+    unsafe fn treap_merge(&self, a: usize, b: usize) -> usize {
+        // SAFETY: a and b are valid treaps of free blocks.
+        unsafe {
+            if a == 0 {
+                return b;
+            }
+            if b == 0 {
+                return a;
+            }
+            if priority(a) > priority(b) {
+                set_right(a, self.treap_merge(self.right(a), b));
+                a
+            } else {
+                set_left(b, self.treap_merge(a, self.left(b)));
+                b
+            }
+        }
+    }
+
+    /// Removes `n` (which must be in `t`) and returns the new root.
+    unsafe fn treap_remove(&self, t: usize, n: usize) -> usize {
+        // SAFETY: t is a valid treap of free blocks that contains n.
+        unsafe {
+            if t == 0 {
+                crate::diag::fatal("best-fit: free block missing from its bin (heap corrupted)");
+            }
+            if t == n {
+                return self.treap_merge(self.left(t), self.right(t));
+            }
+            if key(n) < key(t) {
+                set_left(t, self.treap_remove(self.left(t), n));
+            } else {
+                set_right(t, self.treap_remove(self.right(t), n));
+            }
+            t
+        }
+    }
+
+    /// Removes the leftmost (smallest-key) node of the non-empty treap `t`; returns the new root
+    /// and the node. The node has no left child, so its right subtree takes its place, which
+    /// keeps both the search order and the heap order.
+    unsafe fn treap_pop_min(&self, t: usize) -> (usize, usize) {
+        // SAFETY: t is a non-empty valid treap of free blocks.
+        unsafe {
+            if self.left(t) == 0 {
+                return (self.right(t), t);
+            }
+            let mut parent = t;
+            let mut node = self.left(t);
+            while self.left(node) != 0 {
+                parent = node;
+                node = self.left(node);
+            }
+            set_left(parent, self.right(node));
+            (t, node)
+        }
+    }
+
+    /// The block with the smallest key whose size is at least `size`, or 0.
+    unsafe fn treap_lower_bound(&self, mut t: usize, size: usize) -> usize {
+        let mut best = 0;
+        // SAFETY: t is a valid treap of free blocks.
+        unsafe {
+            while t != 0 {
+                if size_of(t) >= size {
+                    best = t;
+                    t = self.left(t);
+                } else {
+                    t = self.right(t);
+                }
+            }
+        }
+        best
+    }
 }
 
 impl BestFitHeap {
@@ -343,7 +406,7 @@ impl BestFitHeap {
         unsafe {
             let size = size_of(b);
             let bin = bin_of(size);
-            self.bins[bin] = treap_insert(self.bins[bin], b);
+            self.bins[bin] = self.treap_insert(self.bins[bin], b);
             self.nonempty |= 1 << bin;
             self.free += size;
             self.free_blocks += 1;
@@ -356,7 +419,7 @@ impl BestFitHeap {
         unsafe {
             let size = size_of(b);
             let bin = bin_of(size);
-            self.bins[bin] = treap_remove(self.bins[bin], b);
+            self.bins[bin] = self.treap_remove(self.bins[bin], b);
             if self.bins[bin] == 0 {
                 self.nonempty &= !(1 << bin);
             }
@@ -377,25 +440,50 @@ impl BestFitHeap {
         // SAFETY: the bins hold valid treaps of free blocks.
         unsafe {
             let b = if bin == MIXED_BIN {
-                let b = treap_lower_bound(self.bins[bin], size);
+                let b = self.treap_lower_bound(self.bins[bin], size);
                 if b == 0 {
                     return 0;
                 }
-                self.bins[bin] = treap_remove(self.bins[bin], b);
+                self.bins[bin] = self.treap_remove(self.bins[bin], b);
                 b
             } else {
                 // An exact bin: every block fits, the lowest address is the leftmost node,
                 // taken in one walk down the left spine.
-                let (root, b) = treap_pop_min(self.bins[bin]);
+                let (root, b) = self.treap_pop_min(self.bins[bin]);
                 self.bins[bin] = root;
                 b
             };
             if self.bins[bin] == 0 {
                 self.nonempty &= !(1 << bin);
             }
+            if seal::HARDENED && self.checked_bits(b) & IN_USE != 0 {
+                self.corrupted(b);
+            }
             self.free -= size_of(b);
             self.free_blocks -= 1;
             b
+        }
+    }
+
+    /// The free block that ends where block `b` starts (b's PREV_IN_USE flag is clear),
+    /// found through its footer; damage to the footer or that block's header is reported.
+    #[inline]
+    unsafe fn free_predecessor(&self, b: usize) -> usize {
+        // SAFETY: b is a block header; the footer and the header it leads to are inside the
+        // region once the size is proved in range.
+        unsafe {
+            let prev_size = word(b - 8);
+            let first = (b & !(REGION - 1)) + FIRST_BLOCK;
+            let start = b.wrapping_sub(prev_size);
+            if seal::HARDENED
+                && (prev_size < MIN_BLOCK
+                    || !prev_size.is_multiple_of(16)
+                    || prev_size > b - first
+                    || self.checked_bits(start) & (IN_USE | !FLAGS) != prev_size)
+            {
+                self.corrupted(b);
+            }
+            start
         }
     }
 
@@ -409,7 +497,7 @@ impl BestFitHeap {
         // SAFETY: the region is freshly mapped, zeroed and ours alone.
         unsafe {
             make_free(base + FIRST_BLOCK, AREA, true);
-            set_word(base + EPILOGUE, IN_USE);
+            set_header(base + EPILOGUE, IN_USE);
             self.insert_free(base + FIRST_BLOCK);
         }
         self.spare_count += 1;
@@ -428,7 +516,7 @@ impl BestFitHeap {
         // SAFETY: b is a block of a region of ours that no bin holds.
         unsafe {
             let size = size_of(b);
-            set_word(b, word(b) | IN_USE);
+            set_header(b, bits(b) | IN_USE);
             set_prev_in_use(b + size, true);
             set_live(b + HEADER, true);
             let region = region_of(b);
@@ -451,10 +539,10 @@ impl BestFitHeap {
             if size - need < MIN_BLOCK {
                 return;
             }
-            set_word(b, need | (word(b) & FLAGS));
+            set_header(b, need | (bits(b) & FLAGS));
             let mut rest = size - need;
             let next = b + size;
-            if word(next) & IN_USE == 0 {
+            if self.checked_bits(next) & IN_USE == 0 {
                 rest += size_of(next);
                 self.remove_free(next);
             } else {
@@ -475,11 +563,15 @@ impl BestFitHeap {
         }
         // SAFETY: p is in a mapped region of ours.
         if unsafe { is_live(p) } {
+            // SAFETY: a live block's header is at p - 8.
+            if unsafe { !header_intact(p - HEADER) } {
+                return Err(Misuse::Corrupted);
+            }
             return Ok(p - HEADER);
         }
         // Not a live block. If its old header still says "free", it was one: a double free.
         // SAFETY: p - 8 is inside the region's block area.
-        let h = unsafe { word(p - HEADER) };
+        let h = unsafe { bits(p - HEADER) };
         let size = h & !FLAGS;
         if h & IN_USE == 0 && size >= MIN_BLOCK && offset - HEADER + size <= EPILOGUE {
             Err(Misuse::DoubleFree)
@@ -490,6 +582,7 @@ impl BestFitHeap {
 
     /// Verifies one treap: search order, heap order, bin membership. Returns its node count.
     unsafe fn check_tree(
+        &self,
         t: usize,
         bin: usize,
         lo: (usize, usize),
@@ -510,15 +603,15 @@ impl BestFitHeap {
             if bin_of(k.0) != bin {
                 return Err("free block in the wrong bin");
             }
-            for child in [left(t), right(t)] {
+            let damaged = "free-list link damaged";
+            let l = seal::decode(t + 8, word(t + 8), HEADER).ok_or(damaged)?;
+            let r = seal::decode(t + 16, word(t + 16), HEADER).ok_or(damaged)?;
+            for child in [l, r] {
                 if child != 0 && priority(child) > priority(t) {
                     return Err("treap out of priority order");
                 }
             }
-            Ok(
-                1 + Self::check_tree(left(t), bin, lo, k)?
-                    + Self::check_tree(right(t), bin, k, hi)?,
-            )
+            Ok(1 + self.check_tree(l, bin, lo, k)? + self.check_tree(r, bin, k, hi)?)
         }
     }
 }
@@ -535,6 +628,7 @@ impl Heap for BestFitHeap {
         spare_count: 0,
         spare_limit: 1,
         arena: 0,
+        call: "malloc",
     };
     /// Blocks of 32..=1024 bytes, one class per 16 bytes.
     const CACHE_CLASSES: usize = 63;
@@ -562,7 +656,8 @@ impl Heap for BestFitHeap {
         }
         // SAFETY: p is inside a mapped region; a live block's size is stable while it is live.
         unsafe {
-            if !is_live(p) {
+            // A damaged header sends the block to the heap, which reports it.
+            if !is_live(p) || !header_intact(p - HEADER) {
                 return None;
             }
             let size = size_of(p - HEADER);
@@ -597,6 +692,7 @@ impl Heap for BestFitHeap {
     const MAX_ALIGN: usize = 1 << 20;
 
     unsafe fn alloc(&mut self, size: usize, align: usize) -> *mut u8 {
+        self.call = "malloc";
         let need = block_size(size);
         // An aligned request needs room to skip to an aligned payload, leaving a gap that is
         // either empty or big enough to be a free block of its own.
@@ -622,10 +718,10 @@ impl Heap for BestFitHeap {
                 }
                 if gap != 0 {
                     let size = size_of(b);
-                    make_free(b, gap, word(b) & PREV_IN_USE != 0);
+                    make_free(b, gap, bits(b) & PREV_IN_USE != 0);
                     self.insert_free(b);
                     b += gap;
-                    set_word(b, size - gap);
+                    set_header(b, size - gap);
                 }
             }
             self.cut_back(b, need);
@@ -636,26 +732,26 @@ impl Heap for BestFitHeap {
     unsafe fn free(&mut self, p: *mut u8) -> Result<(), Misuse> {
         // SAFETY: validate proves b is a live block of one of our regions.
         unsafe {
+            self.call = "free";
             let b = self.validate(p as usize)?;
             set_live(p as usize, false);
             let size = size_of(b);
             // Clear IN_USE in this header even if it is about to be merged away, so that a
             // second free of `p` is recognised as a double free.
-            set_word(b, word(b) & !IN_USE);
+            set_header(b, bits(b) & !IN_USE);
             let region = region_of(b);
             (*region).used -= size;
             self.used -= size;
 
             let mut start = b;
             let mut total = size;
-            if word(b) & PREV_IN_USE == 0 {
-                let prev_size = word(b - 8);
-                start = b - prev_size;
-                total += prev_size;
+            if bits(b) & PREV_IN_USE == 0 {
+                start = self.free_predecessor(b);
+                total += b - start;
                 self.remove_free(start);
             }
             let next = b + size;
-            if word(next) & IN_USE == 0 {
+            if self.checked_bits(next) & IN_USE == 0 {
                 total += size_of(next);
                 self.remove_free(next);
             }
@@ -684,17 +780,18 @@ impl Heap for BestFitHeap {
     unsafe fn resize_in_place(&mut self, p: *mut u8, size: usize) -> Result<bool, Misuse> {
         // SAFETY: validate proves b is a live block; neighbours are read through its size.
         unsafe {
+            self.call = "realloc";
             let b = self.validate(p as usize)?;
             let current = size_of(b);
             let need = block_size(size);
             if need > current {
                 let next = b + current;
-                if word(next) & IN_USE != 0 || current + size_of(next) < need {
+                if self.checked_bits(next) & IN_USE != 0 || current + size_of(next) < need {
                     return Ok(false);
                 }
                 let total = current + size_of(next);
                 self.remove_free(next);
-                set_word(b, total | (word(b) & FLAGS));
+                set_header(b, total | (bits(b) & FLAGS));
                 set_prev_in_use(b + total, true);
             }
             self.cut_back(b, need);
@@ -781,7 +878,10 @@ impl Heap for BestFitHeap {
                     if size < MIN_BLOCK || !size.is_multiple_of(16) || b + size > base + EPILOGUE {
                         return Err("block size out of bounds");
                     }
-                    let h = word(b);
+                    if !header_intact(b) {
+                        return Err("block header seal broken");
+                    }
+                    let h = bits(b);
                     if (h & PREV_IN_USE != 0) != prev_in_use {
                         return Err("PREV_IN_USE flag disagrees with the previous block");
                     }
@@ -822,7 +922,7 @@ impl Heap for BestFitHeap {
                 if (root != 0) != (self.nonempty & (1 << bin) != 0) {
                     return Err("non-empty bin bitmap wrong");
                 }
-                in_bins += Self::check_tree(root, bin, (0, 0), (usize::MAX, usize::MAX))?;
+                in_bins += self.check_tree(root, bin, (0, 0), (usize::MAX, usize::MAX))?;
             }
             if in_bins != free_blocks {
                 return Err("free blocks missing from the bins");

@@ -13,12 +13,14 @@
 //!
 //!  block in use (2^k B)        free block (2^k B)      order map: 1 byte per 16 B granule
 //!  +------------------+        +------------------+    +---+---+---+---+---+---+---+---+
-//!  | payload, all     |        | next (free list) |    |k+1|0  |0  |0  |j+1|0  |..
-//!  | 2^k bytes usable |        | prev (free list) |    |+U |   |   |   |   |   |
+//!  | payload, all     |        | next (sealed)    |    |k+1|0  |0  |0  |j+1|0  |..
+//!  | 2^k bytes usable |        | prev (sealed)    |    |+U |   |   |   |   |   |
 //!  |  (no header)     |        | ...              |    +---+---+---+---+---+---+---+---+
 //!  +------------------+        +------------------+     block start: order + 1, bit 7 = in use
 //! ```
-//! Blocks carry no header, so `malloc(4096)` takes a 4096-byte block. The order of a block is
+//! Blocks carry no header, so `malloc(4096)` takes a 4096-byte block, and an overflow cannot
+//! reach a live block's metadata. A free block's list links are sealed (seal.rs) and checked
+//! both ways on unlink, so a write into a freed block is reported, not followed. The order of a block is
 //! found at free from the order map at the start of its region: the entry of a block's first
 //! granule is `order + 1` (bit 7 set while in use); every other entry is 0. The map's own
 //! entries (for the metadata block) are never read: offsets below `META` are rejected first.
@@ -28,6 +30,7 @@ use core::sync::atomic::AtomicU8;
 use core::sync::atomic::Ordering::Relaxed;
 
 use crate::heap::{self, Heap, HeapStats, MIN_ALIGN, Misuse, REGION, Region, Regions, region_of};
+use crate::seal;
 
 /// log2 of the smallest block.
 const MIN_SHIFT: usize = 4;
@@ -72,6 +75,8 @@ pub struct BuddyHeap {
     spare_limit: usize,
     /// The arena index recorded in the chunk map for this heap's regions.
     arena: u8,
+    /// The C call being served ("malloc", "free", "realloc"), named when damage is found.
+    call: &'static str,
 }
 
 // SAFETY: the heap owns its regions; the caller serialises access with a lock.
@@ -94,9 +99,12 @@ unsafe fn entry<'a>(base: usize, offset: usize) -> &'a AtomicU8 {
     unsafe { &*((base + (offset >> MIN_SHIFT)) as *const AtomicU8) }
 }
 
+/// Writes link `slot` (0: next, 1: prev) of the free block `b`, sealed (see seal.rs).
 #[inline]
-unsafe fn link(b: usize, slot: usize) -> *mut usize {
-    (b + slot * 8) as *mut usize
+unsafe fn set_link(b: usize, slot: usize, v: usize) {
+    let at = b + slot * 8;
+    // SAFETY: b is a free block of at least 16 bytes, whose first two words are its links.
+    unsafe { *(at as *mut usize) = seal::encode(at, v) }
 }
 
 /// Without the heap lock: the order of the live block at `p`, or `None` if no live block
@@ -120,15 +128,33 @@ unsafe fn live_order(p: usize) -> Option<usize> {
 }
 
 impl BuddyHeap {
+    /// Link `slot` (0: next, 1: prev) of the free block `b`; a link that does not decode (the
+    /// freed block was written to) is reported and aborts.
+    #[inline]
+    unsafe fn link(&self, b: usize, slot: usize) -> usize {
+        let at = b + slot * 8;
+        // SAFETY: b is a free block of at least 16 bytes, whose first two words are its links.
+        match seal::decode(at, unsafe { *(at as *const usize) }, 0) {
+            Some(v) => v,
+            None => self.corrupted(b),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn corrupted(&self, b: usize) -> ! {
+        crate::diag::misuse(self.call, "corrupted block", b)
+    }
+
     #[inline]
     unsafe fn push(&mut self, b: usize, order: usize) {
         // SAFETY: b is a free block of `order` in a mapped region.
         unsafe {
             let head = self.heads[order];
-            *link(b, 0) = head;
-            *link(b, 1) = 0;
+            set_link(b, 0, head);
+            set_link(b, 1, 0);
             if head != 0 {
-                *link(head, 1) = b;
+                set_link(head, 1, b);
             }
             self.heads[order] = b;
             let (base, offset) = split_addr(b);
@@ -143,12 +169,20 @@ impl BuddyHeap {
     unsafe fn unlink(&mut self, b: usize, order: usize) {
         // SAFETY: b is on list `order`.
         unsafe {
-            let (next, prev) = (*link(b, 0), *link(b, 1));
+            let (next, prev) = (self.link(b, 0), self.link(b, 1));
+            // The neighbours must point back at b: a damaged list is reported, not followed.
+            if seal::HARDENED
+                && (next != 0 && self.link(next, 1) != b
+                    || prev != 0 && self.link(prev, 0) != b
+                    || prev == 0 && self.heads[order] != b)
+            {
+                self.corrupted(b);
+            }
             if next != 0 {
-                *link(next, 1) = prev;
+                set_link(next, 1, prev);
             }
             if prev != 0 {
-                *link(prev, 0) = next;
+                set_link(prev, 0, next);
             } else {
                 self.heads[order] = next;
                 if next == 0 {
@@ -273,6 +307,7 @@ impl Heap for BuddyHeap {
         spare_count: 0,
         spare_limit: 1,
         arena: 0,
+        call: "malloc",
     };
     /// Blocks of 16 B..=1 KiB: orders 0..=6.
     const CACHE_CLASSES: usize = 7;
@@ -318,6 +353,7 @@ impl Heap for BuddyHeap {
     const MAX_ALIGN: usize = block_bytes(MAX_ORDER);
 
     unsafe fn alloc(&mut self, size: usize, align: usize) -> *mut u8 {
+        self.call = "malloc";
         // A block of order k is aligned to 2^k bytes, so alignment is just a larger order.
         let order = order_for(size).max(order_for(align));
         let mut fits = self.nonempty & (!0u32 << order);
@@ -345,6 +381,7 @@ impl Heap for BuddyHeap {
 
     unsafe fn free(&mut self, p: *mut u8) -> Result<(), Misuse> {
         let b = p as usize;
+        self.call = "free";
         // SAFETY: validate proves b is a live block of ours.
         unsafe {
             let order = self.validate(b)?;
@@ -365,6 +402,7 @@ impl Heap for BuddyHeap {
 
     unsafe fn resize_in_place(&mut self, p: *mut u8, size: usize) -> Result<bool, Misuse> {
         let b = p as usize;
+        self.call = "realloc";
         let (base, offset) = split_addr(b);
         // SAFETY: validate proves b is live; buddies are read through the order map.
         unsafe {
@@ -442,7 +480,7 @@ impl Heap for BuddyHeap {
                 // SAFETY: b is a free block; its first 16 bytes (the links) are kept.
                 unsafe {
                     released |= heap::decommit_inside(b + 16, b + block_bytes(order));
-                    b = *link(b, 0);
+                    b = self.link(b, 0);
                 }
             }
         }
@@ -514,12 +552,15 @@ impl Heap for BuddyHeap {
                     if entry(base, offset).load(Relaxed) != (order + 1) as u8 {
                         return Err("listed block is not free of its order");
                     }
-                    if *link(b, 1) != prev {
+                    let damaged = "free-list link damaged";
+                    let next = seal::decode(b, *(b as *const usize), 0).ok_or(damaged)?;
+                    let back = seal::decode(b + 8, *((b + 8) as *const usize), 0).ok_or(damaged)?;
+                    if back != prev {
                         return Err("free list back link broken");
                     }
                     listed += 1;
                     prev = b;
-                    b = *link(b, 0);
+                    b = next;
                 }
             }
             if listed != free_blocks {

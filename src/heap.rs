@@ -22,6 +22,9 @@ pub enum Misuse {
     DoubleFree,
     /// The pointer is not the start of a block this heap returned.
     InvalidPointer,
+    /// The block's metadata (a sealed header) was overwritten, e.g. by an overflow of the
+    /// block before it.
+    Corrupted,
 }
 
 impl Misuse {
@@ -30,6 +33,7 @@ impl Misuse {
         match self {
             Misuse::DoubleFree => "double free of",
             Misuse::InvalidPointer => "invalid pointer",
+            Misuse::Corrupted => "corrupted block",
         }
     }
 }

@@ -14,7 +14,9 @@
 //! Nothing here allocates: the crate is `no_std` outside its own unit tests, panics abort,
 //! and diagnostics are written with write(2) from a stack buffer.
 
-#![cfg_attr(not(test), no_std)]
+#![cfg_attr(not(any(test, feature = "no-exports")), no_std)]
+// Without exports.rs, the C layer beneath it has no callers.
+#![cfg_attr(feature = "no-exports", allow(dead_code))]
 
 #[cfg(not(any(feature = "bestfit", feature = "buddy")))]
 compile_error!(
@@ -28,6 +30,7 @@ pub mod buddy;
 mod cabi;
 pub mod chunkmap;
 mod diag;
+#[cfg(not(feature = "no-exports"))]
 mod exports;
 pub mod global;
 pub mod heap;
@@ -35,13 +38,14 @@ mod introspect;
 mod large;
 pub mod options;
 pub mod os;
+mod seal;
 mod sync;
 mod tcache;
 
 #[cfg(test)]
 mod tests;
 
-#[cfg(not(test))]
+#[cfg(not(any(test, feature = "no-exports")))]
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
     diag::fatal("internal panic")
@@ -49,6 +53,7 @@ fn panic(_: &core::panic::PanicInfo) -> ! {
 
 // Initialise when the library is loaded, so a program's first malloc does not pay for it.
 // ld.so calls malloc before any constructor runs, so nothing depends on this having run.
+#[cfg(not(feature = "no-exports"))]
 ctor::declarative::ctor! {
     #[ctor(unsafe)]
     fn bestbuddy_init_at_load() {

@@ -9,8 +9,12 @@
 //! ```text
 //!  TLS slot (initial-exec, csrc/tls.c) --> ThreadCache { bins[class]: head, count, limit }
 //!                                                       |
-//!   cached block: | next | p ^ secret | (rest untouched)
+//!   cached block: | next (sealed) | p ^ secret | (rest untouched)
 //! ```
+//! The first word links to the next cached block, sealed (`seal::encode`), so a write into a
+//! freed block cannot steer malloc to an address of the writer's choosing: `pop` rejects a
+//! link that does not decode to an aligned user-space address, and a block whose second word
+//! lost its key, with "malloc(): corrupted free block".
 //! The second word of a cached block is its address XOR a per-process secret, and no block
 //! reaches the program with that key in place: a free that finds it reports a double free,
 //! whether the first free left the block in this thread's cache, another's, or on an arena's
@@ -27,6 +31,7 @@ use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::arena::Arenas;
 use crate::chunkmap::{self, Owner};
 use crate::heap::{Heap, MIN_ALIGN};
+use crate::seal;
 use crate::sync::Guard;
 
 const MAX_CLASSES: usize = 64;
@@ -85,8 +90,6 @@ pub struct ThreadCache {
     home: usize,
 }
 
-/// Keys a cached block's second word; fixed at initialisation from the kernel's random bytes.
-static SECRET: AtomicUsize = AtomicUsize::new(0x5EC2_E7B0_DD1E_5A17);
 /// The pthread key whose destructor returns a thread's cache; valid once KEY_READY is set.
 static KEY: AtomicUsize = AtomicUsize::new(0);
 static KEY_READY: AtomicBool = AtomicBool::new(false);
@@ -95,9 +98,38 @@ static NEXT_HOME: AtomicUsize = AtomicUsize::new(0);
 /// Cleared by mallopt(M_PERTURB): frees then bypass the caches so every block gets filled.
 pub static ENABLED: AtomicBool = AtomicBool::new(true);
 
-#[inline]
+/// The key a cached block's second word holds (see `is_cached`).
+#[inline(always)]
 fn key_of(p: usize) -> usize {
-    p ^ SECRET.load(Ordering::Relaxed)
+    p ^ seal::cache_secret()
+}
+
+/// Links `p` in front of `next` in a list of cached blocks and marks it cached.
+///
+/// # Safety
+/// `p` is a heap block of at least 16 bytes that the program has given up.
+#[inline(always)]
+pub unsafe fn set_link(p: usize, next: usize) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        *(p as *mut usize) = seal::encode(p, next);
+        *((p + 8) as *mut usize) = key_of(p);
+    }
+}
+
+/// The block after `p` in a list of cached blocks, checked: a freed block that the program
+/// wrote to is reported as corrupted (under the name of `call`) instead of being followed.
+///
+/// # Safety
+/// `p` is on a list of cached blocks (linked with `set_link`).
+#[inline(always)]
+pub unsafe fn next_of(p: usize, call: &str) -> usize {
+    // SAFETY: forwarded from the caller.
+    let (stored, key) = unsafe { (*(p as *const usize), *((p + 8) as *const usize)) };
+    match seal::decode(p, stored, 0) {
+        Some(next) if !seal::HARDENED || key == key_of(p) => next,
+        _ => crate::diag::misuse(call, "corrupted block", p),
+    }
 }
 
 /// Does the block `p` carry the cache key, i.e. is it in some thread's cache or on an arena's
@@ -134,14 +166,10 @@ pub fn current() -> *mut ThreadCache {
     }
 }
 
-/// Called once from the allocator's initialisation: the secret and the exit hook.
+/// Called once from the allocator's initialisation: registers the exit hook.
 pub fn init(destructor: unsafe extern "C" fn(*mut libc::c_void)) {
-    // SAFETY: getauxval needs no initialisation; AT_RANDOM points at 16 random bytes.
+    // SAFETY: pthread_key_create only writes the key.
     unsafe {
-        let random = libc::getauxval(libc::AT_RANDOM) as *const usize;
-        if !random.is_null() {
-            SECRET.store(random.read_unaligned() | 1, Ordering::Relaxed);
-        }
         let mut key: libc::pthread_key_t = 0;
         if libc::pthread_key_create(&mut key, Some(destructor)) == 0 {
             KEY.store(key as usize, Ordering::Relaxed);
@@ -164,7 +192,7 @@ pub fn pop(class: usize) -> *mut u8 {
         if p == 0 {
             return ptr::null_mut();
         }
-        bin.head = *(p as *const usize);
+        bin.head = next_of(p, "malloc");
         bin.count -= 1;
         // Forget the double-free key: the program now owns the block.
         *((p + 8) as *mut usize) = 0;
@@ -188,12 +216,10 @@ pub unsafe fn push_fast<H: Heap>(p: *mut u8) -> bool {
     // SAFETY: p is a live block of at least 16 bytes; class < H::CACHE_CLASSES <= 64.
     unsafe {
         let bin = (*tc).bins.get_unchecked_mut(class);
-        let key = key_of(p);
-        if bin.count >= bin.limit || *((p + 8) as *const usize) == key {
+        if bin.count >= bin.limit || *((p + 8) as *const usize) == key_of(p) {
             return false;
         }
-        *(p as *mut usize) = bin.head;
-        *((p + 8) as *mut usize) = key;
+        set_link(p, bin.head);
         bin.head = p;
         bin.count += 1;
     }
@@ -236,17 +262,15 @@ pub unsafe fn push<H: Heap>(arenas: &Arenas<H>, p: *mut u8) -> bool {
     unsafe {
         let home = (*tc).home;
         let bin = &mut (*tc).bins[class];
-        let key = key_of(p);
         // The key is exact (see `is_cached`): the block is in this bin, another thread's
         // cache or a remote list. Freed already, whichever it is.
-        if *((p + 8) as *const usize) == key {
+        if *((p + 8) as *const usize) == key_of(p) {
             crate::diag::misuse("free", "double free of", p);
         }
         if bin.count >= bin.limit {
             flush(arenas, home, bin, bin.count / 2);
         }
-        *(p as *mut usize) = bin.head;
-        *((p + 8) as *mut usize) = key;
+        set_link(p, bin.head);
         bin.head = p;
         bin.count += 1;
     }
@@ -260,9 +284,9 @@ fn flush<H: Heap>(arenas: &Arenas<H>, home: usize, bin: &mut Bin, n: u32) {
     let mut home_heap = None;
     for _ in 0..n {
         let p = bin.head;
-        // SAFETY: p is a cached block, live in its arena; its first word links to the next.
+        // SAFETY: p is a cached block, live in its arena, linked with `set_link`.
         unsafe {
-            bin.head = *(p as *const usize);
+            bin.head = next_of(p, "free");
             let owner = owner_of(p);
             if owner as usize == home {
                 let heap = home_heap.get_or_insert_with(|| arenas.get(owner).lock());
@@ -312,8 +336,8 @@ pub fn refill<H: Heap>(arenas: &Arenas<H>, class: usize) -> *mut u8 {
             if p == 0 {
                 break;
             }
-            // SAFETY: a fresh block of at least 16 bytes.
-            unsafe { *(p as *mut usize) = bin.head };
+            // SAFETY: a fresh block of at least 16 bytes, which the program does not hold.
+            unsafe { set_link(p, bin.head) };
             bin.head = p;
             bin.count += 1;
         }
