@@ -57,6 +57,12 @@ BESTBUDDY = [
     ("bb-bestfit", os.path.join(ROOT, "out", "bestfit", "libbestbuddy.so")),
     ("bb-buddy", os.path.join(ROOT, "out", "buddy", "libbestbuddy.so")),
 ]
+# Built by `make unhardened` (no sealed metadata); run only when named in --alloc, to
+# measure what the hardening costs (`make bench-hardening`).
+UNHARDENED = [
+    ("bb-bestfit-unh", os.path.join(ROOT, "out", "unhardened-bestfit", "libbestbuddy.so")),
+    ("bb-buddy-unh", os.path.join(ROOT, "out", "unhardened-buddy", "libbestbuddy.so")),
+]
 
 
 def log(msg):
@@ -138,8 +144,8 @@ def allocators(wanted):
             log("warning: %s (%s) not available, skipped" % (name, pkg))
             continue
         out.append((name, lib))
-    for name, lib in BESTBUDDY:
-        if wanted and name not in wanted:
+    for name, lib in BESTBUDDY + UNHARDENED:
+        if (wanted or (name, lib) in UNHARDENED) and name not in wanted:
             continue
         if not os.path.exists(lib):
             log("warning: %s missing (run `make` in %s), skipped" % (lib, ROOT))
@@ -620,7 +626,8 @@ def main():
                     "workload (default 200000, 40000 with --quick)")
     ap.add_argument("--only", default="", help="comma-separated programs to run (default: all)")
     ap.add_argument("--alloc", default="", help="comma-separated allocators (default: all); names: "
-                    "glibc jemalloc mimalloc tcmalloc bb-bestfit bb-buddy")
+                    "glibc jemalloc mimalloc tcmalloc bb-bestfit bb-buddy, and bb-bestfit-unh bb-buddy-unh "
+                    "(unhardened builds, only when named)")
     ap.add_argument("--timeout", type=float, default=300, help="seconds allowed per run (default 300)")
     ap.add_argument("--callgrind", action="store_true", help="only measure instructions per "
                     "malloc(32)+free pair with callgrind")

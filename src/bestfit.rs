@@ -657,10 +657,11 @@ impl Heap for BestFitHeap {
         // SAFETY: p is inside a mapped region; a live block's size is stable while it is live.
         unsafe {
             // A damaged header sends the block to the heap, which reports it.
-            if !is_live(p) || !header_intact(p - HEADER) {
+            let header = word(p - HEADER);
+            if !is_live(p) || !seal::header_intact(p - HEADER, header) {
                 return None;
             }
-            let size = size_of(p - HEADER);
+            let size = header as u32 as usize & !FLAGS;
             if size <= 1024 {
                 Some(size / 16 - 2)
             } else {

@@ -64,7 +64,8 @@ pub unsafe fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
     }
     // SAFETY (the three calls below): forwarded from the caller.
     if size == 0 {
-        unsafe { free(p) };
+        // Misuse found here is reported as realloc's, the call the program made.
+        unsafe { global::free(p.cast(), "realloc") };
         return core::ptr::null_mut();
     }
     if size > PTRDIFF_MAX {

@@ -15,6 +15,7 @@ use crate::diag;
 use crate::heap::{Heap, HeapStats, MIN_ALIGN, Misuse, REGION};
 use crate::large;
 use crate::os;
+use crate::seal;
 use crate::tcache;
 
 #[cfg(feature = "buddy")]
@@ -52,9 +53,12 @@ fn ensure_init() {
 fn init() {
     if INIT_STARTED.swap(true, Ordering::AcqRel) {
         // Another thread is initialising, or this thread re-entered from pthread_atfork
-        // (which may allocate). The heap works without initialisation: go on.
+        // (which may allocate). The heap works without the rest of initialisation, but not
+        // without the secrets it seals metadata with, which come first.
+        seal::wait_ready();
         return;
     }
+    seal::init();
     ARENAS.init();
     // SAFETY: the handlers only lock and unlock this allocator's own locks. pthread_atfork
     // may call malloc, which re-enters here and returns at once; no lock is held now.

@@ -13,8 +13,8 @@
 //! ```
 //! The first word links to the next cached block, sealed (`seal::encode`), so a write into a
 //! freed block cannot steer malloc to an address of the writer's choosing: `pop` rejects a
-//! link that does not decode to an aligned user-space address, and a block whose second word
-//! lost its key, with "malloc(): corrupted free block".
+//! link that does not decode to an aligned user-space address, with "malloc(): corrupted
+//! block".
 //! The second word of a cached block is its address XOR a per-process secret, and no block
 //! reaches the program with that key in place: a free that finds it reports a double free,
 //! whether the first free left the block in this thread's cache, another's, or on an arena's
@@ -125,10 +125,10 @@ pub unsafe fn set_link(p: usize, next: usize) {
 #[inline(always)]
 pub unsafe fn next_of(p: usize, call: &str) -> usize {
     // SAFETY: forwarded from the caller.
-    let (stored, key) = unsafe { (*(p as *const usize), *((p + 8) as *const usize)) };
+    let stored = unsafe { *(p as *const usize) };
     match seal::decode(p, stored, 0) {
-        Some(next) if !seal::HARDENED || key == key_of(p) => next,
-        _ => crate::diag::misuse(call, "corrupted block", p),
+        Some(next) => next,
+        None => crate::diag::misuse(call, "corrupted block", p),
     }
 }
 

@@ -1,0 +1,17 @@
+/* realloc() of a pointer into the stack must abort with
+ * "bestbuddy: realloc(): invalid pointer <p>".
+ * The buffer is zeroed so that glibc (validation mode) reads a zero chunk size
+ * in front of the pointer and aborts too. */
+#include "abort_common.h"
+
+int main(void)
+{
+    on_bestbuddy();
+    _Alignas(16) char buf[64];
+    memset(buf, 0, sizeof buf);
+    char *bad = buf + 16;
+    expect_line("bestbuddy: realloc(): invalid pointer %p", bad);
+    void *r = realloc(launder(bad), 100);
+    printf("survived invalid realloc: %p\n", r);
+    return 0;
+}
