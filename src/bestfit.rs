@@ -29,12 +29,14 @@
 //! overhead of a block in use. The footer is written only in free blocks, which is what lets
 //! a block being freed find its free predecessor in O(1).
 //!
-//! Free blocks are kept in 32 treaps (randomised binary search trees, priority = a hash of
-//! the block's address, so no priority field is stored) keyed by (size, address): bins 0..31
-//! hold exactly one size each (32, 48, ... 512 bytes), bin 31 every larger size. A bitmap of
-//! non-empty bins finds the smallest size class that can serve a request in O(1); within a
-//! bin the tree gives the lowest address (small bins) or the smallest size >= the request,
-//! then the lowest address (bin 31), in O(log n) expected.
+//! Free blocks are kept in 64 bins. Bins 0..62 hold exactly one size each (32, 48, ... 1024
+//! bytes) in a doubly linked list: every block of such a bin fits a request for its size
+//! equally well, so insertion, removal and taking one are O(1) (the most recently freed is
+//! taken first). Bin 63 holds every larger size in a treap (a randomised binary search tree,
+//! priority = a hash of the block's address, so no priority field is stored) keyed by
+//! (size, address), which gives the smallest size >= the request, lowest address first, in
+//! O(log n) expected. A bitmap of non-empty bins finds the smallest bin that can serve a
+//! request in O(1).
 //!
 //! The live bitmap has one bit per 16-byte granule of the region, set iff a block in use
 //! starts its payload there. It is what makes `free` of an interior or stale pointer a
@@ -56,9 +58,9 @@ const FLAGS: usize = 15;
 const HEADER: usize = 8;
 /// Smallest block: header, two tree links, footer.
 pub const MIN_BLOCK: usize = 32;
-/// Sizes up to this have a bin of their own.
-const LARGEST_EXACT_BIN: usize = 512;
-const BINS: usize = 32;
+/// Sizes up to this have a bin (a list) of their own.
+const LARGEST_EXACT_BIN: usize = 1024;
+const BINS: usize = 64;
 const MIXED_BIN: usize = BINS - 1;
 
 const BITMAP_OFFSET: usize = 64;
@@ -71,11 +73,13 @@ const EPILOGUE: usize = REGION - HEADER;
 pub const AREA: usize = EPILOGUE - FIRST_BLOCK;
 
 pub struct BestFitHeap {
-    /// Treap roots (0 = empty). Invariant: bin `i < MIXED_BIN` holds only free blocks of size
-    /// `(i + 2) * 16`; `MIXED_BIN` holds free blocks larger than `LARGEST_EXACT_BIN`.
+    /// List heads (bins below `MIXED_BIN`) and the treap root (`MIXED_BIN`); 0 = empty.
+    /// Invariant: bin `i < MIXED_BIN` holds only free blocks of size `(i + 2) * 16`, linked
+    /// next/prev through their first two payload words; `MIXED_BIN` holds the free blocks
+    /// larger than `LARGEST_EXACT_BIN`.
     bins: [usize; BINS],
     /// Bit `i` is set iff `bins[i]` is not empty.
-    nonempty: u32,
+    nonempty: u64,
     /// Every mapped region. A region's `used` is 0 iff it is one free block.
     regions: Regions,
     /// Bytes of blocks in use, over all regions.
@@ -153,6 +157,17 @@ unsafe fn set_left(b: usize, v: usize) {
 unsafe fn set_right(b: usize, v: usize) {
     // SAFETY: as in `set_link`.
     unsafe { set_link(b + 16, v) }
+}
+/// In an exact bin's list the two link words are next and prev.
+#[inline]
+unsafe fn set_next(b: usize, v: usize) {
+    // SAFETY: as in `set_link`.
+    unsafe { set_left(b, v) }
+}
+#[inline]
+unsafe fn set_prev(b: usize, v: usize) {
+    // SAFETY: as in `set_link`.
+    unsafe { set_right(b, v) }
 }
 /// Writes a free block's header and footer.
 #[inline]
@@ -361,26 +376,6 @@ impl BestFitHeap {
         }
     }
 
-    /// Removes the leftmost (smallest-key) node of the non-empty treap `t`; returns the new root
-    /// and the node. The node has no left child, so its right subtree takes its place, which
-    /// keeps both the search order and the heap order.
-    unsafe fn treap_pop_min(&self, t: usize) -> (usize, usize) {
-        // SAFETY: t is a non-empty valid treap of free blocks.
-        unsafe {
-            if self.left(t) == 0 {
-                return (self.right(t), t);
-            }
-            let mut parent = t;
-            let mut node = self.left(t);
-            while self.left(node) != 0 {
-                parent = node;
-                node = self.left(node);
-            }
-            set_left(parent, self.right(node));
-            (t, node)
-        }
-    }
-
     /// The block with the smallest key whose size is at least `size`, or 0.
     unsafe fn treap_lower_bound(&self, mut t: usize, size: usize) -> usize {
         let mut best = 0;
@@ -406,7 +401,17 @@ impl BestFitHeap {
         unsafe {
             let size = size_of(b);
             let bin = bin_of(size);
-            self.bins[bin] = self.treap_insert(self.bins[bin], b);
+            if bin == MIXED_BIN {
+                self.bins[bin] = self.treap_insert(self.bins[bin], b);
+            } else {
+                let head = self.bins[bin];
+                set_next(b, head);
+                set_prev(b, 0);
+                if head != 0 {
+                    set_prev(head, b);
+                }
+                self.bins[bin] = b;
+            }
             self.nonempty |= 1 << bin;
             self.free += size;
             self.free_blocks += 1;
@@ -419,7 +424,11 @@ impl BestFitHeap {
         unsafe {
             let size = size_of(b);
             let bin = bin_of(size);
-            self.bins[bin] = self.treap_remove(self.bins[bin], b);
+            if bin == MIXED_BIN {
+                self.bins[bin] = self.treap_remove(self.bins[bin], b);
+            } else {
+                self.unlink(bin, b);
+            }
             if self.bins[bin] == 0 {
                 self.nonempty &= !(1 << bin);
             }
@@ -432,7 +441,7 @@ impl BestFitHeap {
     #[inline]
     fn take_best_fit(&mut self, size: usize) -> usize {
         let first = bin_of(size);
-        let candidates = self.nonempty & (!0u32 << first);
+        let candidates = self.nonempty & (!0u64 << first);
         if candidates == 0 {
             return 0;
         }
@@ -447,10 +456,9 @@ impl BestFitHeap {
                 self.bins[bin] = self.treap_remove(self.bins[bin], b);
                 b
             } else {
-                // An exact bin: every block fits, the lowest address is the leftmost node,
-                // taken in one walk down the left spine.
-                let (root, b) = self.treap_pop_min(self.bins[bin]);
-                self.bins[bin] = root;
+                // An exact bin: every block fits as well as any other.
+                let b = self.bins[bin];
+                self.unlink(bin, b);
                 b
             };
             if self.bins[bin] == 0 {
@@ -462,6 +470,31 @@ impl BestFitHeap {
             self.free -= size_of(b);
             self.free_blocks -= 1;
             b
+        }
+    }
+
+    /// Takes `b` off the list of exact bin `bin`; a list whose links do not point back at
+    /// `b` is reported as damage instead of being followed.
+    #[inline]
+    unsafe fn unlink(&mut self, bin: usize, b: usize) {
+        // SAFETY: b is a free block on the list of `bin`; its neighbours are too.
+        unsafe {
+            let (next, prev) = (self.left(b), self.right(b));
+            if seal::HARDENED
+                && (next != 0 && self.right(next) != b
+                    || prev != 0 && self.left(prev) != b
+                    || prev == 0 && self.bins[bin] != b)
+            {
+                self.corrupted(b);
+            }
+            if next != 0 {
+                set_prev(next, prev);
+            }
+            if prev != 0 {
+                set_next(prev, next);
+            } else {
+                self.bins[bin] = next;
+            }
         }
     }
 
@@ -578,6 +611,35 @@ impl BestFitHeap {
         } else {
             Err(Misuse::InvalidPointer)
         }
+    }
+
+    /// Verifies one exact bin's list: links both ways, sizes, free blocks. Returns its length.
+    unsafe fn check_list(&self, head: usize, bin: usize) -> Result<usize, &'static str> {
+        let damaged = "free-list link damaged";
+        let (mut count, mut prev, mut b) = (0, 0, head);
+        // SAFETY: b is reached from a bin head through links of free blocks.
+        unsafe {
+            while b != 0 {
+                if !header_intact(b) {
+                    return Err("block header seal broken");
+                }
+                if bits(b) & IN_USE != 0 {
+                    return Err("block in use found in a bin");
+                }
+                if bin_of(size_of(b)) != bin {
+                    return Err("free block in the wrong bin");
+                }
+                let next = seal::decode(b + 8, word(b + 8), HEADER).ok_or(damaged)?;
+                let back = seal::decode(b + 16, word(b + 16), HEADER).ok_or(damaged)?;
+                if back != prev {
+                    return Err("free list back link broken");
+                }
+                count += 1;
+                prev = b;
+                b = next;
+            }
+        }
+        Ok(count)
     }
 
     /// Verifies one treap: search order, heap order, bin membership. Returns its node count.
@@ -923,7 +985,11 @@ impl Heap for BestFitHeap {
                 if (root != 0) != (self.nonempty & (1 << bin) != 0) {
                     return Err("non-empty bin bitmap wrong");
                 }
-                in_bins += self.check_tree(root, bin, (0, 0), (usize::MAX, usize::MAX))?;
+                in_bins += if bin == MIXED_BIN {
+                    self.check_tree(root, bin, (0, 0), (usize::MAX, usize::MAX))?
+                } else {
+                    self.check_list(root, bin)?
+                };
             }
             if in_bins != free_blocks {
                 return Err("free blocks missing from the bins");

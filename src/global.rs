@@ -255,7 +255,7 @@ pub unsafe fn free(p: *mut u8, call: &str) {
 unsafe fn free_slow(p: *mut u8, call: &str) {
     count_call_for_check();
     // SAFETY: as in `free`.
-    if unsafe { tcache::push(&ARENAS, p) } {
+    if unsafe { tcache::push(&ARENAS, p, call) } {
         return;
     }
     // free preserves errno (glibc >= 2.33): unmapping memory could otherwise change it.

@@ -246,13 +246,13 @@ unsafe fn cacheable<H: Heap>(p: *mut u8) -> Option<(*mut ThreadCache, usize)> {
 }
 
 /// The slow path of caching a freed block: as `push_fast`, but it also flushes a full bin
-/// and reports a double free of a block already in the bin. False: free it through the heap
-/// (which also reports misuse).
+/// and reports a double free of a block already in the bin (under the name of `call`). False:
+/// free it through the heap (which also reports misuse).
 ///
 /// # Safety
 /// `p` is what the program passed to free.
 #[cold]
-pub unsafe fn push<H: Heap>(arenas: &Arenas<H>, p: *mut u8) -> bool {
+pub unsafe fn push<H: Heap>(arenas: &Arenas<H>, p: *mut u8, call: &str) -> bool {
     // SAFETY: forwarded from the caller.
     let Some((tc, class)) = (unsafe { cacheable::<H>(p) }) else {
         return false;
@@ -265,7 +265,7 @@ pub unsafe fn push<H: Heap>(arenas: &Arenas<H>, p: *mut u8) -> bool {
         // The key is exact (see `is_cached`): the block is in this bin, another thread's
         // cache or a remote list. Freed already, whichever it is.
         if *((p + 8) as *const usize) == key_of(p) {
-            crate::diag::misuse("free", "double free of", p);
+            crate::diag::misuse(call, "double free of", p);
         }
         if bin.count >= bin.limit {
             flush(arenas, home, bin, bin.count / 2);

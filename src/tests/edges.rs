@@ -16,7 +16,7 @@ fn free<H: Heap>(h: &mut H, p: usize) {
 }
 
 #[test]
-fn bestfit_takes_smallest_fitting_block_lowest_address_first() {
+fn bestfit_takes_smallest_fitting_block() {
     let mut h = BestFitHeap::EMPTY;
     // Holes of 200, 100, 300, 100 bytes, each fenced by a block in use.
     let sizes = [200, 100, 300, 100];
@@ -28,9 +28,10 @@ fn bestfit_takes_smallest_fitting_block_lowest_address_first() {
     for &p in &holes {
         free(&mut h, p);
     }
-    // 90 bytes: the two 100-byte holes fit best; the lower one wins.
-    assert_eq!(alloc(&mut h, 90), holes[1]);
-    assert_eq!(alloc(&mut h, 90), holes[3]);
+    // 90 bytes: the two 100-byte holes fit best (either may come first: same size).
+    let mut got = [alloc(&mut h, 90), alloc(&mut h, 90)];
+    got.sort();
+    assert_eq!(got, [holes[1], holes[3]]);
     // 150 bytes: the 200-byte hole, not the 300-byte one.
     assert_eq!(alloc(&mut h, 150), holes[0]);
     // 1000 bytes fit in no hole: taken from the rest of the region, above every hole.
