@@ -29,10 +29,10 @@
 //! overhead of a block in use. The footer is written only in free blocks, which is what lets
 //! a block being freed find its free predecessor in O(1).
 //!
-//! Free blocks are kept in 64 bins. Bins 0..62 hold exactly one size each (32, 48, ... 1024
+//! Free blocks are kept in 256 bins. Bins 0..254 hold exactly one size each (32, 48, ... 4096
 //! bytes) in a doubly linked list: every block of such a bin fits a request for its size
 //! equally well, so insertion, removal and taking one are O(1) (the most recently freed is
-//! taken first). Bin 63 holds every larger size in a treap (a randomised binary search tree,
+//! taken first). Bin 255 holds every larger size in a treap (a randomised binary search tree,
 //! priority = a hash of the block's address, so no priority field is stored) keyed by
 //! (size, address), which gives the smallest size >= the request, lowest address first, in
 //! O(log n) expected. A bitmap of non-empty bins finds the smallest bin that can serve a
@@ -59,9 +59,10 @@ const HEADER: usize = 8;
 /// Smallest block: header, two tree links, footer.
 pub const MIN_BLOCK: usize = 32;
 /// Sizes up to this have a bin (a list) of their own.
-const LARGEST_EXACT_BIN: usize = 1024;
-const BINS: usize = 64;
+const LARGEST_EXACT_BIN: usize = 4096;
+const BINS: usize = 256;
 const MIXED_BIN: usize = BINS - 1;
+const BITMAP_WORDS: usize = BINS / 64;
 
 const BITMAP_OFFSET: usize = 64;
 const BITMAP_BYTES: usize = REGION / MIN_ALIGN / 8;
@@ -78,8 +79,8 @@ pub struct BestFitHeap {
     /// next/prev through their first two payload words; `MIXED_BIN` holds the free blocks
     /// larger than `LARGEST_EXACT_BIN`.
     bins: [usize; BINS],
-    /// Bit `i` is set iff `bins[i]` is not empty.
-    nonempty: u64,
+    /// Bit `i % 64` of word `i / 64` is set iff `bins[i]` is not empty.
+    nonempty: [u64; BITMAP_WORDS],
     /// Every mapped region. A region's `used` is 0 iff it is one free block.
     regions: Regions,
     /// Bytes of blocks in use, over all regions.
@@ -95,6 +96,11 @@ pub struct BestFitHeap {
     arena: u8,
     /// The C call being served ("malloc", "free", "realloc"), named when damage is found.
     call: &'static str,
+    /// The top: a free block that ends its region, kept out of the bins (0 = none), so that
+    /// carving requests off the end of a fresh region costs no tree operations. It counts in
+    /// `free` and `free_blocks`; `take_best_fit` weighs it against the bins' best candidate,
+    /// so it is taken only when it is the smallest block that fits.
+    top: usize,
 }
 
 // SAFETY: the heap owns its regions; the caller serialises access with a lock.
@@ -259,7 +265,7 @@ impl BestFitHeap {
     #[inline]
     unsafe fn link(&self, b: usize, slot: usize) -> usize {
         // SAFETY: slot is a link word of the free block b.
-        match seal::decode(slot, unsafe { word(slot) }, HEADER) {
+        match seal::decode_region(slot, unsafe { word(slot) }, HEADER, Some(self.arena)) {
             Some(v) => v,
             None => self.corrupted(b),
         }
@@ -396,10 +402,51 @@ impl BestFitHeap {
 
 impl BestFitHeap {
     #[inline]
+    fn mark_nonempty(&mut self, bin: usize) {
+        self.nonempty[bin / 64] |= 1 << (bin % 64);
+    }
+    #[inline]
+    fn mark_empty(&mut self, bin: usize) {
+        self.nonempty[bin / 64] &= !(1 << (bin % 64));
+    }
+    /// The first non-empty bin at or above `bin`, or `BINS` if there is none.
+    #[inline]
+    fn first_nonempty(&self, bin: usize) -> usize {
+        let mut word = bin / 64;
+        let mut bits = self.nonempty[word] & (!0u64 << (bin % 64));
+        loop {
+            if bits != 0 {
+                return word * 64 + bits.trailing_zeros() as usize;
+            }
+            word += 1;
+            if word == BITMAP_WORDS {
+                return BINS;
+            }
+            bits = self.nonempty[word];
+        }
+    }
+
+    /// Adds the free block `b` (header and footer written) to the free blocks: as the top if
+    /// there is none and `b` ends its region, else to its bin.
+    #[inline]
     unsafe fn insert_free(&mut self, b: usize) {
         // SAFETY: b is a free block with header and footer written.
         unsafe {
             let size = size_of(b);
+            self.free += size;
+            self.free_blocks += 1;
+            if self.top == 0 && b + size == (b & !(REGION - 1)) + EPILOGUE {
+                self.top = b;
+            } else {
+                self.bin_insert(b, size);
+            }
+        }
+    }
+
+    #[inline]
+    unsafe fn bin_insert(&mut self, b: usize, size: usize) {
+        // SAFETY: b is a free block of `size` bytes with header and footer written.
+        unsafe {
             let bin = bin_of(size);
             if bin == MIXED_BIN {
                 self.bins[bin] = self.treap_insert(self.bins[bin], b);
@@ -412,17 +459,22 @@ impl BestFitHeap {
                 }
                 self.bins[bin] = b;
             }
-            self.nonempty |= 1 << bin;
-            self.free += size;
-            self.free_blocks += 1;
+            self.mark_nonempty(bin);
         }
     }
 
+    /// Takes the free block `b` (the top, or in its bin) out of the free blocks.
     #[inline]
     unsafe fn remove_free(&mut self, b: usize) {
-        // SAFETY: b is a free block in its bin.
+        // SAFETY: b is the top or a free block in its bin.
         unsafe {
             let size = size_of(b);
+            if b == self.top {
+                self.top = 0;
+                self.free -= size;
+                self.free_blocks -= 1;
+                return;
+            }
             let bin = bin_of(size);
             if bin == MIXED_BIN {
                 self.bins[bin] = self.treap_remove(self.bins[bin], b);
@@ -430,39 +482,41 @@ impl BestFitHeap {
                 self.unlink(bin, b);
             }
             if self.bins[bin] == 0 {
-                self.nonempty &= !(1 << bin);
+                self.mark_empty(bin);
             }
             self.free -= size;
             self.free_blocks -= 1;
         }
     }
 
-    /// Takes the best-fitting free block of at least `size` bytes out of its bin; 0 if none.
+    /// Takes the best-fitting free block of at least `size` bytes out of the free blocks: the
+    /// smallest fitting block of the bins, or the top if it fits and is smaller; 0 if none.
     #[inline]
     fn take_best_fit(&mut self, size: usize) -> usize {
-        let first = bin_of(size);
-        let candidates = self.nonempty & (!0u64 << first);
-        if candidates == 0 {
-            return 0;
-        }
-        let bin = candidates.trailing_zeros() as usize;
-        // SAFETY: the bins hold valid treaps of free blocks.
+        let bin = self.first_nonempty(bin_of(size));
+        // SAFETY: the bins hold valid lists and a valid treap of free blocks; the top is free.
         unsafe {
-            let b = if bin == MIXED_BIN {
-                let b = self.treap_lower_bound(self.bins[bin], size);
-                if b == 0 {
-                    return 0;
-                }
-                self.bins[bin] = self.treap_remove(self.bins[bin], b);
-                b
-            } else {
+            let mut b = match bin {
+                BINS => 0,
+                MIXED_BIN => self.treap_lower_bound(self.bins[bin], size),
                 // An exact bin: every block fits as well as any other.
-                let b = self.bins[bin];
-                self.unlink(bin, b);
-                b
+                _ => self.bins[bin],
             };
-            if self.bins[bin] == 0 {
-                self.nonempty &= !(1 << bin);
+            let top = self.top;
+            if top != 0 && size_of(top) >= size && (b == 0 || size_of(top) < size_of(b)) {
+                self.top = 0;
+                b = top;
+            } else if b == 0 {
+                return 0;
+            } else {
+                if bin == MIXED_BIN {
+                    self.bins[bin] = self.treap_remove(self.bins[bin], b);
+                } else {
+                    self.unlink(bin, b);
+                }
+                if self.bins[bin] == 0 {
+                    self.mark_empty(bin);
+                }
             }
             if seal::HARDENED && self.checked_bits(b) & IN_USE != 0 {
                 self.corrupted(b);
@@ -527,11 +581,18 @@ impl BestFitHeap {
         if base == 0 {
             return false;
         }
-        // SAFETY: the region is freshly mapped, zeroed and ours alone.
+        // SAFETY: the region is freshly mapped, zeroed and ours alone; the old top is free.
         unsafe {
             make_free(base + FIRST_BLOCK, AREA, true);
             set_header(base + EPILOGUE, IN_USE);
+            // The new region's block becomes the top; the old top (too small for the request
+            // that made us grow) goes to its bin.
+            let old_top = self.top;
+            self.top = 0;
             self.insert_free(base + FIRST_BLOCK);
+            if old_top != 0 {
+                self.bin_insert(old_top, size_of(old_top));
+            }
         }
         self.spare_count += 1;
         true
@@ -629,8 +690,10 @@ impl BestFitHeap {
                 if bin_of(size_of(b)) != bin {
                     return Err("free block in the wrong bin");
                 }
-                let next = seal::decode(b + 8, word(b + 8), HEADER).ok_or(damaged)?;
-                let back = seal::decode(b + 16, word(b + 16), HEADER).ok_or(damaged)?;
+                let next = seal::decode_region(b + 8, word(b + 8), HEADER, Some(self.arena))
+                    .ok_or(damaged)?;
+                let back = seal::decode_region(b + 16, word(b + 16), HEADER, Some(self.arena))
+                    .ok_or(damaged)?;
                 if back != prev {
                     return Err("free list back link broken");
                 }
@@ -666,8 +729,10 @@ impl BestFitHeap {
                 return Err("free block in the wrong bin");
             }
             let damaged = "free-list link damaged";
-            let l = seal::decode(t + 8, word(t + 8), HEADER).ok_or(damaged)?;
-            let r = seal::decode(t + 16, word(t + 16), HEADER).ok_or(damaged)?;
+            let l =
+                seal::decode_region(t + 8, word(t + 8), HEADER, Some(self.arena)).ok_or(damaged)?;
+            let r = seal::decode_region(t + 16, word(t + 16), HEADER, Some(self.arena))
+                .ok_or(damaged)?;
             for child in [l, r] {
                 if child != 0 && priority(child) > priority(t) {
                     return Err("treap out of priority order");
@@ -682,7 +747,7 @@ impl Heap for BestFitHeap {
     const NAME: &'static str = "best-fit";
     const EMPTY: Self = BestFitHeap {
         bins: [0; BINS],
-        nonempty: 0,
+        nonempty: [0; BITMAP_WORDS],
         regions: Regions::EMPTY,
         used: 0,
         free: 0,
@@ -691,6 +756,7 @@ impl Heap for BestFitHeap {
         spare_limit: 1,
         arena: 0,
         call: "malloc",
+        top: 0,
     };
     /// Blocks of 32..=1024 bytes, one class per 16 bytes.
     const CACHE_CLASSES: usize = 63;
@@ -982,7 +1048,7 @@ impl Heap for BestFitHeap {
             }
             let mut in_bins = 0;
             for (bin, &root) in self.bins.iter().enumerate() {
-                if (root != 0) != (self.nonempty & (1 << bin) != 0) {
+                if (root != 0) != (self.nonempty[bin / 64] & (1 << (bin % 64)) != 0) {
                     return Err("non-empty bin bitmap wrong");
                 }
                 in_bins += if bin == MIXED_BIN {
@@ -990,6 +1056,14 @@ impl Heap for BestFitHeap {
                 } else {
                     self.check_list(root, bin)?
                 };
+            }
+            if self.top != 0 {
+                let top = self.top;
+                if bits(top) & IN_USE != 0 || top + size_of(top) != (top & !(REGION - 1)) + EPILOGUE
+                {
+                    return Err("top is not a free block at its region's end");
+                }
+                in_bins += 1;
             }
             if in_bins != free_blocks {
                 return Err("free blocks missing from the bins");

@@ -11,7 +11,8 @@
 //! 4. `heap` (the trait), `bestfit`, `buddy`, `large` — the policies.
 //! 5. `chunkmap`, `sync`, `os`, `diag` — address ownership, locks, OS primitives, messages.
 //!
-//! Nothing here allocates: the crate is `no_std` outside its own unit tests, panics abort,
+//! Nothing here allocates: the crate is `no_std` outside its own unit tests (and the
+//! `no-exports` build that the fuzz targets in fuzz/ link into a std program), panics abort,
 //! and diagnostics are written with write(2) from a stack buffer.
 
 #![cfg_attr(not(any(test, feature = "no-exports")), no_std)]

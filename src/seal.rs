@@ -26,6 +26,8 @@
 use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use core::sync::atomic::{AtomicBool, AtomicUsize};
 
+use crate::chunkmap::{self, Owner};
+
 /// Multiplier that spreads every bit of its operand into the high bits of the product.
 const MIX: usize = 0x9E37_79B9_7F4A_7C15;
 
@@ -101,6 +103,22 @@ pub fn decode(slot: usize, stored: usize, low: usize) -> Option<usize> {
         Some(ptr)
     } else {
         None
+    }
+}
+
+/// As [`decode`], and a link other than 0 must also point into a heap region (of `arena`,
+/// if given), so that following it reads mapped memory of ours: a link with a few bits
+/// flipped (a one-byte overflow into a freed block) decodes to an aligned address that
+/// may be anywhere.
+#[inline(always)]
+pub fn decode_region(slot: usize, stored: usize, low: usize, arena: Option<u8>) -> Option<usize> {
+    let ptr = decode(slot, stored, low)?;
+    if !HARDENED || ptr == 0 {
+        return Some(ptr);
+    }
+    match chunkmap::owner(ptr) {
+        Owner::Region(owner) if arena.is_none_or(|a| a == owner) => Some(ptr),
+        _ => None,
     }
 }
 

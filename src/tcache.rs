@@ -119,16 +119,19 @@ pub unsafe fn set_link(p: usize, next: usize) {
 
 /// The block after `p` in a list of cached blocks, checked: a freed block that the program
 /// wrote to is reported as corrupted (under the name of `call`) instead of being followed.
+/// The link must decode (a word overwritten whole decodes to garbage), and `p` must still
+/// carry its key: a link with a few low bits flipped (a one-byte overflow) decodes to a
+/// nearby address, which is then caught here, when it comes up as `p`.
 ///
 /// # Safety
 /// `p` is on a list of cached blocks (linked with `set_link`).
 #[inline(always)]
 pub unsafe fn next_of(p: usize, call: &str) -> usize {
     // SAFETY: forwarded from the caller.
-    let stored = unsafe { *(p as *const usize) };
+    let (stored, key) = unsafe { (*(p as *const usize), *((p + 8) as *const usize)) };
     match seal::decode(p, stored, 0) {
-        Some(next) => next,
-        None => crate::diag::misuse(call, "corrupted block", p),
+        Some(next) if !seal::HARDENED || key == key_of(p) => next,
+        _ => crate::diag::misuse(call, "corrupted block", p),
     }
 }
 
