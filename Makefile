@@ -23,14 +23,14 @@ buddy:
 	$(CARGO) build --release --no-default-features --features buddy
 	@$(MAKE) --no-print-directory install-out NAME=buddy
 
-# The same heaps without sealed metadata (feature `unhardened`), in a target dir of their
-# own: for c_tests/without_hardening.sh and `make bench-hardening`.
+# The same heaps without sealed metadata (feature `unhardened`): for
+# c_tests/without_hardening.sh and `make bench-hardening`. Same target dir as the others (the
+# dependencies are shared); each build's products are copied out before the next one.
 unhardened:
-	$(CARGO) build --release --features unhardened --target-dir target/unhardened-bestfit
-	@mkdir -p $(OUT)/unhardened-bestfit $(OUT)/unhardened-buddy
-	cp target/unhardened-bestfit/release/libbestbuddy.so target/unhardened-bestfit/release/libbestbuddy.a $(OUT)/unhardened-bestfit/
-	$(CARGO) build --release --no-default-features --features buddy,unhardened --target-dir target/unhardened-buddy
-	cp target/unhardened-buddy/release/libbestbuddy.so target/unhardened-buddy/release/libbestbuddy.a $(OUT)/unhardened-buddy/
+	$(CARGO) build --release --features unhardened
+	@$(MAKE) --no-print-directory install-out NAME=unhardened-bestfit
+	$(CARGO) build --release --no-default-features --features buddy,unhardened
+	@$(MAKE) --no-print-directory install-out NAME=unhardened-buddy
 
 install-out:
 	@mkdir -p $(OUT)/$(NAME)

@@ -12,10 +12,12 @@
 //! found there names it as its payload.
 //!
 //! Freed mappings of up to 32 MiB are kept, up to 64 MiB in all and never more than the
-//! large blocks still live, and reused for a later request they fit (at most twice its
-//! size): a program that allocates and frees large blocks in a loop then pays neither a
-//! system call nor a page fault per block, and one that lets go of its large blocks gets the
-//! memory back. The oldest kept mapping is unmapped to make room; malloc_trim unmaps them all.
+//! large blocks still live (or 32 MiB, once the program has mapped 64 large blocks afresh and
+//! so shows that it cycles through them), and reused for a later request they fit (at most
+//! four times its size): a program that allocates and frees large blocks in a loop then pays
+//! neither a system call nor a page fault per block, and one that lets go of its large
+//! blocks gets most of the memory back. The oldest kept mapping is unmapped to make room;
+//! malloc_trim unmaps them all.
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
@@ -58,6 +60,13 @@ pub fn recently_freed(p: usize) -> bool {
 
 const KEEP_SLOTS: usize = 8;
 const KEEP_MAX_MAPPING: usize = 32 << 20;
+/// A program that has mapped this many large blocks afresh is cycling through large blocks:
+/// from then on up to `KEEP_FLOOR` bytes of freed mappings are kept even when fewer large
+/// bytes are live (each reuse saves an mmap, a munmap and a page fault per page touched).
+const CYCLING_AFTER: usize = 64;
+const KEEP_FLOOR: usize = 32 << 20;
+/// Large blocks mapped afresh (not reused) so far.
+static FRESH_MAPPINGS: AtomicUsize = AtomicUsize::new(0);
 /// At most this many bytes of freed mappings are kept (mallopt M_TRIM_THRESHOLD sets it).
 /// 64 MiB by default, the most glibc's own dynamic trim threshold grows to.
 static KEEP_LIMIT: AtomicUsize = AtomicUsize::new(64 << 20);
@@ -83,7 +92,7 @@ static KEPT: Locked<Kept> = Locked::new(Kept {
     next_victim: 0,
 });
 
-/// Takes a kept mapping of `need..=2 * need` bytes whose head is aligned to `align`.
+/// Takes a kept mapping of `need..=4 * need` bytes whose head is aligned to `align`.
 fn take_kept(need: usize, align: usize) -> Option<(usize, usize)> {
     let mut kept = KEPT.lock();
     if kept.bytes < need {
@@ -93,7 +102,7 @@ fn take_kept(need: usize, align: usize) -> Option<(usize, usize)> {
     for (i, &(head, mapped)) in kept.slots.iter().enumerate() {
         if head != 0
             && mapped >= need
-            && mapped / 2 <= need
+            && mapped / 4 <= need
             && head % align == 0
             && best.is_none_or(|b| kept.slots[b].1 > mapped)
         {
@@ -113,9 +122,13 @@ fn take_kept(need: usize, align: usize) -> Option<(usize, usize)> {
 fn keep(head: usize, mapped: usize) -> bool {
     // Keep no more than the large blocks still live: a program cycling through large blocks
     // reuses them, one that has let go of its large blocks gets the memory back.
-    let limit = KEEP_LIMIT
-        .load(Ordering::Relaxed)
-        .min(BYTES.load(Ordering::Relaxed));
+    let live = BYTES.load(Ordering::Relaxed);
+    let floor = if FRESH_MAPPINGS.load(Ordering::Relaxed) >= CYCLING_AFTER {
+        KEEP_FLOOR
+    } else {
+        0
+    };
+    let limit = KEEP_LIMIT.load(Ordering::Relaxed).min(live.max(floor));
     let keepable = mapped <= KEEP_MAX_MAPPING && mapped <= limit;
     let room = if keepable { mapped } else { 0 };
     let mut evicted = [(0usize, 0usize); KEEP_SLOTS];
@@ -241,6 +254,7 @@ fn alloc_reporting_fresh(size: usize, align: usize) -> (*mut u8, bool) {
                 unsafe { os::unmap(head as *mut u8, mapped) };
                 return (core::ptr::null_mut(), false);
             }
+            FRESH_MAPPINGS.fetch_add(1, Ordering::Relaxed);
             (head, true)
         }
     };
