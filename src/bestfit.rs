@@ -802,8 +802,10 @@ impl Heap for BestFitHeap {
     unsafe fn peek_usable(p: *mut u8) -> Option<usize> {
         // SAFETY: p is in a mapped region; a live block's size is stable while it is live.
         unsafe {
-            if Self::peek_live(p) {
-                Some(size_of(p as usize - HEADER) - HEADER)
+            let b = (p as usize).wrapping_sub(HEADER);
+            // A damaged header sends the caller to the heap, which reports it.
+            if Self::peek_live(p) && header_intact(b) {
+                Some(size_of(b) - HEADER)
             } else {
                 None
             }
@@ -955,7 +957,7 @@ impl Heap for BestFitHeap {
         let mut region = self.regions.first();
         while !region.is_null() {
             // SAFETY: region is a live region header; a region with used == 0 is exactly one
-            // free block, which is in its bin.
+            // free block, which is in its bin or the top.
             unsafe {
                 let next = Region::next(region);
                 let base = region as usize;
