@@ -722,6 +722,9 @@ impl BestFitHeap {
             if k <= lo || k >= hi {
                 return Err("treap out of key order");
             }
+            if !header_intact(t) {
+                return Err("block header seal broken");
+            }
             if word(t) & IN_USE != 0 {
                 return Err("block in use found in a bin");
             }
@@ -953,6 +956,7 @@ impl Heap for BestFitHeap {
     }
 
     fn trim(&mut self) -> bool {
+        self.call = "malloc_trim";
         let mut released = false;
         let mut region = self.regions.first();
         while !region.is_null() {
@@ -969,7 +973,12 @@ impl Heap for BestFitHeap {
                 } else {
                     let mut b = base + FIRST_BLOCK;
                     while b < base + EPILOGUE {
+                        // A damaged header is reported, not trusted: its size would steer
+                        // the madvise below into live blocks.
                         let size = size_of(b);
+                        if !header_intact(b) || size < MIN_BLOCK || size > base + EPILOGUE - b {
+                            self.corrupted(b);
+                        }
                         if word(b) & IN_USE == 0 {
                             // Keep the header and links at the front and the footer at the end.
                             released |= heap::decommit_inside(b + 24, b + size - 8);

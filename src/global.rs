@@ -54,8 +54,9 @@ fn init() {
     if INIT_STARTED.swap(true, Ordering::AcqRel) {
         // Another thread is initialising, or this thread re-entered from pthread_atfork
         // (which may allocate). The heap works without the rest of initialisation, but not
-        // without the secrets it seals metadata with, which come first.
-        seal::wait_ready();
+        // without the secrets it seals metadata with: set them here too (every thread derives
+        // the same values), rather than wait for a thread that a fork may have left behind.
+        seal::init();
         return;
     }
     seal::init();

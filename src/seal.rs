@@ -14,17 +14,17 @@
 //!   that reads the header reports it.
 //!
 //! The secrets come from the 16 random bytes the kernel gives every process (AT_RANDOM). They
-//! are set once, first thing in the allocator's initialisation (`init`), before any heap
-//! memory exists, and never change; a thread that calls in while another initialises waits
-//! for them (`global::init`). Code that drives a heap without that initialisation (the unit
+//! are set first thing in the allocator's initialisation (`init`), before any heap memory
+//! exists, and never change; a thread that calls in while another initialises sets them
+//! itself (the same values: they are derived from AT_RANDOM), see `global::init`. Code that drives a heap without that initialisation (the unit
 //! tests, the fuzz targets) seals with zero secrets throughout, which is consistent too.
 //! The crate feature `unhardened` turns sealing off (links stored plain, no seal) and,
 //! with it, every check that relies on metadata being intact ([`HARDENED`] is false): the
 //! back-link check of buddy's lists, best fit's footer check, the header check on free.
 //! It exists to measure what the hardening costs.
 
-use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
-use core::sync::atomic::{AtomicBool, AtomicUsize};
+use core::sync::atomic::AtomicUsize;
+use core::sync::atomic::Ordering::Relaxed;
 
 use crate::chunkmap::{self, Owner};
 
@@ -42,13 +42,13 @@ static SECRETS: Secrets = Secrets {
     header: AtomicUsize::new(0),
     cache: AtomicUsize::new(0),
 };
-static READY: AtomicBool = AtomicBool::new(false);
 
 /// Whether links and headers are sealed in this build.
 pub const HARDENED: bool = cfg!(not(feature = "unhardened"));
 
-/// Sets the secrets from AT_RANDOM (or fixed values if the kernel gave none). Called once,
-/// before the first heap operation of the process.
+/// Sets the secrets from AT_RANDOM (or fixed values if the kernel gave none), before the
+/// first heap operation of the process. Idempotent, and safe to run on several threads at
+/// once: every run stores the same values.
 pub fn init() {
     // SAFETY: getauxval needs no initialisation; AT_RANDOM points at 16 random bytes.
     let (a, b) = unsafe {
@@ -62,15 +62,6 @@ pub fn init() {
     SECRETS.header.store(b.wrapping_mul(MIX) ^ a, Relaxed);
     SECRETS.cache.store(a, Relaxed);
     SECRETS.link.store(b, Relaxed);
-    READY.store(true, Release);
-}
-
-/// Waits until another thread's `init` has set the secrets.
-#[cold]
-pub fn wait_ready() {
-    while !READY.load(Acquire) {
-        core::hint::spin_loop();
-    }
 }
 
 /// The secret a cached block's second word is keyed with (see tcache.rs).
@@ -125,7 +116,10 @@ pub fn decode_region(slot: usize, stored: usize, low: usize, arena: Option<u8>) 
 /// The seal of block `b` whose header's low half (size and flags) is `low`.
 #[inline(always)]
 fn tag(b: usize, low: u32) -> u32 {
-    ((b ^ low as usize ^ SECRETS.header.load(Relaxed)).wrapping_mul(MIX) >> 32) as u32
+    // The address rotated by 32 bits, so that its low half and the size do not share bits:
+    // a sealed word cannot be moved to another address by changing the size to match.
+    ((b.rotate_left(32) ^ low as usize ^ SECRETS.header.load(Relaxed)).wrapping_mul(MIX) >> 32)
+        as u32
 }
 
 /// The header word for block `b` whose low half (size and flags) is `low`.
