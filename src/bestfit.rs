@@ -164,6 +164,18 @@ unsafe fn set_right(b: usize, v: usize) {
     // SAFETY: as in `set_link`.
     unsafe { set_link(b + 16, v) }
 }
+/// Clears the link words of a block that a merge absorbs: left inside the merged block, they
+/// would reach the program unzeroed one day, mixed with the link secret (and a cached
+/// block's key, with the cache secret).
+#[inline]
+unsafe fn scrub_links(b: usize) {
+    // SAFETY: b is a block header inside a free block being formed; its header is kept, so
+    // that a second free of its payload is still recognised.
+    unsafe {
+        set_word(b + 8, 0);
+        set_word(b + 16, 0);
+    }
+}
 /// In an exact bin's list the two link words are next and prev.
 #[inline]
 unsafe fn set_next(b: usize, v: usize) {
@@ -639,6 +651,7 @@ impl BestFitHeap {
             if self.checked_bits(next) & IN_USE == 0 {
                 rest += size_of(next);
                 self.remove_free(next);
+                scrub_links(next);
             } else {
                 set_prev_in_use(next, false);
             }
@@ -883,11 +896,13 @@ impl Heap for BestFitHeap {
                 start = self.free_predecessor(b);
                 total += b - start;
                 self.remove_free(start);
+                scrub_links(b);
             }
             let next = b + size;
             if self.checked_bits(next) & IN_USE == 0 {
                 total += size_of(next);
                 self.remove_free(next);
+                scrub_links(next);
             }
             make_free(start, total, true);
             set_prev_in_use(start + total, false);
@@ -925,6 +940,7 @@ impl Heap for BestFitHeap {
                 }
                 let total = current + size_of(next);
                 self.remove_free(next);
+                scrub_links(next);
                 set_header(b, total | (bits(b) & FLAGS));
                 set_prev_in_use(b + total, true);
             }

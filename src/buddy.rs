@@ -287,6 +287,11 @@ impl BuddyHeap {
                 }
                 self.unlink(buddy, order);
                 entry(base, b - base).store(0, Relaxed);
+                // The upper half's first words (links, a cached block's key) end up inside
+                // the merged block: clear them, so that no value mixed with a secret ever
+                // reaches the program.
+                let upper = b.max(buddy);
+                *(upper as *mut [usize; 2]) = [0, 0];
                 b = b.min(buddy);
                 order += 1;
             }

@@ -148,14 +148,20 @@ pub unsafe fn is_cached(p: *mut u8) -> bool {
     unsafe { *((p as usize + 8) as *const usize) == key_of(p as usize) }
 }
 
-/// Clears where the key would be in a block about to be handed to the program.
+/// Clears the two words where a sealed link and the key would be, in a block about to be
+/// handed to the program: the key marks freed blocks, and either word left in place would
+/// show the program a value mixed with a secret (a sealed null link is the secret itself,
+/// mixed only with the block's own address).
 ///
 /// # Safety
 /// `p` is a heap block of at least 16 bytes that the program does not hold yet.
-#[inline]
+#[inline(always)]
 pub unsafe fn clear_key(p: *mut u8) {
     // SAFETY: forwarded from the caller.
-    unsafe { *((p as usize + 8) as *mut usize) = 0 };
+    unsafe {
+        *(p as *mut usize) = 0;
+        *((p as usize + 8) as *mut usize) = 0;
+    }
 }
 
 /// This thread's cache, or null (none yet, or the thread is exiting).
@@ -197,8 +203,8 @@ pub fn pop(class: usize) -> *mut u8 {
         }
         bin.head = next_of(p, "malloc");
         bin.count -= 1;
-        // Forget the double-free key: the program now owns the block.
-        *((p + 8) as *mut usize) = 0;
+        // Forget the link and the double-free key: the program now owns the block.
+        clear_key(p as *mut u8);
         p as *mut u8
     }
 }
