@@ -19,4 +19,24 @@ static void *launder(void *p)
     void *volatile v = p;
     return v;
 }
+/* Allocates n blocks of `size` bytes into blocks[] and sets *lo and *hi to the closest pair
+ * (lo below hi): neighbours, with nothing between them.  Requires them at most 128 bytes
+ * apart, so that an overflow of lo reaches hi. */
+static inline void neighbours(char **blocks, int n, size_t size, char **lo, char **hi)
+{
+    for (int i = 0; i < n; i++) {
+        blocks[i] = malloc(size);
+        CHECK(blocks[i] != NULL);
+    }
+    char *x = NULL, *y = NULL;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++)
+            if (blocks[j] > blocks[i] && (x == NULL || blocks[j] - blocks[i] < y - x)) {
+                x = blocks[i];
+                y = blocks[j];
+            }
+    CHECK(x != NULL && (size_t)(y - x) <= 128);
+    *lo = x;
+    *hi = y;
+}
 #endif

@@ -12,20 +12,8 @@ int main(void)
         printf("skip: glibc's tcache counts its entries and never reads this damaged link\n");
         return 0;
     }
-    char *blocks[N];
-    for (int i = 0; i < N; i++) {
-        blocks[i] = malloc(SIZE);
-        CHECK(blocks[i] != NULL);
-    }
-    /* The closest pair (x below y) are neighbours: nothing lies between them. */
-    char *x = NULL, *y = NULL;
-    for (int i = 0; i < N; i++)
-        for (int j = 0; j < N; j++)
-            if (blocks[j] > blocks[i] && (x == NULL || blocks[j] - blocks[i] < y - x)) {
-                x = blocks[i];
-                y = blocks[j];
-            }
-    CHECK(x != NULL && (size_t)(y - x) <= 128);
+    char *blocks[N], *x, *y;
+    neighbours(blocks, N, SIZE, &x, &y);
     free(y);
     expect_line("bestbuddy: malloc(): corrupted block %p", y);
     /* Overflow x: through everything up to y and y's first 16 bytes. */

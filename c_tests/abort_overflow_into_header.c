@@ -17,19 +17,8 @@ int main(void)
             return 0;
         }
     }
-    char *blocks[N];
-    for (int i = 0; i < N; i++) {
-        blocks[i] = malloc(SIZE);
-        CHECK(blocks[i] != NULL);
-    }
-    char *x = NULL, *y = NULL;
-    for (int i = 0; i < N; i++)
-        for (int j = 0; j < N; j++)
-            if (blocks[j] > blocks[i] && (x == NULL || blocks[j] - blocks[i] < y - x)) {
-                x = blocks[i];
-                y = blocks[j];
-            }
-    CHECK(x != NULL && (size_t)(y - x) <= 128);
+    char *blocks[N], *x, *y;
+    neighbours(blocks, N, SIZE, &x, &y);
     expect_line("bestbuddy: free(): corrupted block %p", y);
     /* Overflow x up to y; the last 8 bytes written, just before y, are y's header, and the
      * overflow forges one there: a 256-byte block in use after a block in use, bigger than

@@ -19,19 +19,8 @@ int main(void)
     }
     const char *backend = getenv("BESTBUDDY_EXPECT");
     int buddy = backend != NULL && strcmp(backend, "buddy") == 0;
-    char *blocks[N];
-    for (int i = 0; i < N; i++) {
-        blocks[i] = malloc(SIZE);
-        CHECK(blocks[i] != NULL);
-    }
-    char *x = NULL, *y = NULL;
-    for (int i = 0; i < N; i++)
-        for (int j = 0; j < N; j++)
-            if (blocks[j] > blocks[i] && (x == NULL || blocks[j] - blocks[i] < y - x)) {
-                x = blocks[i];
-                y = blocks[j];
-            }
-    CHECK(x != NULL && (size_t)(y - x) <= 128);
+    char *blocks[N], *x, *y;
+    neighbours(blocks, N, SIZE, &x, &y);
     /* z first, then y: y's link points at z. */
     char *z = NULL;
     for (int i = 0; i < N && z == NULL; i++)

@@ -481,10 +481,10 @@ impl BestFitHeap {
         // SAFETY: b is the top or a free block in its bin.
         unsafe {
             let size = size_of(b);
+            self.free -= size;
+            self.free_blocks -= 1;
             if b == self.top {
                 self.top = 0;
-                self.free -= size;
-                self.free_blocks -= 1;
                 return;
             }
             let bin = bin_of(size);
@@ -496,8 +496,6 @@ impl BestFitHeap {
             if self.bins[bin] == 0 {
                 self.mark_empty(bin);
             }
-            self.free -= size;
-            self.free_blocks -= 1;
         }
     }
 
@@ -516,25 +514,15 @@ impl BestFitHeap {
             };
             let top = self.top;
             if top != 0 && size_of(top) >= size && (b == 0 || size_of(top) < size_of(b)) {
-                self.top = 0;
                 b = top;
             } else if b == 0 {
                 return 0;
-            } else {
-                if bin == MIXED_BIN {
-                    self.bins[bin] = self.treap_remove(self.bins[bin], b);
-                } else {
-                    self.unlink(bin, b);
-                }
-                if self.bins[bin] == 0 {
-                    self.mark_empty(bin);
-                }
             }
+            // Its size picks the bin it is taken from: prove the header intact first.
             if seal::HARDENED && self.checked_bits(b) & IN_USE != 0 {
                 self.corrupted(b);
             }
-            self.free -= size_of(b);
-            self.free_blocks -= 1;
+            self.remove_free(b);
             b
         }
     }

@@ -111,9 +111,19 @@ fn key_of(p: usize) -> usize {
 #[inline(always)]
 pub unsafe fn set_link(p: usize, next: usize) {
     // SAFETY: forwarded from the caller.
+    unsafe { set_link_keyed(p, next, key_of(p)) }
+}
+
+/// As `set_link`, with `p`'s key (`key_of(p)`) already at hand.
+///
+/// # Safety
+/// As for `set_link`.
+#[inline(always)]
+unsafe fn set_link_keyed(p: usize, next: usize, key: usize) {
+    // SAFETY: forwarded from the caller.
     unsafe {
         *(p as *mut usize) = seal::encode(p, next);
-        *((p + 8) as *mut usize) = key_of(p);
+        *((p + 8) as *mut usize) = key;
     }
 }
 
@@ -225,10 +235,11 @@ pub unsafe fn push_fast<H: Heap>(p: *mut u8) -> bool {
     // SAFETY: p is a live block of at least 16 bytes; class < H::CACHE_CLASSES <= 64.
     unsafe {
         let bin = (*tc).bins.get_unchecked_mut(class);
-        if bin.count >= bin.limit || *((p + 8) as *const usize) == key_of(p) {
+        let key = key_of(p);
+        if bin.count >= bin.limit || *((p + 8) as *const usize) == key {
             return false;
         }
-        set_link(p, bin.head);
+        set_link_keyed(p, bin.head, key);
         bin.head = p;
         bin.count += 1;
     }
@@ -273,13 +284,14 @@ pub unsafe fn push<H: Heap>(arenas: &Arenas<H>, p: *mut u8, call: &str) -> bool 
         let bin = &mut (*tc).bins[class];
         // The key is exact (see `is_cached`): the block is in this bin, another thread's
         // cache or a remote list. Freed already, whichever it is.
-        if *((p + 8) as *const usize) == key_of(p) {
+        let key = key_of(p);
+        if *((p + 8) as *const usize) == key {
             crate::diag::misuse(call, "double free of", p);
         }
         if bin.count >= bin.limit {
             flush(arenas, home, bin, bin.count / 2);
         }
-        set_link(p, bin.head);
+        set_link_keyed(p, bin.head, key);
         bin.head = p;
         bin.count += 1;
     }
