@@ -333,6 +333,8 @@ pub unsafe fn usable_size(p: *mut u8, call: &str) -> usize {
 /// aborts with a diagnostic), but a foreign pointer into unmapped memory may fault.
 pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
     ensure_init();
+    // What a block that has to grow asks its heap for (see `growth_target`).
+    let mut want = size;
     let in_place = match chunkmap::owner(p as usize) {
         // SAFETY: p is in a region, readable once proven live; see `free_validated`.
         Owner::Region(_) if unsafe { ActiveHeap::peek_live(p) && tcache::is_cached(p) } => {
@@ -341,14 +343,22 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
         Owner::Region(owner) => {
             // SAFETY: the chunk map says p is in a region.
             let usable = unsafe { ActiveHeap::peek_usable(p) }.unwrap_or(0);
-            if size <= usable && usable - size <= usable / 8 + 32 {
+            if size <= usable && usable - size <= usable / 4 + 32 {
                 // Already fits, and shrinking would give back too little to be worth a lock
-                // (the common case of a string or vector growing by small steps).
+                // (the common case of a string or vector growing by small steps). A quarter,
+                // so that the headroom a growth adds (`growth_target`) is never taken back
+                // by the next small step.
                 return p;
             }
             if serves_in_heap(size, MIN_ALIGN) {
+                want = growth_target(size, usable);
+                let mut heap = ARENAS.get(owner).lock();
                 // SAFETY: as in `free`.
-                unsafe { ARENAS.get(owner).lock().resize_in_place(p, size) }
+                match unsafe { heap.resize_in_place(p, want) } {
+                    // SAFETY: as in `free`.
+                    Ok(false) if want != size => unsafe { heap.resize_in_place(p, size) },
+                    result => result,
+                }
             } else {
                 Ok(false)
             }
@@ -374,7 +384,10 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
     }
     // SAFETY: p was validated above.
     let old_size = unsafe { usable_size(p, "realloc") };
-    let q = alloc(size, MIN_ALIGN);
+    let mut q = alloc(want, MIN_ALIGN);
+    if q.is_null() && want != size {
+        q = alloc(size, MIN_ALIGN);
+    }
     if q.is_null() {
         return q;
     }
@@ -384,6 +397,24 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
         free(p, "realloc");
     }
     q
+}
+
+/// The size a heap block of `usable` bytes asks for when realloc grows it to `size`.
+///
+/// A block that grows by small steps (a string built by appends, with a realloc for each)
+/// would otherwise move every time it outgrows its exact size, copying O(n^2) bytes in all:
+/// a growth of less than a quarter asks for a quarter more than the block has, so that the
+/// next steps fit in place (the realloc fast path keeps a block while it fits). A growth by
+/// a quarter or more (a vector that doubles) asks for exactly what it needs. The heap still
+/// places the request by its policy; only the size asked for changes. Never past what the
+/// heap serves, so the headroom alone never sends a block to a mapping of its own.
+fn growth_target(size: usize, usable: usize) -> usize {
+    let step = usable + usable / 4;
+    if size > usable && size < step {
+        step.min(MMAP_THRESHOLD.load(Ordering::Relaxed))
+    } else {
+        size
+    }
 }
 
 /// A snapshot of every figure the introspection calls report.
