@@ -14,7 +14,9 @@
 //! Freed mappings of up to 32 MiB are kept, up to 64 MiB in all and never more than the
 //! large blocks still live (or 32 MiB, once the program has mapped 64 large blocks afresh and
 //! so shows that it cycles through them), and reused for a later request they fit (at most
-//! four times its size): a program that allocates and frees large blocks in a loop then pays
+//! sixteen times its size; the pages a kept mapping has resident are bounded by the kept
+//! bytes, so reusing a big one for a small block costs no more memory than keeping it, and
+//! it saves the faults of a fresh mapping): a program that allocates and frees large blocks in a loop then pays
 //! neither a system call nor a page fault per block, and one that lets go of its large
 //! blocks gets most of the memory back. The oldest kept mapping is unmapped to make room;
 //! malloc_trim unmaps them all.
@@ -92,7 +94,7 @@ static KEPT: Locked<Kept> = Locked::new(Kept {
     next_victim: 0,
 });
 
-/// Takes a kept mapping of `need..=4 * need` bytes whose head is aligned to `align`.
+/// Takes the smallest kept mapping of `need..=16 * need` bytes whose head is aligned to `align`.
 fn take_kept(need: usize, align: usize) -> Option<(usize, usize)> {
     let mut kept = KEPT.lock();
     if kept.bytes < need {
@@ -102,7 +104,7 @@ fn take_kept(need: usize, align: usize) -> Option<(usize, usize)> {
     for (i, &(head, mapped)) in kept.slots.iter().enumerate() {
         if head != 0
             && mapped >= need
-            && mapped / 4 <= need
+            && mapped / 16 <= need
             && head % align == 0
             && best.is_none_or(|b| kept.slots[b].1 > mapped)
         {
