@@ -781,16 +781,27 @@ impl Heap for BestFitHeap {
     #[inline]
     unsafe fn peek_class(p: *mut u8) -> Option<usize> {
         let p = p as usize;
-        // Misaligned pointers would share a live block's granule. No range check is needed:
-        // granules outside the block area (header, bitmap, epilogue) never have a live bit.
-        if !p.is_multiple_of(MIN_ALIGN) {
+        // Misaligned pointers would share a live block's granule; a pointer before the first
+        // block would have its "header" in the region's own header or outside the region.
+        if !p.is_multiple_of(MIN_ALIGN) || p & (REGION - 1) < FIRST_BLOCK + HEADER {
             return None;
         }
-        // SAFETY: p is inside a mapped region; a live block's size is stable while it is live.
+        // SAFETY: p is inside a mapped region, past its first header; a live block's size is
+        // stable while it is live.
         unsafe {
-            // A damaged header sends the block to the heap, which reports it.
             let header = word(p - HEADER);
-            if !is_live(p) || !seal::header_intact(p - HEADER, header) {
+            // Sealed, the header itself proves p live: its seal binds the address, size and
+            // flags, so only the header the heap wrote for a block at p passes, and the heap
+            // clears IN_USE in it on free, even when the block is merged away (see `free`);
+            // a word of program data (an interior or stale pointer) passes with probability
+            // 2^-32, and none is forged without the secret. Unsealed, the live bitmap does it.
+            // A damaged header sends the block to the heap, which reports it.
+            let live = if seal::HARDENED {
+                header & IN_USE != 0
+            } else {
+                is_live(p)
+            };
+            if !live || !seal::header_intact(p - HEADER, header) {
                 return None;
             }
             let size = header as u32 as usize & !FLAGS;

@@ -254,7 +254,7 @@ pub unsafe fn push_fast<H: Heap>(p: *mut u8) -> bool {
 #[inline(always)]
 unsafe fn cacheable<H: Heap>(p: *mut u8) -> Option<(*mut ThreadCache, usize)> {
     let tc = current();
-    if tc.is_null() || !matches!(chunkmap::owner(p as usize), Owner::Region(_)) {
+    if tc.is_null() || !chunkmap::is_region(p as usize) {
         return None;
     }
     // SAFETY: the chunk map says p is in a region; peek_class validates it lock-free.

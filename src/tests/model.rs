@@ -74,6 +74,13 @@ impl<H: Heap> Model<H> {
         }
         // The whole usable range is writable.
         Self::fill(p, usable, seed);
+        // What the lock-free fast paths read agrees with the heap: the region bitmap, and
+        // the block is live where it starts and not at a pointer into its payload.
+        assert!(chunkmap::is_region(p), "{p:#x} not in the region bitmap");
+        assert_eq!(unsafe { H::peek_usable(p as *mut u8) }, Some(usable));
+        if usable >= 32 {
+            assert!(unsafe { H::peek_class((p + 16) as *mut u8) }.is_none());
+        }
         self.live.insert(
             p,
             Live {
@@ -96,6 +103,8 @@ impl<H: Heap> Model<H> {
         // A second free is reported, never accepted (when the region is still mapped; the
         // process allocator asks the chunk map first, so an unmapped one is refused there).
         if matches!(chunkmap::owner(p), Owner::Region(_)) {
+            // The fast path of free (which caches without the lock) must not take it either.
+            assert!(unsafe { H::peek_class(p as *mut u8) }.is_none(), "freed block cacheable");
             assert!(
                 unsafe { self.heap.free(p as *mut u8) }.is_err(),
                 "double free accepted"
