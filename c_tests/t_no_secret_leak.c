@@ -25,15 +25,15 @@ int main(void)
     enum { N = 8 };
     char *blocks[N];
     for (int i = 0; i < N; i++) {
-        blocks[i] = malloc(4000);
+        blocks[i] = malloc(6000);
         CHECK(blocks[i] != NULL);
     }
     /* Neighbours a < b; on buddy they must be buddies (a aligned to their combined size). */
     int ia = -1, ib = -1;
     for (int i = 0; i < N && ia < 0; i++)
         for (int j = 0; j < N; j++)
-            if (blocks[j] > blocks[i] && blocks[j] - blocks[i] <= 4096 &&
-                (!buddy || (uintptr_t)blocks[i] % 8192 == 0)) {
+            if (blocks[j] > blocks[i] && blocks[j] - blocks[i] <= 8192 &&
+                (!buddy || (uintptr_t)blocks[i] % 16384 == 0)) {
                 ia = i;
                 ib = j;
                 break;
@@ -43,7 +43,7 @@ int main(void)
     size_t off = (size_t)(b - a);
     free(b);
     free(a);
-    char *c = malloc(off + 3000);
+    char *c = malloc(off + 5000);
     CHECK(c == a);
     uint64_t w[2];
     memcpy(w, c + off, sizeof w);

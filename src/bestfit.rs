@@ -762,12 +762,12 @@ impl Heap for BestFitHeap {
         call: "malloc",
         top: 0,
     };
-    /// Blocks of 32..=1024 bytes, one class per 16 bytes.
-    const CACHE_CLASSES: usize = 63;
+    /// Blocks of 32..=4096 bytes, one class per 16 bytes (the sizes of the exact bins).
+    const CACHE_CLASSES: usize = 255;
 
     #[inline]
     fn cache_class(size: usize) -> Option<usize> {
-        if size <= 1024 - HEADER {
+        if size <= 4096 - HEADER {
             Some(block_size(size) / 16 - 2)
         } else {
             None
@@ -805,7 +805,7 @@ impl Heap for BestFitHeap {
                 return None;
             }
             let size = header as u32 as usize & !FLAGS;
-            if size <= 1024 {
+            if size <= 4096 {
                 Some(size / 16 - 2)
             } else {
                 None

@@ -314,8 +314,8 @@ impl Heap for BuddyHeap {
         arena: 0,
         call: "malloc",
     };
-    /// Blocks of 16 B..=1 KiB: orders 0..=6.
-    const CACHE_CLASSES: usize = 7;
+    /// Blocks of 16 B..=4 KiB: orders 0..=8.
+    const CACHE_CLASSES: usize = 9;
 
     #[inline]
     fn cache_class(size: usize) -> Option<usize> {

@@ -34,10 +34,11 @@ use crate::heap::{Heap, MIN_ALIGN};
 use crate::seal;
 use crate::sync::Guard;
 
-const MAX_CLASSES: usize = 64;
+const MAX_CLASSES: usize = 256;
 /// How many bytes one bin may hold before it flushes, and its bounds in blocks.
 const BIN_BYTES: usize = 8 << 10;
 const BIN_MIN: u32 = 8;
+const BIN_MIN_ABOVE_1K: u32 = 2;
 const BIN_MAX: u32 = 64;
 
 /// The TLS slot holds 0 (no cache yet), `EXITING`, or the address of the thread's cache.
@@ -387,7 +388,11 @@ fn create<H: Heap>(arenas: &Arenas<H>) -> *mut ThreadCache {
     }; MAX_CLASSES];
     for (class, bin) in bins.iter_mut().enumerate().take(H::CACHE_CLASSES) {
         let blocks = (BIN_BYTES / H::class_size(class).max(1)) as u32;
-        bin.limit = blocks.clamp(BIN_MIN, BIN_MAX);
+        // Blocks above 1 KiB are held fewer at a time: a cached block also keeps its
+        // neighbours from coalescing, which costs the long-lived heap more than the cache
+        // saves (mix: RSS 1.06x glibc at 8 blocks, 1.05x at 2).
+        let floor = if H::class_size(class) > 1024 { BIN_MIN_ABOVE_1K } else { BIN_MIN };
+        bin.limit = blocks.clamp(floor, BIN_MAX);
     }
     // SAFETY: tc is a fresh block of the cache's size and alignment; the key is valid.
     unsafe {
