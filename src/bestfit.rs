@@ -29,14 +29,14 @@
 //! overhead of a block in use. The footer is written only in free blocks, which is what lets
 //! a block being freed find its free predecessor in O(1).
 //!
-//! Free blocks are kept in 256 bins. Bins 0..254 hold exactly one size each (32, 48, ... 4096
-//! bytes) in a doubly linked list: every block of such a bin fits a request for its size
-//! equally well, so insertion, removal and taking one are O(1) (the most recently freed is
-//! taken first). Bin 255 holds every larger size in a treap (a randomised binary search tree,
-//! priority = a hash of the block's address, so no priority field is stored) keyed by
+//! Free blocks are kept in 2048 bins. Bins 0..2046 hold exactly one size each (32, 48, ...
+//! 32768 bytes) in a doubly linked list: every block of such a bin fits a request for its
+//! size equally well, so insertion, removal and taking one are O(1) (the most recently freed
+//! is taken first). Bin 2047 holds every larger size in a treap (a randomised binary search
+//! tree, priority = a hash of the block's address, so no priority field is stored) keyed by
 //! (size, address), which gives the smallest size >= the request, lowest address first, in
-//! O(log n) expected. A bitmap of non-empty bins finds the smallest bin that can serve a
-//! request in O(1).
+//! O(log n) expected. A two-level bitmap of non-empty bins finds the smallest bin that can
+//! serve a request in O(1).
 //!
 //! The live bitmap has one bit per 16-byte granule of the region, set iff a block in use
 //! starts its payload there. It is what makes `free` of an interior or stale pointer a
@@ -59,10 +59,15 @@ const HEADER: usize = 8;
 /// Smallest block: header, two tree links, footer.
 pub const MIN_BLOCK: usize = 32;
 /// Sizes up to this have a bin (a list) of their own.
-const LARGEST_EXACT_BIN: usize = 4096;
-const BINS: usize = 256;
+const LARGEST_EXACT_BIN: usize = 32 << 10;
+const BINS: usize = LARGEST_EXACT_BIN / 16;
 const MIXED_BIN: usize = BINS - 1;
 const BITMAP_WORDS: usize = BINS / 64;
+// `nonempty_words` has a bit per bitmap word.
+const _: () = assert!(BITMAP_WORDS <= 64);
+/// The treap operations' name for the slot that holds the tree's root (no link word of a
+/// block is at address 0).
+const ROOT_SLOT: usize = 0;
 
 const BITMAP_OFFSET: usize = 64;
 const BITMAP_BYTES: usize = REGION / MIN_ALIGN / 8;
@@ -81,6 +86,9 @@ pub struct BestFitHeap {
     bins: [usize; BINS],
     /// Bit `i % 64` of word `i / 64` is set iff `bins[i]` is not empty.
     nonempty: [u64; BITMAP_WORDS],
+    /// Bit `w` is set iff `nonempty[w]` is not 0: the first non-empty bin above any bin is
+    /// found with two bit scans, however many bins lie between.
+    nonempty_words: u64,
     /// Every mapped region. A region's `used` is 0 iff it is one free block.
     regions: Regions,
     /// Bytes of blocks in use, over all regions.
@@ -312,85 +320,93 @@ impl BestFitHeap {
         }
     }
 
-    /// Inserts `n` (not yet in the tree) and returns the new root.
-    unsafe fn treap_insert(&self, t: usize, n: usize) -> usize {
-        // SAFETY (whole function): t and n are free blocks of this heap, t a valid treap.
-        unsafe {
-            if t == 0 {
-                set_left(n, 0);
-                set_right(n, 0);
-                return n;
-            }
-            if priority(n) > priority(t) {
-                let (l, r) = self.treap_split(t, key(n));
-                set_left(n, l);
-                set_right(n, r);
-                return n;
-            }
-            if key(n) < key(t) {
-                set_left(t, self.treap_insert(self.left(t), n));
-            } else {
-                set_right(t, self.treap_insert(self.right(t), n));
-            }
-            t
+    // The treap operations are iterative and work on link slots: a slot is the address of a
+    // link word inside a free block, or `ROOT_SLOT` for the tree's root (`bins[MIXED_BIN]`).
+    // Only links that change are written, each once: a sealed write costs a multiply, and the
+    // recursive formulation rewrote every link on the path.
+
+    /// Points a slot at node `v`.
+    #[inline]
+    unsafe fn slot_set(&mut self, slot: usize, v: usize) {
+        if slot == ROOT_SLOT {
+            self.bins[MIXED_BIN] = v;
+        } else {
+            // SAFETY: slot is a link word of a free block in the tree.
+            unsafe { set_link(slot, v) }
         }
     }
 
-    /// Splits `t` into the keys below `k` and those above it.
-    unsafe fn treap_split(&self, t: usize, k: (usize, usize)) -> (usize, usize) {
-        // SAFETY: t is a valid treap of free blocks.
+    /// Inserts the free block `n` (not yet in the tree): down the path of its key while the
+    /// nodes outrank it, then the subtree found there is split around `n`'s key into its two
+    /// children.
+    unsafe fn treap_insert(&mut self, n: usize) {
+        // SAFETY (whole function): n and every node reached are free blocks of this heap, and
+        // the tree is a valid treap.
         unsafe {
-            if t == 0 {
-                return (0, 0);
+            let k = key(n);
+            let p = priority(n);
+            let mut slot = ROOT_SLOT;
+            let mut t = self.bins[MIXED_BIN];
+            while t != 0 && priority(t) >= p {
+                slot = if k < key(t) { t + 8 } else { t + 16 };
+                t = self.link(t, slot);
             }
-            if key(t) < k {
-                let (l, r) = self.treap_split(self.right(t), k);
-                set_right(t, l);
-                (t, r)
-            } else {
-                let (l, r) = self.treap_split(self.left(t), k);
-                set_left(t, r);
-                (l, t)
+            self.slot_set(slot, n);
+            // Split t: keys below k hang, in order, off n's left; the others off its right.
+            let (mut low, mut high) = (n + 8, n + 16);
+            while t != 0 {
+                if key(t) < k {
+                    set_link(low, t);
+                    low = t + 16;
+                    t = self.right(t);
+                } else {
+                    set_link(high, t);
+                    high = t + 8;
+                    t = self.left(t);
+                }
             }
+            set_link(low, 0);
+            set_link(high, 0);
         }
     }
 
-    /// Joins two treaps where every key of `a` is below every key of `b`.
-    unsafe fn treap_merge(&self, a: usize, b: usize) -> usize {
-        // SAFETY: a and b are valid treaps of free blocks.
+    /// Removes `n`, which must be in the tree: its two subtrees are merged (by priority) into
+    /// the slot that pointed at it.
+    unsafe fn treap_remove(&mut self, n: usize) {
+        // SAFETY: the tree is a valid treap of free blocks that contains n.
         unsafe {
-            if a == 0 {
-                return b;
+            let k = key(n);
+            let mut slot = ROOT_SLOT;
+            let mut t = self.bins[MIXED_BIN];
+            while t != n {
+                if t == 0 {
+                    crate::diag::fatal("best-fit: free block missing from its bin (heap corrupted)");
+                }
+                slot = if k < key(t) { t + 8 } else { t + 16 };
+                t = self.link(t, slot);
             }
-            if b == 0 {
-                return a;
+            let (mut a, mut b) = (self.left(n), self.right(n));
+            loop {
+                if a == 0 {
+                    self.slot_set(slot, b);
+                    return;
+                }
+                if b == 0 {
+                    self.slot_set(slot, a);
+                    return;
+                }
+                // Every key of a is below every key of b: the higher priority becomes the
+                // subtree's root, and the merge goes on in its inner side.
+                if priority(a) > priority(b) {
+                    self.slot_set(slot, a);
+                    slot = a + 16;
+                    a = self.right(a);
+                } else {
+                    self.slot_set(slot, b);
+                    slot = b + 8;
+                    b = self.left(b);
+                }
             }
-            if priority(a) > priority(b) {
-                set_right(a, self.treap_merge(self.right(a), b));
-                a
-            } else {
-                set_left(b, self.treap_merge(a, self.left(b)));
-                b
-            }
-        }
-    }
-
-    /// Removes `n` (which must be in `t`) and returns the new root.
-    unsafe fn treap_remove(&self, t: usize, n: usize) -> usize {
-        // SAFETY: t is a valid treap of free blocks that contains n.
-        unsafe {
-            if t == 0 {
-                crate::diag::fatal("best-fit: free block missing from its bin (heap corrupted)");
-            }
-            if t == n {
-                return self.treap_merge(self.left(t), self.right(t));
-            }
-            if key(n) < key(t) {
-                set_left(t, self.treap_remove(self.left(t), n));
-            } else {
-                set_right(t, self.treap_remove(self.right(t), n));
-            }
-            t
         }
     }
 
@@ -416,26 +432,31 @@ impl BestFitHeap {
     #[inline]
     fn mark_nonempty(&mut self, bin: usize) {
         self.nonempty[bin / 64] |= 1 << (bin % 64);
+        self.nonempty_words |= 1 << (bin / 64);
     }
     #[inline]
     fn mark_empty(&mut self, bin: usize) {
-        self.nonempty[bin / 64] &= !(1 << (bin % 64));
+        let word = &mut self.nonempty[bin / 64];
+        *word &= !(1 << (bin % 64));
+        if *word == 0 {
+            self.nonempty_words &= !(1 << (bin / 64));
+        }
     }
     /// The first non-empty bin at or above `bin`, or `BINS` if there is none.
     #[inline]
     fn first_nonempty(&self, bin: usize) -> usize {
-        let mut word = bin / 64;
-        let mut bits = self.nonempty[word] & (!0u64 << (bin % 64));
-        loop {
-            if bits != 0 {
-                return word * 64 + bits.trailing_zeros() as usize;
-            }
-            word += 1;
-            if word == BITMAP_WORDS {
-                return BINS;
-            }
-            bits = self.nonempty[word];
+        let word = bin / 64;
+        let bits = self.nonempty[word] & (!0u64 << (bin % 64));
+        if bits != 0 {
+            return word * 64 + bits.trailing_zeros() as usize;
         }
+        // The words above (none when `word` is the last one a u64 can index).
+        let above = (!0u64).checked_shl(word as u32 + 1).unwrap_or(0) & self.nonempty_words;
+        if above == 0 {
+            return BINS;
+        }
+        let next = above.trailing_zeros() as usize;
+        next * 64 + self.nonempty[next].trailing_zeros() as usize
     }
 
     /// Adds the free block `b` (header and footer written) to the free blocks: as the top if
@@ -461,7 +482,7 @@ impl BestFitHeap {
         unsafe {
             let bin = bin_of(size);
             if bin == MIXED_BIN {
-                self.bins[bin] = self.treap_insert(self.bins[bin], b);
+                self.treap_insert(b);
             } else {
                 let head = self.bins[bin];
                 set_next(b, head);
@@ -489,7 +510,7 @@ impl BestFitHeap {
             }
             let bin = bin_of(size);
             if bin == MIXED_BIN {
-                self.bins[bin] = self.treap_remove(self.bins[bin], b);
+                self.treap_remove(b);
             } else {
                 self.unlink(bin, b);
             }
@@ -524,6 +545,50 @@ impl BestFitHeap {
             }
             self.remove_free(b);
             b
+        }
+    }
+
+    /// The common case of a request that no exact bin serves, in O(depth) with no tree
+    /// surgery: when the best fit is the treap's smallest block and what is left of it after
+    /// `need` bytes still belongs in the treap, the request is carved from that block's end.
+    /// The rest keeps the block's address, hence its priority, and a smaller size, so it is
+    /// still the smallest key and the tree stays valid as it is; only its header and footer
+    /// change. Returns the carved block (header written, not yet committed), or None when the
+    /// general path must decide.
+    #[inline]
+    fn carve_treap_min(&mut self, need: usize) -> Option<usize> {
+        if self.first_nonempty(bin_of(need)) != MIXED_BIN {
+            return None;
+        }
+        // SAFETY: the treap holds valid free blocks; the top is a free block.
+        unsafe {
+            let mut b = self.bins[MIXED_BIN];
+            loop {
+                let left = self.left(b);
+                if left == 0 {
+                    break;
+                }
+                b = left;
+            }
+            let size = size_of(b);
+            let top = self.top;
+            if size < need
+                || size - need <= LARGEST_EXACT_BIN
+                || top != 0 && size_of(top) >= need && size_of(top) < size
+            {
+                return None;
+            }
+            // Its size decides everything here: prove the header intact first.
+            if seal::HARDENED && self.checked_bits(b) & IN_USE != 0 {
+                self.corrupted(b);
+            }
+            let rest = size - need;
+            make_free(b, rest, bits(b) & PREV_IN_USE != 0);
+            self.free -= need;
+            let carved = b + rest;
+            // The block before it (the rest) is free: PREV_IN_USE clear.
+            set_header(carved, need);
+            Some(carved)
         }
     }
 
@@ -752,6 +817,7 @@ impl Heap for BestFitHeap {
     const EMPTY: Self = BestFitHeap {
         bins: [0; BINS],
         nonempty: [0; BITMAP_WORDS],
+        nonempty_words: 0,
         regions: Regions::EMPTY,
         used: 0,
         free: 0,
@@ -847,6 +913,12 @@ impl Heap for BestFitHeap {
         } else {
             need + align + MIN_BLOCK
         };
+        if align <= MIN_ALIGN
+            && let Some(b) = self.carve_treap_min(need)
+        {
+            // SAFETY: b is a fresh block of `need` bytes that no bin holds.
+            return unsafe { self.commit(b) };
+        }
         let mut b = self.take_best_fit(search);
         if b == 0 {
             if !self.grow() {
@@ -1076,6 +1148,10 @@ impl Heap for BestFitHeap {
             for (bin, &root) in self.bins.iter().enumerate() {
                 if (root != 0) != (self.nonempty[bin / 64] & (1 << (bin % 64)) != 0) {
                     return Err("non-empty bin bitmap wrong");
+                }
+                let word_marked = self.nonempty_words & (1 << (bin / 64)) != 0;
+                if word_marked != (self.nonempty[bin / 64] != 0) {
+                    return Err("non-empty bitmap word summary wrong");
                 }
                 in_bins += if bin == MIXED_BIN {
                     self.check_tree(root, bin, (0, 0), (usize::MAX, usize::MAX))?

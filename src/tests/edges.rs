@@ -43,6 +43,27 @@ fn bestfit_takes_smallest_fitting_block() {
 #[test]
 fn bestfit_best_fit_among_large_sizes() {
     let mut h = BestFitHeap::EMPTY;
+    // Above the exact bins (32 KiB), in the treap: equal sizes go to the lowest address.
+    let sizes = [72000, 40000, 56000, 40000, 160000];
+    let mut holes = vec![];
+    for &s in &sizes {
+        holes.push(alloc(&mut h, s));
+        alloc(&mut h, 16);
+    }
+    for &p in &holes {
+        free(&mut h, p);
+    }
+    assert_eq!(alloc(&mut h, 48000), holes[2]);
+    assert_eq!(alloc(&mut h, 32000), holes[1]);
+    assert_eq!(alloc(&mut h, 32000), holes[3]);
+    assert_eq!(alloc(&mut h, 64000), holes[0]);
+    h.check().unwrap();
+}
+
+#[test]
+fn bestfit_best_fit_among_exact_bin_sizes() {
+    // 4..32 KiB: exact bins, one size each; equal sizes in either order.
+    let mut h = BestFitHeap::EMPTY;
     let sizes = [9000, 5000, 7000, 5000, 20000];
     let mut holes = vec![];
     for &s in &sizes {
@@ -53,9 +74,12 @@ fn bestfit_best_fit_among_large_sizes() {
         free(&mut h, p);
     }
     assert_eq!(alloc(&mut h, 6000), holes[2]);
-    assert_eq!(alloc(&mut h, 4000), holes[1]);
-    assert_eq!(alloc(&mut h, 4000), holes[3]);
+    let mut got = [alloc(&mut h, 4000), alloc(&mut h, 4000)];
+    got.sort();
+    assert_eq!(got, [holes[1], holes[3]]);
     assert_eq!(alloc(&mut h, 8000), holes[0]);
+    assert_eq!(alloc(&mut h, 19000), holes[4]);
+    h.check().unwrap();
 }
 
 #[test]
