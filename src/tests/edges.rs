@@ -15,19 +15,25 @@ fn free<H: Heap>(h: &mut H, p: usize) {
     h.check().unwrap();
 }
 
+/// Free blocks ("holes") of the given sizes, each fenced by a small block in use.
+fn fenced_holes<H: Heap>(h: &mut H, sizes: &[usize]) -> Vec<usize> {
+    let mut holes = vec![];
+    for &s in sizes {
+        holes.push(alloc(h, s));
+        alloc(h, 16);
+    }
+    for &p in &holes {
+        free(h, p);
+    }
+    holes
+}
+
 #[test]
 fn bestfit_takes_smallest_fitting_block() {
     let mut h = BestFitHeap::EMPTY;
     // Holes of 200, 100, 300, 100 bytes, each fenced by a block in use.
     let sizes = [200, 100, 300, 100];
-    let mut holes = vec![];
-    for &s in &sizes {
-        holes.push(alloc(&mut h, s));
-        alloc(&mut h, 16);
-    }
-    for &p in &holes {
-        free(&mut h, p);
-    }
+    let holes = fenced_holes(&mut h, &sizes);
     // 90 bytes: the two 100-byte holes fit best (either may come first: same size).
     let mut got = [alloc(&mut h, 90), alloc(&mut h, 90)];
     got.sort();
@@ -45,14 +51,7 @@ fn bestfit_best_fit_among_large_sizes() {
     let mut h = BestFitHeap::EMPTY;
     // Above the exact bins (32 KiB), in the treap: equal sizes go to the lowest address.
     let sizes = [72000, 40000, 56000, 40000, 160000];
-    let mut holes = vec![];
-    for &s in &sizes {
-        holes.push(alloc(&mut h, s));
-        alloc(&mut h, 16);
-    }
-    for &p in &holes {
-        free(&mut h, p);
-    }
+    let holes = fenced_holes(&mut h, &sizes);
     assert_eq!(alloc(&mut h, 48000), holes[2]);
     assert_eq!(alloc(&mut h, 32000), holes[1]);
     assert_eq!(alloc(&mut h, 32000), holes[3]);
@@ -65,14 +64,7 @@ fn bestfit_best_fit_among_exact_bin_sizes() {
     // 4..32 KiB: exact bins, one size each; equal sizes in either order.
     let mut h = BestFitHeap::EMPTY;
     let sizes = [9000, 5000, 7000, 5000, 20000];
-    let mut holes = vec![];
-    for &s in &sizes {
-        holes.push(alloc(&mut h, s));
-        alloc(&mut h, 16);
-    }
-    for &p in &holes {
-        free(&mut h, p);
-    }
+    let holes = fenced_holes(&mut h, &sizes);
     assert_eq!(alloc(&mut h, 6000), holes[2]);
     let mut got = [alloc(&mut h, 4000), alloc(&mut h, 4000)];
     got.sort();
