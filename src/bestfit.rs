@@ -322,8 +322,8 @@ impl BestFitHeap {
 
     // The treap operations are iterative and work on link slots: a slot is the address of a
     // link word inside a free block, or `ROOT_SLOT` for the tree's root (`bins[MIXED_BIN]`).
-    // Only links that change are written, each once: a sealed write costs a multiply, and the
-    // recursive formulation rewrote every link on the path.
+    // Only the links on the changed part of the path are written: a sealed write costs a
+    // multiply, and the recursive formulation rewrote every link from the root down.
 
     /// Points a slot at node `v`.
     #[inline]
@@ -860,7 +860,8 @@ impl Heap for BestFitHeap {
             // flags, so only the header the heap wrote for a block at p passes, and the heap
             // clears IN_USE in it on free, even when the block is merged away (see `free`);
             // a word of program data (an interior or stale pointer) passes with probability
-            // 2^-32, and none is forged without the secret. Unsealed, the live bitmap does it.
+            // 2^-32, and none is forged without the secret (not even from a stale header
+            // that the program can read: see `seal::tag`). Unsealed, the live bitmap does it.
             // A damaged header sends the block to the heap, which reports it.
             let live = if seal::HARDENED {
                 header & IN_USE != 0
@@ -870,9 +871,11 @@ impl Heap for BestFitHeap {
             if !live || !seal::header_intact(p - HEADER, header) {
                 return None;
             }
-            let size = header as u32 as usize & !FLAGS;
-            if size <= 4096 {
-                Some(size / 16 - 2)
+            // One unsigned comparison bounds the class both ways: a size below MIN_BLOCK
+            // wraps to a huge class (only a damaged or forged header has one).
+            let class = ((header as u32 as usize & !FLAGS) / 16).wrapping_sub(2);
+            if class < Self::CACHE_CLASSES {
+                Some(class)
             } else {
                 None
             }

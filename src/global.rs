@@ -411,7 +411,8 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
 fn growth_target(size: usize, usable: usize) -> usize {
     let step = usable + usable / 4;
     if size > usable && size < step {
-        step.min(MMAP_THRESHOLD.load(Ordering::Relaxed))
+        // Never below `size`, even if mallopt lowered the threshold since the caller read it.
+        step.min(MMAP_THRESHOLD.load(Ordering::Relaxed)).max(size)
     } else {
         size
     }

@@ -65,7 +65,8 @@ pub trait Heap {
     /// The largest alignment this heap serves.
     const MAX_ALIGN: usize;
 
-    /// How many size classes the thread cache keeps for this heap (at most 64).
+    /// How many size classes the thread cache keeps for this heap (at most 256, the
+    /// cache's `MAX_CLASSES`).
     const CACHE_CLASSES: usize;
 
     /// The cache class of a request of `size` bytes, or `None` if it is too large to cache.

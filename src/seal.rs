@@ -113,13 +113,19 @@ pub fn decode_region(slot: usize, stored: usize, low: usize, arena: Option<u8>) 
     }
 }
 
+/// Second multiplier of the header seal (odd, like `MIX`).
+const MIX2: usize = 0xD6E8_FEB8_6659_FD93;
+
 /// The seal of block `b` whose header's low half (size and flags) is `low`.
 #[inline(always)]
 fn tag(b: usize, low: u32) -> u32 {
-    // The address rotated by 32 bits, so that its low half and the size do not share bits:
-    // a sealed word cannot be moved to another address by changing the size to match.
-    ((b.rotate_left(32) ^ low as usize ^ SECRETS.header.load(Relaxed)).wrapping_mul(MIX) >> 32)
-        as u32
+    // Two rounds, the address (mixed with the secret) first and the size and flags after, so
+    // that no bit of the address lines up with a bit of `low`: in a single round over
+    // `b ^ low`, a valid word moved to `b ^ (d << 32)` stayed valid with its low half XORed
+    // by `d` (an address 4 GiB away, its size or IN_USE flag changed), which a program that
+    // reads one stale header could forge without knowing the secret.
+    let a = (b ^ SECRETS.header.load(Relaxed)).wrapping_mul(MIX);
+    ((a ^ low as usize).wrapping_mul(MIX2) >> 32) as u32
 }
 
 /// The header word for block `b` whose low half (size and flags) is `low`.

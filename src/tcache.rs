@@ -233,7 +233,8 @@ pub unsafe fn push_fast<H: Heap>(p: *mut u8) -> bool {
         return false;
     };
     let p = p as usize;
-    // SAFETY: p is a live block of at least 16 bytes; class < H::CACHE_CLASSES <= 64.
+    const { assert!(H::CACHE_CLASSES <= MAX_CLASSES) };
+    // SAFETY: p is a live block of at least 16 bytes; class < H::CACHE_CLASSES <= MAX_CLASSES.
     unsafe {
         let bin = (*tc).bins.get_unchecked_mut(class);
         let key = key_of(p);

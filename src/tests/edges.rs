@@ -261,3 +261,22 @@ fn options_parse() {
     );
     assert_eq!(parse(b"check=99999999999999999999"), Options::default());
 }
+
+#[test]
+fn header_seal_binds_address_apart_from_size() {
+    use crate::seal;
+    if !seal::HARDENED {
+        return;
+    }
+    // A header word moved to another address, with its size or flags changed to match the
+    // move, must not pass: with the address and the low half XORed in one round, a word at
+    // b passed at b ^ (d << 32) with its low half XORed by d.
+    let b = 0x7f12_3456_7808usize;
+    let low = 0x1230 | 1;
+    let w = seal::seal_header(b, low);
+    assert!(seal::header_intact(b, w));
+    for d in 1..4096usize {
+        assert!(!seal::header_intact(b ^ (d << 32), w ^ d), "forged at d = {d}");
+        assert!(!seal::header_intact(b, w ^ d), "low half changed by {d}");
+    }
+}
