@@ -14,12 +14,16 @@
 //! Freed mappings of up to 32 MiB are kept, up to 64 MiB in all and never more than the
 //! large blocks still live (or 32 MiB, once the program has mapped 64 large blocks afresh and
 //! so shows that it cycles through them), and reused for a later request they fit (at most
-//! sixteen times its size; the pages a kept mapping has resident are bounded by the kept
-//! bytes, so reusing a big one for a small block costs no more memory than keeping it, and
-//! it saves the faults of a fresh mapping): a program that allocates and frees large blocks in a loop then pays
-//! neither a system call nor a page fault per block, and one that lets go of its large
+//! sixteen times its size): a program that allocates and frees large blocks in a loop then
+//! pays neither a system call nor a page fault per block, and one that lets go of its large
 //! blocks gets most of the memory back. The oldest kept mapping is unmapped to make room;
 //! malloc_trim unmaps them all.
+//!
+//! A block reusing a mapping more than four times its size keeps the mapping's resident
+//! pages past its own end ("pinned": the next reuse of the whole mapping then needs no
+//! faults) while the pinned bytes of all live blocks stay within the same limit as the kept
+//! ones; past it, those pages go back to the OS at once (the range stays mapped). So the
+//! dead memory held is at most twice that limit, kept and pinned.
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
@@ -36,6 +40,9 @@ struct LargeHeader {
     mapped: usize,
     /// The payload pointer handed to the program.
     payload: usize,
+    /// Bytes past the block's own size that it holds resident because it reuses a kept
+    /// mapping much larger than itself (counted in `PINNED`); 0 otherwise.
+    pinned: usize,
 }
 
 const MAGIC: usize = 0xB0DD_1E5B_E57F_17A5;
@@ -72,6 +79,15 @@ static FRESH_MAPPINGS: AtomicUsize = AtomicUsize::new(0);
 /// At most this many bytes of freed mappings are kept (mallopt M_TRIM_THRESHOLD sets it).
 /// 64 MiB by default, the most glibc's own dynamic trim threshold grows to.
 static KEEP_LIMIT: AtomicUsize = AtomicUsize::new(64 << 20);
+
+/// A kept mapping of more than this many times a request's size that serves it leaves a
+/// tail the block never touches: such tails count as `PINNED`.
+const PIN_RATIO: usize = 4;
+/// Bytes of such tails held by live blocks. They are as dead as kept mappings, and bounded
+/// the same way: pinned bytes stay within `keep_limit()` (a budget of their own beside the
+/// kept bytes'). A reuse that would exceed it gives the tail's pages back instead (the range
+/// stays mapped).
+static PINNED: AtomicUsize = AtomicUsize::new(0);
 
 /// Sets how many bytes of freed mappings may be kept for reuse.
 pub fn set_keep_limit(bytes: usize) {
@@ -121,16 +137,21 @@ fn take_kept(need: usize, align: usize) -> Option<(usize, usize)> {
 /// Keeps the freed mapping at `head` if it may be kept, evicting the oldest kept ones while
 /// the kept bytes exceed the limit (which a free lowers, so this also gives memory back when
 /// the freed mapping itself is not kept). False if it was not kept.
-fn keep(head: usize, mapped: usize) -> bool {
-    // Keep no more than the large blocks still live: a program cycling through large blocks
-    // reuses them, one that has let go of its large blocks gets the memory back.
+/// How many bytes of kept mappings, and as many of pinned tails, may be held now. No more than the
+/// large blocks still live: a program cycling through large blocks reuses them, one that has
+/// let go of its large blocks gets the memory back.
+fn keep_limit() -> usize {
     let live = BYTES.load(Ordering::Relaxed);
     let floor = if FRESH_MAPPINGS.load(Ordering::Relaxed) >= CYCLING_AFTER {
         KEEP_FLOOR
     } else {
         0
     };
-    let limit = KEEP_LIMIT.load(Ordering::Relaxed).min(live.max(floor));
+    KEEP_LIMIT.load(Ordering::Relaxed).min(live.max(floor))
+}
+
+fn keep(head: usize, mapped: usize) -> bool {
+    let limit = keep_limit();
     let keepable = mapped <= KEEP_MAX_MAPPING && mapped <= limit;
     let room = if keepable { mapped } else { 0 };
     let mut evicted = [(0usize, 0usize); KEEP_SLOTS];
@@ -241,8 +262,22 @@ fn alloc_reporting_fresh(size: usize, align: usize) -> (*mut u8, bool) {
     // The head is aligned to the requested alignment too (when that exceeds a chunk), so the
     // payload, `offset` = the alignment past it, is aligned as asked.
     let head_align = align.max(CHUNK);
+    let mut pinned = 0;
     let (head, fresh) = match take_kept(mapped, head_align) {
         Some((head, kept)) => {
+            let tail = kept - mapped;
+            if kept > PIN_RATIO * mapped {
+                let dead = PINNED.load(Ordering::Relaxed) + tail;
+                if dead <= keep_limit() {
+                    // Its resident pages save the faults of a fresh mapping the next time
+                    // the whole mapping is reused.
+                    PINNED.fetch_add(tail, Ordering::Relaxed);
+                    pinned = tail;
+                } else {
+                    // SAFETY: page-aligned, inside the kept mapping, holding nothing live.
+                    unsafe { os::decommit((head + mapped) as *mut u8, tail) };
+                }
+            }
             mapped = kept;
             (head, false)
         }
@@ -273,6 +308,7 @@ fn alloc_reporting_fresh(size: usize, align: usize) -> (*mut u8, bool) {
             check: head ^ MAGIC,
             mapped,
             payload,
+            pinned,
         });
     }
     note_mapped(mapped as isize, 1);
@@ -316,6 +352,18 @@ unsafe fn header_of(p: usize) -> Result<*mut LargeHeader, Misuse> {
     Ok(header)
 }
 
+/// Stops counting the block's pinned tail.
+///
+/// # Safety
+/// `header` is the header of a block this thread owns (live, or being freed by it).
+unsafe fn unpin(header: *mut LargeHeader) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        PINNED.fetch_sub((*header).pinned, Ordering::Relaxed);
+        (*header).pinned = 0;
+    }
+}
+
 /// Unmaps the large block at `p`.
 ///
 /// # Safety
@@ -336,6 +384,7 @@ pub unsafe fn free(p: *mut u8) -> Result<(), Misuse> {
             return Err(Misuse::DoubleFree);
         }
         note_mapped(-(mapped as isize), -1);
+        unpin(header);
         if !keep(head, mapped) {
             unmap_block(head, mapped);
         }
@@ -399,6 +448,8 @@ pub unsafe fn resize_in_place(p: *mut u8, size: usize) -> Result<bool, Misuse> {
                 return Ok(false);
             }
         }
+        // The tail it pinned is used or unmapped now.
+        unpin(header);
         (*header).mapped = new;
         note_mapped(new as isize - old as isize, 0);
         Ok(true)
