@@ -285,7 +285,7 @@ impl BestFitHeap {
     #[inline]
     unsafe fn link(&self, b: usize, slot: usize) -> usize {
         // SAFETY: slot is a link word of the free block b.
-        match seal::decode_region(slot, unsafe { word(slot) }, HEADER, Some(self.arena)) {
+        match seal::decode_region(slot, unsafe { word(slot) }, HEADER, self.arena) {
             Some(v) => v,
             None => self.corrupted(b),
         }
@@ -756,9 +756,9 @@ impl BestFitHeap {
                 if bin_of(size_of(b)) != bin {
                     return Err("free block in the wrong bin");
                 }
-                let next = seal::decode_region(b + 8, word(b + 8), HEADER, Some(self.arena))
+                let next = seal::decode_region(b + 8, word(b + 8), HEADER, self.arena)
                     .ok_or(damaged)?;
-                let back = seal::decode_region(b + 16, word(b + 16), HEADER, Some(self.arena))
+                let back = seal::decode_region(b + 16, word(b + 16), HEADER, self.arena)
                     .ok_or(damaged)?;
                 if back != prev {
                     return Err("free list back link broken");
@@ -799,8 +799,8 @@ impl BestFitHeap {
             }
             let damaged = "free-list link damaged";
             let l =
-                seal::decode_region(t + 8, word(t + 8), HEADER, Some(self.arena)).ok_or(damaged)?;
-            let r = seal::decode_region(t + 16, word(t + 16), HEADER, Some(self.arena))
+                seal::decode_region(t + 8, word(t + 8), HEADER, self.arena).ok_or(damaged)?;
+            let r = seal::decode_region(t + 16, word(t + 16), HEADER, self.arena)
                 .ok_or(damaged)?;
             for child in [l, r] {
                 if child != 0 && priority(child) > priority(t) {

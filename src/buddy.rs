@@ -134,7 +134,7 @@ impl BuddyHeap {
     unsafe fn link(&self, b: usize, slot: usize) -> usize {
         let at = b + slot * 8;
         // SAFETY: b is a free block of at least 16 bytes, whose first two words are its links.
-        match seal::decode_region(at, unsafe { *(at as *const usize) }, 0, Some(self.arena)) {
+        match seal::decode_region(at, unsafe { *(at as *const usize) }, 0, self.arena) {
             Some(v) => v,
             None => self.corrupted(b),
         }
@@ -558,10 +558,10 @@ impl Heap for BuddyHeap {
                         return Err("listed block is not free of its order");
                     }
                     let damaged = "free-list link damaged";
-                    let next = seal::decode_region(b, *(b as *const usize), 0, Some(self.arena))
+                    let next = seal::decode_region(b, *(b as *const usize), 0, self.arena)
                         .ok_or(damaged)?;
                     let back =
-                        seal::decode_region(b + 8, *((b + 8) as *const usize), 0, Some(self.arena))
+                        seal::decode_region(b + 8, *((b + 8) as *const usize), 0, self.arena)
                             .ok_or(damaged)?;
                     if back != prev {
                         return Err("free list back link broken");

@@ -149,6 +149,9 @@ pub struct Region {
     prev: *mut Region,
     /// Bytes of blocks in use in this region; 0 iff the region is wholly free.
     pub used: usize,
+    /// The arena whose heap owns this region (the same as its chunk map entry says), for
+    /// checks that a heap link stays inside its own heap without a radix walk.
+    pub arena: u8,
 }
 
 impl Region {
@@ -194,6 +197,7 @@ impl Regions {
                 next: self.first,
                 prev: core::ptr::null_mut(),
                 used: 0,
+                arena,
             });
             if !self.first.is_null() {
                 (*self.first).prev = region;

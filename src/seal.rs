@@ -26,7 +26,8 @@
 use core::sync::atomic::AtomicUsize;
 use core::sync::atomic::Ordering::Relaxed;
 
-use crate::chunkmap::{self, Owner};
+use crate::chunkmap;
+use crate::heap;
 
 /// Multiplier that spreads every bit of its operand into the high bits of the product.
 const MIX: usize = 0x9E37_79B9_7F4A_7C15;
@@ -97,19 +98,22 @@ pub fn decode(slot: usize, stored: usize, low: usize) -> Option<usize> {
     }
 }
 
-/// As [`decode`], and a link other than 0 must also point into a heap region (of `arena`,
-/// if given), so that following it reads mapped memory of ours: a link with a few bits
-/// flipped (a one-byte overflow into a freed block) decodes to an aligned address that
-/// may be anywhere.
+/// As [`decode`], and a link other than 0 must also point into a heap region of `arena`,
+/// so that following it reads mapped memory of ours: a link with a few bits flipped (a
+/// one-byte overflow into a freed block) decodes to an aligned address that may be anywhere.
+/// The region bitmap proves the address mapped, after which its region's header names the
+/// arena (two loads, no radix walk: this runs for every link a heap follows).
 #[inline(always)]
-pub fn decode_region(slot: usize, stored: usize, low: usize, arena: Option<u8>) -> Option<usize> {
+pub fn decode_region(slot: usize, stored: usize, low: usize, arena: u8) -> Option<usize> {
     let ptr = decode(slot, stored, low)?;
     if !HARDENED || ptr == 0 {
         return Some(ptr);
     }
-    match chunkmap::owner(ptr) {
-        Owner::Region(owner) if arena.is_none_or(|a| a == owner) => Some(ptr),
-        _ => None,
+    // SAFETY: a region chunk starts with its header, mapped while the region is.
+    if chunkmap::is_region(ptr) && unsafe { (*heap::region_of(ptr)).arena } == arena {
+        Some(ptr)
+    } else {
+        None
     }
 }
 
