@@ -592,6 +592,27 @@ impl BestFitHeap {
         }
     }
 
+    /// Whether the free block `rest` (in no bin, not the top) is what `alloc(need)` would
+    /// take if `rest` were in its bin: a block of an exact bin's size (a larger one would be
+    /// in the treap or the top, whose blocks `alloc` may carve from the end), with no
+    /// non-empty bin below its own (its own bin holds only blocks of its size: any of them
+    /// fits as well), and the top not smaller. Within a batch this holds by construction (the
+    /// block the rest came from was a best fit, so nothing smaller fits), but for the top;
+    /// the bins are asked anyway, for one bit scan.
+    #[inline]
+    unsafe fn rest_is_best_fit(&self, rest: usize, need: usize) -> bool {
+        // SAFETY: rest and the top are free blocks of this heap.
+        unsafe {
+            let size = size_of(rest);
+            let own = bin_of(size);
+            if size < need || own == MIXED_BIN || self.first_nonempty(bin_of(need)) < own {
+                return false;
+            }
+            let top = self.top;
+            top == 0 || size_of(top) < need || size_of(top) >= size
+        }
+    }
+
     /// Takes `b` off the list of exact bin `bin`; a list whose links do not point back at
     /// `b` is reported as damage instead of being followed.
     #[inline]
@@ -948,6 +969,59 @@ impl Heap for BestFitHeap {
             self.cut_back(b, need);
             self.commit(b)
         }
+    }
+
+    /// As one `alloc` per block, but a split's rest is kept out of the bins while it stays
+    /// the best fit for the next block of the batch (`rest_is_best_fit`): a refill that
+    /// carves its blocks one after another from one free block then costs one bin operation
+    /// in all, not two a block.
+    unsafe fn alloc_many(&mut self, size: usize, out: &mut [usize]) -> usize {
+        self.call = "malloc";
+        let need = block_size(size);
+        // A free block, header and footer written, in no bin and not the top, not counted
+        // in `free`: the rest of the last split.
+        let mut rest = 0;
+        let mut got = 0;
+        // SAFETY: every block handled is a free block of this heap, out of its bin.
+        unsafe {
+            while got < out.len() {
+                let b = if rest != 0 && self.rest_is_best_fit(rest, need) {
+                    core::mem::take(&mut rest)
+                } else {
+                    if rest != 0 {
+                        self.insert_free(core::mem::take(&mut rest));
+                    }
+                    // The same choices as `alloc`, in the same order.
+                    if let Some(carved) = self.carve_treap_min(need) {
+                        out[got] = self.commit(carved) as usize;
+                        got += 1;
+                        continue;
+                    }
+                    let mut b = self.take_best_fit(need);
+                    if b == 0 {
+                        if !self.grow() {
+                            break;
+                        }
+                        b = self.take_best_fit(need);
+                    }
+                    b
+                };
+                let size_b = size_of(b);
+                if size_b - need >= MIN_BLOCK {
+                    // As `cut_back`, without the bin insert: the block after a free block
+                    // is in use, so the rest merges with nothing.
+                    set_header(b, need | (bits(b) & FLAGS));
+                    rest = b + need;
+                    make_free(rest, size_b - need, true);
+                }
+                out[got] = self.commit(b) as usize;
+                got += 1;
+            }
+            if rest != 0 {
+                self.insert_free(rest);
+            }
+        }
+        got
     }
 
     unsafe fn free(&mut self, p: *mut u8) -> Result<(), Misuse> {

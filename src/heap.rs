@@ -105,6 +105,25 @@ pub trait Heap {
     /// The heap's regions must be intact (no out-of-bounds writes by the program).
     unsafe fn alloc(&mut self, size: usize, align: usize) -> *mut u8;
 
+    /// Allocates up to `out.len()` blocks of `size` bytes aligned to `MIN_ALIGN` into `out`,
+    /// each placed by the policy exactly as `alloc(size, MIN_ALIGN)` would place it, one after
+    /// the other; returns how many (fewer only when the OS refuses more memory). What a
+    /// thread cache's refill asks for; a heap may do it faster than one call per block.
+    ///
+    /// # Safety
+    /// As for `alloc`.
+    unsafe fn alloc_many(&mut self, size: usize, out: &mut [usize]) -> usize {
+        for (got, slot) in out.iter_mut().enumerate() {
+            // SAFETY: forwarded from the caller.
+            let p = unsafe { self.alloc(size, MIN_ALIGN) } as usize;
+            if p == 0 {
+                return got;
+            }
+            *slot = p;
+        }
+        out.len()
+    }
+
     /// Frees a block returned by `alloc`.
     ///
     /// # Safety

@@ -30,7 +30,7 @@ use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::arena::Arenas;
 use crate::chunkmap::{self, Owner};
-use crate::heap::{Heap, MIN_ALIGN};
+use crate::heap::Heap;
 use crate::seal;
 use crate::sync::Guard;
 
@@ -352,13 +352,11 @@ pub fn refill<H: Heap>(arenas: &Arenas<H>, class: usize) -> *mut u8 {
     {
         // SAFETY: tc is this thread's cache.
         let (home, bin) = unsafe { (&mut (*tc).home, &mut (*tc).bins[class]) };
-        let mut heap = arenas.lock_home(home);
-        for _ in 0..bin.limit / 2 {
-            // SAFETY: the lock is held.
-            let p = unsafe { heap.alloc(size, MIN_ALIGN) } as usize;
-            if p == 0 {
-                break;
-            }
+        let mut fresh = [0usize; BIN_MAX as usize / 2];
+        let want = (bin.limit / 2) as usize;
+        // SAFETY: the lock is held for the call.
+        let got = unsafe { arenas.lock_home(home).alloc_many(size, &mut fresh[..want]) };
+        for &p in &fresh[..got] {
             // SAFETY: a fresh block of at least 16 bytes, which the program does not hold.
             unsafe { set_link(p, bin.head) };
             bin.head = p;

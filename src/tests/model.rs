@@ -263,3 +263,82 @@ fn bestfit_misuse() {
 fn buddy_misuse() {
     misuse::<BuddyHeap>();
 }
+
+/// Where a block lies, independent of where the OS put the regions: the order in which its
+/// region first appeared, and the offset inside it.
+fn place(regions: &mut Vec<usize>, p: usize) -> (usize, usize) {
+    let base = p & !(crate::heap::REGION - 1);
+    let index = regions.iter().position(|&r| r == base).unwrap_or_else(|| {
+        regions.push(base);
+        regions.len() - 1
+    });
+    (index, p - base)
+}
+
+/// `alloc_many` must place every block exactly where one `alloc` per block would: two heaps
+/// take the same random sequence of allocations and frees, one serving batches with
+/// `alloc_many`, the other with a loop of `alloc`, and every block must land at the same
+/// place in both; both heaps' invariants hold throughout.
+fn alloc_many_places_like_alloc<H: Heap>(seed: u64) {
+    let mut rng = Rng::new(seed);
+    let (mut a, mut b) = (H::EMPTY, H::EMPTY);
+    let (mut regions_a, mut regions_b) = (vec![], vec![]);
+    let mut live: Vec<(usize, usize)> = vec![];
+    for _ in 0..2000 {
+        match rng.below(4) {
+            0 => {
+                let size = random_size(&mut rng, 65_536);
+                let (p, q) = unsafe { (a.alloc(size, MIN_ALIGN), b.alloc(size, MIN_ALIGN)) };
+                assert_eq!(place(&mut regions_a, p as usize), place(&mut regions_b, q as usize));
+                live.push((p as usize, q as usize));
+            }
+            1 => {
+                let size = rng.below(4097);
+                let n = 1 + rng.below(32);
+                let mut batch = [0usize; 32];
+                let got = unsafe { a.alloc_many(size, &mut batch[..n]) };
+                assert_eq!(got, n);
+                for &p in &batch[..n] {
+                    let q = unsafe { b.alloc(size, MIN_ALIGN) } as usize;
+                    assert_eq!(place(&mut regions_a, p), place(&mut regions_b, q), "batch of {n} x {size}");
+                    live.push((p, q));
+                }
+            }
+            _ if !live.is_empty() => {
+                // Free a random third of the live blocks, in random order.
+                for _ in 0..1 + live.len() / 3 {
+                    let (p, q) = live.swap_remove(rng.below(live.len()));
+                    unsafe {
+                        a.free(p as *mut u8).unwrap();
+                        b.free(q as *mut u8).unwrap();
+                    }
+                }
+            }
+            _ => {}
+        }
+        a.check().unwrap();
+        b.check().unwrap();
+        assert_eq!(a.stats(), b.stats());
+    }
+    for (p, q) in live {
+        unsafe {
+            a.free(p as *mut u8).unwrap();
+            b.free(q as *mut u8).unwrap();
+        }
+    }
+    a.trim();
+    b.trim();
+    assert_eq!(a.stats().regions, 0);
+}
+
+#[test]
+fn bestfit_alloc_many_places_like_alloc() {
+    for seed in 1..=4 {
+        alloc_many_places_like_alloc::<BestFitHeap>(seed);
+    }
+}
+
+#[test]
+fn buddy_alloc_many_places_like_alloc() {
+    alloc_many_places_like_alloc::<BuddyHeap>(1);
+}
