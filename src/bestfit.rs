@@ -533,9 +533,8 @@ impl BestFitHeap {
                 // An exact bin: every block fits as well as any other.
                 _ => self.bins[bin],
             };
-            let top = self.top;
-            if top != 0 && size_of(top) >= size && (b == 0 || size_of(top) < size_of(b)) {
-                b = top;
+            if self.top_beats(size, if b == 0 { 0 } else { size_of(b) }) {
+                b = self.top;
             } else if b == 0 {
                 return 0;
             }
@@ -546,6 +545,31 @@ impl BestFitHeap {
             self.remove_free(b);
             b
         }
+    }
+
+    /// Whether the top fits `need` bytes and fits them better than a candidate of
+    /// `candidate` bytes (0: none): only when strictly smaller, so that on a tie the bins'
+    /// block is taken. The one rule `take_best_fit`, `carve_treap_min` and
+    /// `rest_is_best_fit` weigh the top by.
+    #[inline]
+    fn top_beats(&self, need: usize, candidate: usize) -> bool {
+        let top = self.top;
+        // SAFETY: the top, when there is one, is a free block of this heap.
+        top != 0 && {
+            let size = unsafe { size_of(top) };
+            size >= need && (candidate == 0 || size < candidate)
+        }
+    }
+
+    /// `take_best_fit`, mapping a new region first when no free block fits; 0 if the OS
+    /// refuses one.
+    #[inline]
+    fn take_best_fit_or_grow(&mut self, size: usize) -> usize {
+        let b = self.take_best_fit(size);
+        if b != 0 || !self.grow() {
+            return b;
+        }
+        self.take_best_fit(size)
     }
 
     /// The common case of a request that no exact bin serves, in O(depth) with no tree
@@ -571,11 +595,7 @@ impl BestFitHeap {
                 b = left;
             }
             let size = size_of(b);
-            let top = self.top;
-            if size < need
-                || size - need <= LARGEST_EXACT_BIN
-                || top != 0 && size_of(top) >= need && size_of(top) < size
-            {
+            if size < need || size - need <= LARGEST_EXACT_BIN || self.top_beats(need, size) {
                 return None;
             }
             // Its size decides everything here: prove the header intact first.
@@ -605,11 +625,10 @@ impl BestFitHeap {
         unsafe {
             let size = size_of(rest);
             let own = bin_of(size);
-            if size < need || own == MIXED_BIN || self.first_nonempty(bin_of(need)) < own {
-                return false;
-            }
-            let top = self.top;
-            top == 0 || size_of(top) < need || size_of(top) >= size
+            size >= need
+                && own != MIXED_BIN
+                && self.first_nonempty(bin_of(need)) >= own
+                && !self.top_beats(need, size)
         }
     }
 
@@ -713,11 +732,28 @@ impl BestFitHeap {
     /// back as a free block when it is big enough to be one.
     #[inline]
     unsafe fn cut_back(&mut self, b: usize, need: usize) {
-        // SAFETY: b is a block not in any bin, need <= its size, need a multiple of 16.
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            let rest = self.split_off_tail(b, need);
+            if rest != 0 {
+                self.insert_free(rest);
+            }
+        }
+    }
+
+    /// Trims block `b` (taken out of its bin, or in use) to `need` bytes and makes the tail a
+    /// free block of its own, merged with a free successor, header and footer written but in
+    /// no bin; returns it, or 0 when the tail is too small to be a block (`b` keeps it).
+    ///
+    /// # Safety
+    /// `b` is a block not in any bin, `need` <= its size, `need` a multiple of 16.
+    #[inline]
+    unsafe fn split_off_tail(&mut self, b: usize, need: usize) -> usize {
+        // SAFETY: forwarded from the caller; the successor is a block header of the region.
         unsafe {
             let size = size_of(b);
             if size - need < MIN_BLOCK {
-                return;
+                return 0;
             }
             set_header(b, need | (bits(b) & FLAGS));
             let mut rest = size - need;
@@ -730,7 +766,7 @@ impl BestFitHeap {
                 set_prev_in_use(next, false);
             }
             make_free(b + need, rest, true);
-            self.insert_free(b + need);
+            b + need
         }
     }
 
@@ -943,12 +979,9 @@ impl Heap for BestFitHeap {
             // SAFETY: b is a fresh block of `need` bytes that no bin holds.
             return unsafe { self.commit(b) };
         }
-        let mut b = self.take_best_fit(search);
+        let mut b = self.take_best_fit_or_grow(search);
         if b == 0 {
-            if !self.grow() {
-                return ptr::null_mut();
-            }
-            b = self.take_best_fit(search);
+            return ptr::null_mut();
         }
         // SAFETY: b is a free block of at least `search` bytes, out of its bin.
         unsafe {
@@ -997,23 +1030,14 @@ impl Heap for BestFitHeap {
                         got += 1;
                         continue;
                     }
-                    let mut b = self.take_best_fit(need);
+                    let b = self.take_best_fit_or_grow(need);
                     if b == 0 {
-                        if !self.grow() {
-                            break;
-                        }
-                        b = self.take_best_fit(need);
+                        break;
                     }
                     b
                 };
-                let size_b = size_of(b);
-                if size_b - need >= MIN_BLOCK {
-                    // As `cut_back`, without the bin insert: the block after a free block
-                    // is in use, so the rest merges with nothing.
-                    set_header(b, need | (bits(b) & FLAGS));
-                    rest = b + need;
-                    make_free(rest, size_b - need, true);
-                }
+                // As `cut_back`, but the tail stays out of the bins (it is the next candidate).
+                rest = self.split_off_tail(b, need);
                 out[got] = self.commit(b) as usize;
                 got += 1;
             }

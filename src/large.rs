@@ -134,12 +134,9 @@ fn take_kept(need: usize, align: usize) -> Option<(usize, usize)> {
     Some(found)
 }
 
-/// Keeps the freed mapping at `head` if it may be kept, evicting the oldest kept ones while
-/// the kept bytes exceed the limit (which a free lowers, so this also gives memory back when
-/// the freed mapping itself is not kept). False if it was not kept.
-/// How many bytes of kept mappings, and as many of pinned tails, may be held now. No more than the
-/// large blocks still live: a program cycling through large blocks reuses them, one that has
-/// let go of its large blocks gets the memory back.
+/// How many bytes of kept mappings, and as many of pinned tails, may be held now. No more
+/// than the large blocks still live: a program cycling through large blocks reuses them, one
+/// that has let go of its large blocks gets the memory back.
 fn keep_limit() -> usize {
     let live = BYTES.load(Ordering::Relaxed);
     let floor = if FRESH_MAPPINGS.load(Ordering::Relaxed) >= CYCLING_AFTER {
@@ -150,6 +147,9 @@ fn keep_limit() -> usize {
     KEEP_LIMIT.load(Ordering::Relaxed).min(live.max(floor))
 }
 
+/// Keeps the freed mapping at `head` if it may be kept, evicting the oldest kept ones while
+/// the kept bytes exceed the limit (which a free lowers, so this also gives memory back when
+/// the freed mapping itself is not kept). False if it was not kept.
 fn keep(head: usize, mapped: usize) -> bool {
     let limit = keep_limit();
     let keepable = mapped <= KEEP_MAX_MAPPING && mapped <= limit;
