@@ -12,12 +12,15 @@
 //! found there names it as its payload.
 //!
 //! Freed mappings of up to 32 MiB are kept, up to 64 MiB in all and never more than the
-//! large blocks still live (or 32 MiB, once the program has mapped 64 large blocks afresh and
-//! so shows that it cycles through them), and reused for a later request they fit (at most
-//! sixteen times its size): a program that allocates and frees large blocks in a loop then
-//! pays neither a system call nor a page fault per block, and one that lets go of its large
-//! blocks gets most of the memory back. The oldest kept mapping is unmapped to make room;
-//! malloc_trim unmaps them all.
+//! large blocks still live (or 64 MiB, once the program has mapped 64 large blocks afresh and
+//! so shows that it cycles through them: glibc's heap, whose trim threshold grows to 64 MiB,
+//! holds as much), and reused for a later request they fit (at most sixteen times its size):
+//! a program that allocates and frees large blocks in a loop then pays neither a system call
+//! nor a page fault per block, and one that lets go of its large blocks gets most of the
+//! memory back. A request bigger than every kept mapping grows the largest one (mremap, in
+//! place or moved): its resident pages serve the request's first bytes, so only the bytes
+//! past it fault. The oldest kept mapping is unmapped to make room; malloc_trim unmaps them
+//! all.
 //!
 //! A block reusing a mapping more than four times its size keeps the mapping's resident
 //! pages past its own end ("pinned": the next reuse of the whole mapping then needs no
@@ -73,7 +76,7 @@ const KEEP_MAX_MAPPING: usize = 32 << 20;
 /// from then on up to `KEEP_FLOOR` bytes of freed mappings are kept even when fewer large
 /// bytes are live (each reuse saves an mmap, a munmap and a page fault per page touched).
 const CYCLING_AFTER: usize = 64;
-const KEEP_FLOOR: usize = 32 << 20;
+const KEEP_FLOOR: usize = 64 << 20;
 /// Large blocks mapped afresh (not reused) so far.
 static FRESH_MAPPINGS: AtomicUsize = AtomicUsize::new(0);
 /// At most this many bytes of freed mappings are kept (mallopt M_TRIM_THRESHOLD sets it).
@@ -112,17 +115,29 @@ static KEPT: Locked<Kept> = Locked::new(Kept {
 
 /// Takes the smallest kept mapping of `need..=16 * need` bytes whose head is aligned to `align`.
 fn take_kept(need: usize, align: usize) -> Option<(usize, usize)> {
+    take_kept_by(align, |mapped| mapped >= need && mapped / 16 <= need, |a, b| a < b)
+}
+
+/// Takes the largest kept mapping smaller than `need` bytes whose head is aligned to `align`:
+/// grown to `need` (`grow_kept`), its resident pages serve the request's first bytes.
+fn take_kept_below(need: usize, align: usize) -> Option<(usize, usize)> {
+    take_kept_by(align, |mapped| mapped < need, |a, b| a > b)
+}
+
+/// Takes, of the kept mappings whose head is aligned to `align` and whose size `fits`, the
+/// one whose size is `better` than every other's.
+fn take_kept_by(
+    align: usize,
+    fits: impl Fn(usize) -> bool,
+    better: impl Fn(usize, usize) -> bool,
+) -> Option<(usize, usize)> {
     let mut kept = KEPT.lock();
-    if kept.bytes < need {
-        return None;
-    }
     let mut best: Option<usize> = None;
     for (i, &(head, mapped)) in kept.slots.iter().enumerate() {
         if head != 0
-            && mapped >= need
-            && mapped / 16 <= need
+            && fits(mapped)
             && head % align == 0
-            && best.is_none_or(|b| kept.slots[b].1 > mapped)
+            && best.is_none_or(|b| better(mapped, kept.slots[b].1))
         {
             best = Some(i);
         }
@@ -132,6 +147,41 @@ fn take_kept(need: usize, align: usize) -> Option<(usize, usize)> {
     kept.slots[i] = (0, 0);
     kept.bytes -= found.1;
     Some(found)
+}
+
+/// Grows the kept mapping `(head, kept)` to `need` bytes, where it is or moved to a fresh
+/// range aligned to `align`: the pages it has resident move along (no copy, no fault), and
+/// only the bytes past `kept` are new. Returns the new head, or None (the kept mapping is
+/// then unmapped: it was taken out of the kept set already).
+fn grow_kept(head: usize, kept: usize, need: usize, align: usize) -> Option<usize> {
+    // SAFETY: a kept mapping is ours and holds no live block.
+    if unsafe { os::remap_in_place(head as *mut u8, kept, need) } {
+        if chunkmap::claim(head, need, Owner::LargeHead) {
+            return Some(head);
+        }
+        unmap_block(head, need);
+        return None;
+    }
+    let Some(to) = os::map_aligned(need, align) else {
+        unmap_block(head, kept);
+        return None;
+    };
+    let to = to.as_ptr() as usize;
+    if !chunkmap::claim(to, need, Owner::LargeHead) {
+        // SAFETY: just mapped, never shown to anyone.
+        unsafe { os::unmap(to as *mut u8, need) };
+        unmap_block(head, kept);
+        return None;
+    }
+    // The old range is forgotten before it is unmapped (see `unmap_block`).
+    chunkmap::release(head, kept);
+    // SAFETY: both ranges are ours; the old one holds no live block and is forgotten.
+    if unsafe { os::remap_to(head as *mut u8, kept, to as *mut u8, need) } {
+        return Some(to);
+    }
+    // SAFETY: as above; the fresh range serves the request as it is.
+    unsafe { os::unmap(head as *mut u8, kept) };
+    Some(to)
 }
 
 /// How many bytes of kept mappings, and as many of pinned tails, may be held now. No more
@@ -237,33 +287,37 @@ fn payload_offset(align: usize) -> usize {
 
 /// Maps a block of `size` bytes aligned to `align` (a power of two). Null if the OS refuses.
 pub fn alloc(size: usize, align: usize) -> *mut u8 {
-    alloc_reporting_fresh(size, align).0
+    alloc_reporting_used(size, align).0
 }
 
 /// Maps a block of `size` zeroed bytes.
 pub fn alloc_zeroed(size: usize) -> *mut u8 {
-    let (p, fresh) = alloc_reporting_fresh(size, MIN_ALIGN);
-    if !p.is_null() && !fresh {
-        // SAFETY: a reused mapping holds at least `size` bytes at p.
-        unsafe { core::ptr::write_bytes(p, 0, size) };
+    let (p, used_end) = alloc_reporting_used(size, MIN_ALIGN);
+    if !p.is_null() && used_end > p as usize {
+        // Only the bytes that held data before: the rest are fresh from the OS, zero, and
+        // writing them would fault their pages in.
+        let dirty = (used_end - p as usize).min(size);
+        // SAFETY: the block holds at least `size` bytes at p.
+        unsafe { core::ptr::write_bytes(p, 0, dirty) };
     }
     p
 }
 
-/// As `alloc`, also saying whether the memory is fresh from the OS (and so zero).
-fn alloc_reporting_fresh(size: usize, align: usize) -> (*mut u8, bool) {
+/// As `alloc`, also saying where the bytes that may hold old data end: the block's start
+/// when the memory is all fresh from the OS (and so zero).
+fn alloc_reporting_used(size: usize, align: usize) -> (*mut u8, usize) {
     let align = align.max(MIN_ALIGN);
     // Even an empty block owns a byte, so its payload lies inside the mapping.
     let size = size.max(1);
     let offset = payload_offset(align);
     let Some(mut mapped) = size.checked_add(offset).and_then(|n| os::align_up(n, PAGE)) else {
-        return (core::ptr::null_mut(), false);
+        return (core::ptr::null_mut(), 0);
     };
     // The head is aligned to the requested alignment too (when that exceeds a chunk), so the
     // payload, `offset` = the alignment past it, is aligned as asked.
     let head_align = align.max(CHUNK);
     let mut pinned = 0;
-    let (head, fresh) = match take_kept(mapped, head_align) {
+    let (head, used) = match take_kept(mapped, head_align) {
         Some((head, kept)) => {
             let tail = kept - mapped;
             if kept > PIN_RATIO * mapped {
@@ -279,21 +333,26 @@ fn alloc_reporting_fresh(size: usize, align: usize) -> (*mut u8, bool) {
                 }
             }
             mapped = kept;
-            (head, false)
+            (head, mapped)
         }
-        None => {
-            let Some(head) = os::map_aligned(mapped, head_align) else {
-                return (core::ptr::null_mut(), false);
-            };
-            let head = head.as_ptr() as usize;
-            if !chunkmap::claim(head, mapped, Owner::LargeHead) {
-                // SAFETY: just mapped, never shown to anyone.
-                unsafe { os::unmap(head as *mut u8, mapped) };
-                return (core::ptr::null_mut(), false);
+        None => match take_kept_below(mapped, head_align)
+            .and_then(|(head, kept)| Some((grow_kept(head, kept, mapped, head_align)?, kept)))
+        {
+            Some(grown) => grown,
+            None => {
+                let Some(head) = os::map_aligned(mapped, head_align) else {
+                    return (core::ptr::null_mut(), 0);
+                };
+                let head = head.as_ptr() as usize;
+                if !chunkmap::claim(head, mapped, Owner::LargeHead) {
+                    // SAFETY: just mapped, never shown to anyone.
+                    unsafe { os::unmap(head as *mut u8, mapped) };
+                    return (core::ptr::null_mut(), 0);
+                }
+                FRESH_MAPPINGS.fetch_add(1, Ordering::Relaxed);
+                (head, 0)
             }
-            FRESH_MAPPINGS.fetch_add(1, Ordering::Relaxed);
-            (head, true)
-        }
+        },
     };
     let payload = head + offset;
     // A new block at a recently freed address is live, not freed.
@@ -312,7 +371,7 @@ fn alloc_reporting_fresh(size: usize, align: usize) -> (*mut u8, bool) {
         });
     }
     note_mapped(mapped as isize, 1);
-    (payload as *mut u8, fresh)
+    (payload as *mut u8, head + used)
 }
 
 fn note_mapped(bytes: isize, count: isize) {

@@ -89,6 +89,28 @@ pub unsafe fn remap_in_place(ptr: *mut u8, old_len: usize, new_len: usize) -> bo
     r != libc::MAP_FAILED
 }
 
+/// Moves the mapping `[from, from + old_len)` to `to`, grown to `new_len` bytes: its pages
+/// (resident or not) move with it, without copying or faulting, and the bytes past
+/// `old_len` read as zeros. Whatever was mapped at `[to, to + new_len)` is replaced; the old
+/// range is unmapped.
+///
+/// # Safety
+/// Both ranges are mappings made by this library that nobody else uses; nothing may use the
+/// old range afterwards.
+pub unsafe fn remap_to(from: *mut u8, old_len: usize, to: *mut u8, new_len: usize) -> bool {
+    // SAFETY: with MREMAP_FIXED the kernel only touches the two ranges named, both ours.
+    let r = unsafe {
+        libc::mremap(
+            from.cast(),
+            old_len,
+            new_len,
+            libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+            to,
+        )
+    };
+    r != libc::MAP_FAILED
+}
+
 /// The calling thread's errno.
 #[inline]
 pub fn errno() -> i32 {
