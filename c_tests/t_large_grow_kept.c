@@ -6,7 +6,13 @@
  * A 48 MiB anchor stays live (the keep limit follows the live large bytes). An 8 MiB block
  * is written and freed (kept), then a 12 MiB block is written in full: on bestbuddy it takes
  * at most the faults of the 4 MiB it adds (1024 pages; the test allows 2048), where a fresh
- * mapping takes 3072. */
+ * mapping takes 3072. Transparent huge pages are turned off for the process first: with
+ * them a fresh mapping also takes only a handful of faults.
+ *
+ * Then a kept mapping that madvise split into several (which mremap refuses to move) must
+ * still serve a larger calloc correctly: zeroed, writable, its own. */
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 
 #include "common.h"
@@ -25,6 +31,7 @@ static long minor_faults(void)
 int main(void)
 {
     int bb = on_bestbuddy();
+    CHECK(prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) == 0);
     char *anchor = malloc(ANCHOR);
     CHECK(anchor != NULL);
     anchor[0] = 1;
@@ -52,6 +59,28 @@ int main(void)
     CHECK(bb_all_bytes(zeroed, NEW + (4u << 20), 0));
     memset(zeroed, 0x7c, NEW + (4u << 20));
     free(zeroed);
+
+    /* A kept mapping split in three by madvise, grown by a larger request (the others
+     * unmapped first, so that it is the one grown). */
+    malloc_trim(0);
+    char *split = malloc(OLD);
+    CHECK(split != NULL);
+    memset(split, 0x5a, OLD);
+    char *middle = (char *)(((uintptr_t)split + (3u << 20)) & ~(uintptr_t)4095);
+    CHECK(madvise(middle, 2u << 20, MADV_NOHUGEPAGE) == 0);
+    free(split);
+    for (int round = 0; round < 2; round++) {
+        char *big = calloc(1, NEW);
+        CHECK(big != NULL);
+        CHECK(bb_all_bytes(big, NEW, 0));
+        memset(big, 0x3d, NEW);
+        char *other = malloc(OLD);
+        CHECK(other != NULL);
+        memset(other, 0x4e, OLD);
+        CHECK(bb_all_bytes(big, NEW, 0x3d));
+        free(other);
+        free(big);
+    }
     free(anchor);
     return 0;
 }

@@ -28,7 +28,7 @@
 //! ones; past it, those pages go back to the OS at once (the range stays mapped). So the
 //! dead memory held is at most twice that limit, kept and pinned.
 
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::chunkmap::{self, CHUNK, Owner};
 use crate::heap::{MIN_ALIGN, Misuse};
@@ -77,8 +77,10 @@ const KEEP_MAX_MAPPING: usize = 32 << 20;
 /// bytes are live (each reuse saves an mmap, a munmap and a page fault per page touched).
 const CYCLING_AFTER: usize = 64;
 const KEEP_FLOOR: usize = 64 << 20;
-/// Large blocks mapped afresh (not reused) so far.
+/// Large blocks mapped afresh or grown from a smaller kept mapping (not reused) so far.
 static FRESH_MAPPINGS: AtomicUsize = AtomicUsize::new(0);
+/// Cleared when moving a kept mapping onto a fresh range failed (see `grow_kept`).
+static MOVE_WORKS: AtomicBool = AtomicBool::new(true);
 /// At most this many bytes of freed mappings are kept (mallopt M_TRIM_THRESHOLD sets it).
 /// 64 MiB by default, the most glibc's own dynamic trim threshold grows to.
 static KEEP_LIMIT: AtomicUsize = AtomicUsize::new(64 << 20);
@@ -154,12 +156,18 @@ fn take_kept_by(
 /// only the bytes past `kept` are new. Returns the new head, or None (the kept mapping is
 /// then unmapped: it was taken out of the kept set already).
 fn grow_kept(head: usize, kept: usize, need: usize, align: usize) -> Option<usize> {
+    // Growth counts as a fresh mapping: the program is asking for large blocks anew.
+    FRESH_MAPPINGS.fetch_add(1, Ordering::Relaxed);
     // SAFETY: a kept mapping is ours and holds no live block.
     if unsafe { os::remap_in_place(head as *mut u8, kept, need) } {
         if chunkmap::claim(head, need, Owner::LargeHead) {
             return Some(head);
         }
         unmap_block(head, need);
+        return None;
+    }
+    if !MOVE_WORKS.load(Ordering::Relaxed) {
+        unmap_block(head, kept);
         return None;
     }
     let Some(to) = os::map_aligned(need, align) else {
@@ -179,9 +187,15 @@ fn grow_kept(head: usize, kept: usize, need: usize, align: usize) -> Option<usiz
     if unsafe { os::remap_to(head as *mut u8, kept, to as *mut u8, need) } {
         return Some(to);
     }
-    // SAFETY: as above; the fresh range serves the request as it is.
+    // The move failed (e.g. EFAULT: madvise split the old mapping into several). Kernels
+    // before 6.11 unmap the target before they find that out, so `to` may be a hole that
+    // another thread maps into: it is forgotten but never unmapped (a leak of address space,
+    // untouched, so no memory), and moving is not tried again in this process.
+    MOVE_WORKS.store(false, Ordering::Relaxed);
+    chunkmap::release(to, need);
+    // SAFETY: the old range is ours, forgotten, and holds no live block.
     unsafe { os::unmap(head as *mut u8, kept) };
-    Some(to)
+    None
 }
 
 /// How many bytes of kept mappings, and as many of pinned tails, may be held now. No more
