@@ -47,19 +47,30 @@ impl<H: Heap> Arena<H> {
 
     #[inline]
     fn drain_remote(&self, heap: &mut H) {
-        if self.remote.load(Ordering::Relaxed) == 0 {
-            return;
+        if self.remote.load(Ordering::Relaxed) != 0 {
+            self.drain_remote_list(heap);
         }
+    }
+
+    /// Frees the blocks on the remote list, `BATCH` at a time through `Heap::free_many` (the
+    /// list is LIFO, so blocks freed in address order come back as runs of neighbours).
+    #[cold]
+    fn drain_remote_list(&self, heap: &mut H) {
+        const BATCH: usize = 64;
         let mut p = self.remote.swap(0, Ordering::Acquire);
         while p != 0 {
-            // SAFETY: blocks on the remote list were live blocks of this arena when pushed,
-            // linked with `tcache::set_link`.
-            unsafe {
-                let next = tcache::next_of(p, "free");
-                if let Err(misuse) = heap.free(p as *mut u8) {
-                    diag::misuse("free", misuse.describe(), p);
-                }
-                p = next;
+            let mut batch = [0usize; BATCH];
+            let mut n = 0;
+            while p != 0 && n < BATCH {
+                batch[n] = p;
+                n += 1;
+                // SAFETY: blocks on the remote list were live blocks of this arena when
+                // pushed, linked with `tcache::set_link`.
+                p = unsafe { tcache::next_of(p, "free") };
+            }
+            // SAFETY: as above; the list is ours alone since the swap.
+            if let Err((block, misuse)) = unsafe { heap.free_many(&batch[..n]) } {
+                diag::misuse("free", misuse.describe(), block);
             }
         }
     }

@@ -679,6 +679,72 @@ impl BestFitHeap {
         }
     }
 
+    /// Marks the live block at payload `p` free (live bit and IN_USE) and takes its bytes
+    /// off the in-use counts; returns its header. Its neighbours and bins are left as they
+    /// are: the caller coalesces (`coalesce_and_insert`). IN_USE is cleared even in a header
+    /// that a merge is about to absorb, so that a second free of `p` is recognised as a
+    /// double free.
+    #[inline(always)]
+    unsafe fn retire(&mut self, p: usize) -> Result<usize, Misuse> {
+        // SAFETY: validate proves b a live block of one of our regions.
+        unsafe {
+            let b = self.validate(p)?;
+            set_live(p, false);
+            let size = size_of(b);
+            set_header(b, bits(b) & !IN_USE);
+            (*region_of(b)).used -= size;
+            self.used -= size;
+            Ok(b)
+        }
+    }
+
+    /// Whether the block whose payload is `p` (not yet validated) ends where block `low`
+    /// starts: `p`'s header is read only once `p` is proven to lie in `low`'s region before
+    /// it, and `retire` still validates it.
+    #[inline]
+    unsafe fn borders_below(&self, p: usize, low: usize) -> bool {
+        let first = (low & !(REGION - 1)) + FIRST_BLOCK;
+        // SAFETY: p - HEADER lies in the block area of low's region, mapped.
+        p.is_multiple_of(MIN_ALIGN)
+            && p >= first + HEADER
+            && unsafe { p - HEADER + size_of(p - HEADER) == low }
+    }
+
+    /// Makes the retired bytes `[b, b + size)` (one block or a run of neighbours, `b`'s
+    /// header telling whether the block before is in use) a free block merged with its free
+    /// neighbours, and puts it in its bin, or gives its region back when that empties it.
+    #[inline(always)]
+    unsafe fn coalesce_and_insert(&mut self, b: usize, size: usize) {
+        // SAFETY: [b, b + size) is retired, inside one region; its neighbours are blocks.
+        unsafe {
+            let region = region_of(b);
+            let mut start = b;
+            let mut total = size;
+            if bits(b) & PREV_IN_USE == 0 {
+                start = self.free_predecessor(b);
+                total += b - start;
+                self.remove_free(start);
+                scrub_links(b);
+            }
+            let next = b + size;
+            if self.checked_bits(next) & IN_USE == 0 {
+                total += size_of(next);
+                self.remove_free(next);
+                scrub_links(next);
+            }
+            make_free(start, total, true);
+            set_prev_in_use(start + total, false);
+            if (*region).used == 0 {
+                if self.spare_count >= self.spare_limit {
+                    self.release(region);
+                    return;
+                }
+                self.spare_count += 1;
+            }
+            self.insert_free(start);
+        }
+    }
+
     /// Maps one more region, which becomes a single free block.
     #[cold]
     fn grow(&mut self) -> bool {
@@ -1049,43 +1115,46 @@ impl Heap for BestFitHeap {
     }
 
     unsafe fn free(&mut self, p: *mut u8) -> Result<(), Misuse> {
-        // SAFETY: validate proves b is a live block of one of our regions.
+        // SAFETY: retire proves b a live block of one of our regions.
         unsafe {
             self.call = "free";
-            let b = self.validate(p as usize)?;
-            set_live(p as usize, false);
-            let size = size_of(b);
-            // Clear IN_USE in this header even if it is about to be merged away, so that a
-            // second free of `p` is recognised as a double free.
-            set_header(b, bits(b) & !IN_USE);
-            let region = region_of(b);
-            (*region).used -= size;
-            self.used -= size;
+            let b = self.retire(p as usize)?;
+            self.coalesce_and_insert(b, size_of(b));
+        }
+        Ok(())
+    }
 
-            let mut start = b;
-            let mut total = size;
-            if bits(b) & PREV_IN_USE == 0 {
-                start = self.free_predecessor(b);
-                total += b - start;
-                self.remove_free(start);
-                scrub_links(b);
-            }
-            let next = b + size;
-            if self.checked_bits(next) & IN_USE == 0 {
-                total += size_of(next);
-                self.remove_free(next);
-                scrub_links(next);
-            }
-            make_free(start, total, true);
-            set_prev_in_use(start + total, false);
-            if (*region).used == 0 {
-                if self.spare_count >= self.spare_limit {
-                    self.release(region);
-                    return Ok(());
+    unsafe fn free_many(&mut self, blocks: &[usize]) -> Result<(), (usize, Misuse)> {
+        self.call = "free";
+        let mut k = 0;
+        // SAFETY: retire proves each block live; a run's blocks are neighbours, so together
+        // they form one block from the lowest one's header to the highest one's end.
+        unsafe {
+            while k < blocks.len() {
+                let first = self.retire(blocks[k]).map_err(|m| (blocks[k], m))?;
+                let (mut low, mut high) = (first, first + size_of(first));
+                k += 1;
+                // The blocks that follow in the batch and border the run, above or below,
+                // join it: each would coalesce with the run freed on its own, but the run
+                // enters a bin once. A thread cache's bin is LIFO, so blocks the program
+                // freed in address order come in descending.
+                while k < blocks.len() {
+                    let p = blocks[k];
+                    if p == high + HEADER {
+                        let b = self.retire(p).map_err(|m| (p, m))?;
+                        scrub_links(b);
+                        high = b + size_of(b);
+                    } else if p < low && self.borders_below(p, low) {
+                        let b = self.retire(p).map_err(|m| (p, m))?;
+                        scrub_links(low);
+                        low = b;
+                    } else {
+                        break;
+                    }
+                    k += 1;
                 }
-                self.spare_count += 1;
+                self.coalesce_and_insert(low, high - low);
             }
-            self.insert_free(start);
         }
         Ok(())
     }

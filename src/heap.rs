@@ -124,6 +124,22 @@ pub trait Heap {
         out.len()
     }
 
+    /// Frees the blocks in `blocks` (payload pointers, each returned by `alloc` and live),
+    /// leaving the heap as freeing them one by one in that order would. What a thread
+    /// cache's flush does; a heap may do it faster than one call per block (best fit
+    /// coalesces each run of neighbours once). Stops at the first block that is not a live
+    /// block of this heap: Err(that block, the misuse).
+    ///
+    /// # Safety
+    /// As for `free`, for every block.
+    unsafe fn free_many(&mut self, blocks: &[usize]) -> Result<(), (usize, Misuse)> {
+        for &p in blocks {
+            // SAFETY: forwarded from the caller.
+            unsafe { self.free(p as *mut u8) }.map_err(|misuse| (p, misuse))?;
+        }
+        Ok(())
+    }
+
     /// Frees a block returned by `alloc`.
     ///
     /// # Safety

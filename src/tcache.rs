@@ -300,27 +300,33 @@ pub unsafe fn push<H: Heap>(arenas: &Arenas<H>, p: *mut u8, call: &str) -> bool 
     true
 }
 
-/// Returns `n` blocks of `bin` to their arenas: those of the thread's home under one lock
-/// acquisition, the others through their owners' remote lists (no waiting).
+/// Returns `n` blocks of `bin` to their arenas: those of the thread's home in one call of
+/// `Heap::free_many` under one lock acquisition, the others through their owners' remote
+/// lists (no waiting).
 #[cold]
 fn flush<H: Heap>(arenas: &Arenas<H>, home: usize, bin: &mut Bin, n: u32) {
-    let mut home_heap = None;
+    let mut mine = [0usize; BIN_MAX as usize];
+    let mut count = 0;
     for _ in 0..n {
         let p = bin.head;
         // SAFETY: p is a cached block, live in its arena, linked with `set_link`.
         unsafe {
             bin.head = next_of(p, "free");
             let owner = owner_of(p);
-            if owner as usize == home {
-                let heap = home_heap.get_or_insert_with(|| arenas.get(owner).lock());
-                if heap.free(p as *mut u8).is_err() {
-                    crate::diag::fatal("thread cache holds a block the heap does not know");
-                }
+            if owner as usize == home && count < mine.len() {
+                mine[count] = p;
+                count += 1;
             } else {
                 arenas.get(owner).free_remote(p as *mut u8);
             }
         }
         bin.count -= 1;
+    }
+    if count > 0 {
+        // SAFETY: the blocks are live blocks of the home arena that the cache gives up.
+        if unsafe { arenas.get(home as u8).lock().free_many(&mine[..count]) }.is_err() {
+            crate::diag::fatal("thread cache holds a block the heap does not know");
+        }
     }
 }
 

@@ -342,3 +342,93 @@ fn bestfit_alloc_many_places_like_alloc() {
 fn buddy_alloc_many_places_like_alloc() {
     alloc_many_places_like_alloc::<BuddyHeap>(1);
 }
+
+/// `free_many` must leave the heap as freeing the same blocks one by one in the same order
+/// does: two heaps take the same random sequence, one freeing batches with `free_many`, the
+/// other with a loop of `free`; every later block must land at the
+/// same place in both, with equal stats and both heaps' invariants holding throughout.
+/// Batches are often slices of consecutive allocations (runs of neighbours, which best fit
+/// coalesces once) in ascending, descending or shuffled order, sometimes picked from
+/// anywhere.
+fn free_many_frees_like_free<H: Heap>(seed: u64) {
+    let mut rng = Rng::new(seed);
+    let (mut a, mut b) = (H::EMPTY, H::EMPTY);
+    let (mut regions_a, mut regions_b) = (vec![], vec![]);
+    let mut live: Vec<(usize, usize)> = vec![];
+    for _ in 0..1500 {
+        match rng.below(3) {
+            0 => {
+                let size = if rng.below(4) == 0 { random_size(&mut rng, 65_536) } else { rng.below(1025) };
+                let n = 1 + rng.below(48);
+                for _ in 0..n {
+                    let (p, q) = unsafe { (a.alloc(size, MIN_ALIGN), b.alloc(size, MIN_ALIGN)) };
+                    assert_eq!(place(&mut regions_a, p as usize), place(&mut regions_b, q as usize));
+                    live.push((p as usize, q as usize));
+                }
+            }
+            _ if !live.is_empty() => {
+                let n = (1 + rng.below(64)).min(live.len());
+                let mut batch: Vec<(usize, usize)> = if rng.below(2) == 0 {
+                    let from = rng.below(live.len() - n + 1);
+                    live.drain(from..from + n).collect()
+                } else {
+                    (0..n).map(|_| live.swap_remove(rng.below(live.len()))).collect()
+                };
+                match rng.below(3) {
+                    0 => {}
+                    1 => batch.reverse(),
+                    _ => {
+                        for i in (1..batch.len()).rev() {
+                            batch.swap(i, rng.below(i + 1));
+                        }
+                    }
+                }
+                let ps: Vec<usize> = batch.iter().map(|&(p, _)| p).collect();
+                let qs: Vec<usize> = batch.iter().map(|&(_, q)| q).collect();
+                unsafe {
+                    a.free_many(&ps).unwrap();
+                    for &q in &qs {
+                        b.free(q as *mut u8).unwrap();
+                    }
+                }
+            }
+            _ => {}
+        }
+        a.check().unwrap();
+        b.check().unwrap();
+        assert_eq!(a.stats(), b.stats());
+    }
+    let ps: Vec<usize> = live.iter().map(|&(p, _)| p).collect();
+    unsafe { a.free_many(&ps).unwrap() };
+    for (_, q) in live {
+        unsafe { b.free(q as *mut u8).unwrap() };
+    }
+    a.trim();
+    b.trim();
+    assert_eq!(a.stats().regions, 0);
+    assert_eq!(b.stats().regions, 0);
+}
+
+#[test]
+fn bestfit_free_many_frees_like_free() {
+    for seed in 1..=4 {
+        free_many_frees_like_free::<BestFitHeap>(seed);
+    }
+}
+
+#[test]
+fn buddy_free_many_frees_like_free() {
+    free_many_frees_like_free::<BuddyHeap>(1);
+}
+
+/// A batch that names a block twice, or a pointer that is no block, is refused with the
+/// misuse (the thread cache then aborts): the second copy is seen as a double free.
+#[test]
+fn bestfit_free_many_reports_a_repeated_block() {
+    let mut h = BestFitHeap::EMPTY;
+    let blocks: Vec<usize> = (0..4).map(|_| unsafe { h.alloc(100, MIN_ALIGN) } as usize).collect();
+    let batch = [blocks[1], blocks[0], blocks[1]];
+    assert_eq!(unsafe { h.free_many(&batch) }, Err((blocks[1], Misuse::DoubleFree)));
+    let interior = [blocks[2], blocks[3] + 16];
+    assert_eq!(unsafe { h.free_many(&interior) }, Err((blocks[3] + 16, Misuse::InvalidPointer)));
+}
