@@ -632,6 +632,53 @@ impl BestFitHeap {
         }
     }
 
+    /// Carves blocks of `need` bytes one after another from the start of the free block
+    /// `rest` (in no bin, not the top, not counted in `free`, its best fit: see
+    /// `rest_is_best_fit`) into `out`, while it fits them; returns how many, and what is
+    /// left of it as such a free block (0 if nothing). The same blocks, headers and counts
+    /// as `split_off_tail` and `commit` one block at a time, which the batch would do
+    /// because each smaller rest is still the best fit: the bins do not change meanwhile,
+    /// no non-empty bin lies below a smaller rest's own, and a top that was not smaller
+    /// than the rest is not smaller than a smaller one. Each block costs one sealed header;
+    /// the rest and its neighbour's flag are written once, at the end.
+    #[inline]
+    unsafe fn carve_run(&mut self, rest: usize, need: usize, out: &mut [usize]) -> (usize, usize) {
+        // SAFETY: [rest, rest + its size) is a free block of ours that no bin holds; the
+        // block after it is a block header of the region.
+        unsafe {
+            let region = region_of(rest);
+            let mut b = rest;
+            let mut size = size_of(rest);
+            let mut prev_flag = bits(rest) & PREV_IN_USE;
+            let mut n = 0;
+            while n < out.len() && size >= need {
+                // A tail too small to be a block stays with the last one, as in a split.
+                let take = if size - need < MIN_BLOCK { size } else { need };
+                set_header(b, take | IN_USE | prev_flag);
+                set_live(b + HEADER, true);
+                out[n] = b + HEADER;
+                n += 1;
+                prev_flag = PREV_IN_USE;
+                b += take;
+                size -= take;
+            }
+            let bytes = b - rest;
+            if bytes != 0 && (*region).used == 0 {
+                self.spare_count -= 1;
+            }
+            (*region).used += bytes;
+            self.used += bytes;
+            if size == 0 {
+                // All of it went: the block after it has a neighbour in use now.
+                let flags = self.checked_bits(b);
+                set_header(b, flags | PREV_IN_USE);
+                return (n, 0);
+            }
+            make_free(b, size, prev_flag != 0);
+            (n, b)
+        }
+    }
+
     /// Takes `b` off the list of exact bin `bin`; a list whose links do not point back at
     /// `b` is reported as damage instead of being followed.
     #[inline]
@@ -1084,9 +1131,15 @@ impl Heap for BestFitHeap {
         // SAFETY: every block handled is a free block of this heap, out of its bin.
         unsafe {
             while got < out.len() {
-                let b = if rest != 0 && self.rest_is_best_fit(rest, need) {
-                    core::mem::take(&mut rest)
-                } else {
+                if rest != 0 && self.rest_is_best_fit(rest, need) {
+                    // Every later rest is smaller, so it stays the best fit for as long as
+                    // it fits (see `carve_run`): the rest of the batch is carved in one pass.
+                    let (carved, left) = self.carve_run(rest, need, &mut out[got..]);
+                    got += carved;
+                    rest = left;
+                    continue;
+                }
+                let b = {
                     if rest != 0 {
                         self.insert_free(core::mem::take(&mut rest));
                     }
