@@ -25,9 +25,9 @@
 //!
 //! | opcode % 16 | operation                                   | operands            |
 //! |-------------|---------------------------------------------|---------------------|
-//! | 0..=5       | alloc(size, MIN_ALIGN)                      | size                |
+//! | 0..=5       | alloc(size, MIN_ALIGN); opcode bit 7 set: alloc_many(size % 8193, 1..=64) | size (count byte) |
 //! | 6           | alloc(size, align)                          | align byte, size    |
-//! | 7..=9       | free the i-th live block                    | index               |
+//! | 7..=9       | free the i-th live block; bit 7 set: free_many of 1..=64 blocks from the i-th on, bit 6: reversed | index (count byte) |
 //! | 10, 11      | resize_in_place of the i-th block           | index, size         |
 //! | 12          | realloc: resize in place, else alloc+copy+free | index, size      |
 //! | 13          | usable_size and the peeks of the i-th block | index               |
@@ -285,6 +285,40 @@ impl<H: Heap> Model<H> {
         self.blocks.push(b);
     }
 
+    /// A thread cache's refill: `n` blocks of `size` bytes in one call.
+    fn alloc_many(&mut self, size: usize, n: usize) {
+        if self.live_bytes + size * n > LIVE_BUDGET {
+            return;
+        }
+        let mut out = [0usize; 64];
+        let got = unsafe { self.heap.alloc_many(size, &mut out[..n]) };
+        assert_eq!(got, n, "alloc_many of {n} x {size} bytes gave {got}");
+        for &p in &out[..got] {
+            let b = self.record(p, size, MIN_ALIGN);
+            self.blocks.push(b);
+        }
+    }
+
+    /// A thread cache's flush: up to `n` blocks from index `i` on (consecutive allocations,
+    /// often neighbours), in their order or reversed, freed in one call.
+    fn free_many(&mut self, i: usize, n: usize, reverse: bool) {
+        let n = n.min(self.blocks.len() - i);
+        let mut batch: Vec<usize> = (0..n).map(|_| self.take(i, "before free_many").p).collect();
+        if reverse {
+            batch.reverse();
+        }
+        unsafe { self.heap.free_many(&batch) }
+            .unwrap_or_else(|(p, e)| panic!("free_many: live block {p:#x} refused: {e:?}"));
+        for &p in &batch {
+            if matches!(chunkmap::owner(p), Owner::Region(_)) {
+                assert!(
+                    unsafe { self.heap.usable_size(p as *mut u8) }.is_err(),
+                    "usable_size of block {p:#x} freed by free_many accepted"
+                );
+            }
+        }
+    }
+
     fn free(&mut self, i: usize) {
         let b = self.take(i, "before free");
         unsafe { self.heap.free(b.p as *mut u8) }
@@ -475,6 +509,11 @@ pub fn run<H: Heap>(data: &[u8]) {
         let Some(op) = input.byte() else { break };
         let n = m.blocks.len();
         match op % 16 {
+            0..=5 if op & 0x80 != 0 => {
+                let size = input.size(H::MAX_REQUEST) % 8193;
+                let count = 1 + input.u8() % 64;
+                m.alloc_many(size, count);
+            }
             0..=5 => {
                 let size = input.size(H::MAX_REQUEST);
                 m.alloc(size, MIN_ALIGN);
@@ -484,6 +523,11 @@ pub fn run<H: Heap>(data: &[u8]) {
                 let align = MIN_ALIGN << (input.u8() % shifts);
                 let size = input.size(H::MAX_REQUEST);
                 m.alloc(size, align);
+            }
+            7..=9 if n > 0 && op & 0x80 != 0 => {
+                let i = input.index(n);
+                let count = 1 + input.u8() % 64;
+                m.free_many(i, count, op & 0x40 != 0);
             }
             7..=9 if n > 0 => {
                 let i = input.index(n);
