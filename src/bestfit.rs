@@ -577,14 +577,18 @@ impl BestFitHeap {
     /// `need` bytes still belongs in the treap, the request is carved from that block's end.
     /// The rest keeps the block's address, hence its priority, and a smaller size, so it is
     /// still the smallest key and the tree stays valid as it is; only its header and footer
-    /// change. Returns the carved block (header written, not yet committed), or None when the
-    /// general path must decide.
+    /// change. Carves up to `out.len()` blocks so, one below the other, committed (payloads
+    /// into `out`); returns how many, 0 when the general path must decide. Each next block
+    /// is what `alloc` would take next: the bins do not change meanwhile and a top that was
+    /// not smaller than the block is not smaller than its rest.
     #[inline]
-    fn carve_treap_min(&mut self, need: usize) -> Option<usize> {
-        if self.first_nonempty(bin_of(need)) != MIXED_BIN {
-            return None;
+    fn carve_treap_min(&mut self, need: usize, out: &mut [usize]) -> usize {
+        let carves = |size: usize| size >= need && size - need > LARGEST_EXACT_BIN;
+        if out.is_empty() || self.first_nonempty(bin_of(need)) != MIXED_BIN {
+            return 0;
         }
-        // SAFETY: the treap holds valid free blocks; the top is a free block.
+        // SAFETY: the treap holds valid free blocks; the top is a free block; the block
+        // after the treap's smallest is a block header of its region.
         unsafe {
             let mut b = self.bins[MIXED_BIN];
             loop {
@@ -594,21 +598,40 @@ impl BestFitHeap {
                 }
                 b = left;
             }
-            let size = size_of(b);
-            if size < need || size - need <= LARGEST_EXACT_BIN || self.top_beats(need, size) {
-                return None;
+            let mut size = size_of(b);
+            if !carves(size) || self.top_beats(need, size) {
+                return 0;
             }
             // Its size decides everything here: prove the header intact first.
-            if seal::HARDENED && self.checked_bits(b) & IN_USE != 0 {
+            let flags = self.checked_bits(b);
+            if seal::HARDENED && flags & IN_USE != 0 {
                 self.corrupted(b);
             }
-            let rest = size - need;
-            make_free(b, rest, bits(b) & PREV_IN_USE != 0);
-            self.free -= need;
-            let carved = b + rest;
-            // The block before it (the rest) is free: PREV_IN_USE clear.
-            set_header(carved, need);
-            Some(carved)
+            // The block after it gets a neighbour in use (the first carved block).
+            let end = b + size;
+            set_header(end, bits(end) | PREV_IN_USE);
+            let mut n = 0;
+            while n < out.len() && carves(size) {
+                size -= need;
+                let carved = b + size;
+                // The block before the lowest carved one is the rest, free; the others have
+                // a carved block before them.
+                let below_in_use = n + 1 < out.len() && carves(size);
+                set_header(carved, need | IN_USE | if below_in_use { PREV_IN_USE } else { 0 });
+                set_live(carved + HEADER, true);
+                out[n] = carved + HEADER;
+                n += 1;
+            }
+            make_free(b, size, flags & PREV_IN_USE != 0);
+            let bytes = end - b - size;
+            self.free -= bytes;
+            let region = region_of(b);
+            if (*region).used == 0 {
+                self.spare_count -= 1;
+            }
+            (*region).used += bytes;
+            self.used += bytes;
+            n
         }
     }
 
@@ -1086,11 +1109,9 @@ impl Heap for BestFitHeap {
         } else {
             need + align + MIN_BLOCK
         };
-        if align <= MIN_ALIGN
-            && let Some(b) = self.carve_treap_min(need)
-        {
-            // SAFETY: b is a fresh block of `need` bytes that no bin holds.
-            return unsafe { self.commit(b) };
+        let mut carved = [0usize; 1];
+        if align <= MIN_ALIGN && self.carve_treap_min(need, &mut carved) == 1 {
+            return carved[0] as *mut u8;
         }
         let mut b = self.take_best_fit_or_grow(search);
         if b == 0 {
@@ -1144,9 +1165,9 @@ impl Heap for BestFitHeap {
                         self.insert_free(core::mem::take(&mut rest));
                     }
                     // The same choices as `alloc`, in the same order.
-                    if let Some(carved) = self.carve_treap_min(need) {
-                        out[got] = self.commit(carved) as usize;
-                        got += 1;
+                    let carved = self.carve_treap_min(need, &mut out[got..]);
+                    if carved != 0 {
+                        got += carved;
                         continue;
                     }
                     let b = self.take_best_fit_or_grow(need);
@@ -1193,16 +1214,25 @@ impl Heap for BestFitHeap {
                 // freed in address order come in descending.
                 while k < blocks.len() {
                     let p = blocks[k];
-                    if p == high + HEADER {
-                        let b = self.retire(p).map_err(|m| (p, m))?;
+                    let above = p == high + HEADER;
+                    let below = !above && p < low && self.borders_below(p, low);
+                    if !(above || below) {
+                        break;
+                    }
+                    let b = match self.retire(p) {
+                        Ok(b) => b,
+                        Err(misuse) => {
+                            // The run so far is freed, as one block at a time would have.
+                            self.coalesce_and_insert(low, high - low);
+                            return Err((p, misuse));
+                        }
+                    };
+                    if above {
                         scrub_links(b);
                         high = b + size_of(b);
-                    } else if p < low && self.borders_below(p, low) {
-                        let b = self.retire(p).map_err(|m| (p, m))?;
+                    } else {
                         scrub_links(low);
                         low = b;
-                    } else {
-                        break;
                     }
                     k += 1;
                 }

@@ -431,4 +431,20 @@ fn bestfit_free_many_reports_a_repeated_block() {
     assert_eq!(unsafe { h.free_many(&batch) }, Err((blocks[1], Misuse::DoubleFree)));
     let interior = [blocks[2], blocks[3] + 16];
     assert_eq!(unsafe { h.free_many(&interior) }, Err((blocks[3] + 16, Misuse::InvalidPointer)));
+    h.check().unwrap();
+}
+
+/// A block refused in the middle of a run leaves the blocks before it freed, the heap
+/// consistent (as one free at a time would): a second free of a neighbour, joined from
+/// below.
+#[test]
+fn bestfit_free_many_refusal_inside_a_run_keeps_the_heap_whole() {
+    let mut h = BestFitHeap::EMPTY;
+    let b: Vec<usize> = (0..3).map(|_| unsafe { h.alloc(100, MIN_ALIGN) } as usize).collect();
+    unsafe { h.free_many(&[b[1]]) }.unwrap();
+    assert_eq!(unsafe { h.free_many(&[b[2], b[1]]) }, Err((b[1], Misuse::DoubleFree)));
+    h.check().unwrap();
+    unsafe { h.free(b[0] as *mut u8) }.unwrap();
+    h.check().unwrap();
+    assert_eq!(h.stats().used, 0);
 }
