@@ -964,6 +964,48 @@ impl BestFitHeap {
         Ok(count)
     }
 
+    /// For tests: the heap's layout independent of where its regions were mapped: every
+    /// block as (region index in the heap's list, offset, size and flags) in address order, then the top and
+    /// each exact bin's list in order, as (region index, offset). Two heaps that made the
+    /// same choices have equal layouts (the treap is left out: its shape follows a hash of
+    /// the addresses).
+    #[cfg(test)]
+    pub fn layout(&self) -> std::vec::Vec<(usize, usize, usize)> {
+        let mut bases = std::vec::Vec::new();
+        let mut out = std::vec::Vec::new();
+        // SAFETY: walking our own regions and exact bins' lists (check() proves them).
+        unsafe {
+            let mut region = self.regions.first();
+            while !region.is_null() {
+                bases.push(region as usize);
+                region = Region::next(region);
+            }
+            let place = |b: usize| {
+                let base = b & !(REGION - 1);
+                (bases.iter().position(|&r| r == base).unwrap(), b - base)
+            };
+            for &base in &bases {
+                let mut b = base + FIRST_BLOCK;
+                while b < base + EPILOGUE {
+                    let (r, off) = place(b);
+                    out.push((r, off, bits(b)));
+                    b += size_of(b);
+                }
+            }
+            let top = if self.top == 0 { (usize::MAX, 0) } else { place(self.top) };
+            out.push((top.0, top.1, usize::MAX));
+            for bin in 0..MIXED_BIN {
+                let mut b = self.bins[bin];
+                while b != 0 {
+                    let (r, off) = place(b);
+                    out.push((r, off, bin));
+                    b = self.left(b);
+                }
+            }
+        }
+        out
+    }
+
     /// Verifies one treap: search order, heap order, bin membership. Returns its node count.
     unsafe fn check_tree(
         &self,

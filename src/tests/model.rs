@@ -275,11 +275,20 @@ fn place(regions: &mut Vec<usize>, p: usize) -> (usize, usize) {
     (index, p - base)
 }
 
+/// A heap's layout (see `BestFitHeap::layout`), for comparing two heaps beyond placement.
+type Layout = Vec<(usize, usize, usize)>;
+
+/// Buddy's placement and stats are compared; its layout is not spelled out.
+fn no_layout(_: &BuddyHeap) -> Layout {
+    Vec::new()
+}
+
 /// `alloc_many` must place every block exactly where one `alloc` per block would: two heaps
 /// take the same random sequence of allocations and frees, one serving batches with
 /// `alloc_many`, the other with a loop of `alloc`, and every block must land at the same
-/// place in both; both heaps' invariants hold throughout.
-fn alloc_many_places_like_alloc<H: Heap>(seed: u64) {
+/// place in both; both heaps' invariants hold throughout, and best fit's layouts (headers,
+/// top, bin order) are equal.
+fn alloc_many_places_like_alloc<H: Heap>(seed: u64, layout: fn(&H) -> Layout) {
     let mut rng = Rng::new(seed);
     let (mut a, mut b) = (H::EMPTY, H::EMPTY);
     let (mut regions_a, mut regions_b) = (vec![], vec![]);
@@ -319,6 +328,7 @@ fn alloc_many_places_like_alloc<H: Heap>(seed: u64) {
         a.check().unwrap();
         b.check().unwrap();
         assert_eq!(a.stats(), b.stats());
+        assert_eq!(layout(&a), layout(&b));
     }
     for (p, q) in live {
         unsafe {
@@ -334,23 +344,23 @@ fn alloc_many_places_like_alloc<H: Heap>(seed: u64) {
 #[test]
 fn bestfit_alloc_many_places_like_alloc() {
     for seed in 1..=4 {
-        alloc_many_places_like_alloc::<BestFitHeap>(seed);
+        alloc_many_places_like_alloc::<BestFitHeap>(seed, BestFitHeap::layout);
     }
 }
 
 #[test]
 fn buddy_alloc_many_places_like_alloc() {
-    alloc_many_places_like_alloc::<BuddyHeap>(1);
+    alloc_many_places_like_alloc::<BuddyHeap>(1, no_layout);
 }
 
 /// `free_many` must leave the heap as freeing the same blocks one by one in the same order
 /// does: two heaps take the same random sequence, one freeing batches with `free_many`, the
-/// other with a loop of `free`; every later block must land at the
-/// same place in both, with equal stats and both heaps' invariants holding throughout.
+/// other with a loop of `free`; every later block must land at the same place in both, with
+/// equal stats and layouts (best fit) and both heaps' invariants holding throughout.
 /// Batches are often slices of consecutive allocations (runs of neighbours, which best fit
 /// coalesces once) in ascending, descending or shuffled order, sometimes picked from
 /// anywhere.
-fn free_many_frees_like_free<H: Heap>(seed: u64) {
+fn free_many_frees_like_free<H: Heap>(seed: u64, layout: fn(&H) -> Layout) {
     let mut rng = Rng::new(seed);
     let (mut a, mut b) = (H::EMPTY, H::EMPTY);
     let (mut regions_a, mut regions_b) = (vec![], vec![]);
@@ -397,6 +407,7 @@ fn free_many_frees_like_free<H: Heap>(seed: u64) {
         a.check().unwrap();
         b.check().unwrap();
         assert_eq!(a.stats(), b.stats());
+        assert_eq!(layout(&a), layout(&b));
     }
     let ps: Vec<usize> = live.iter().map(|&(p, _)| p).collect();
     unsafe { a.free_many(&ps).unwrap() };
@@ -412,13 +423,13 @@ fn free_many_frees_like_free<H: Heap>(seed: u64) {
 #[test]
 fn bestfit_free_many_frees_like_free() {
     for seed in 1..=4 {
-        free_many_frees_like_free::<BestFitHeap>(seed);
+        free_many_frees_like_free::<BestFitHeap>(seed, BestFitHeap::layout);
     }
 }
 
 #[test]
 fn buddy_free_many_frees_like_free() {
-    free_many_frees_like_free::<BuddyHeap>(1);
+    free_many_frees_like_free::<BuddyHeap>(1, no_layout);
 }
 
 /// A batch that names a block twice, or a pointer that is no block, is refused with the
