@@ -81,14 +81,25 @@ impl<H: Heap> Arena<H> {
     /// `p` is a live block of this arena (checked with `Heap::peek_live`) that the caller
     /// gives up.
     pub unsafe fn free_remote(&self, p: *mut u8) {
+        // SAFETY: forwarded from the caller; a single block is a chain of one.
+        unsafe { self.free_remote_chain(p as usize, p as usize) }
+    }
+
+    /// Hands back a chain of live blocks of this arena, `first` to `last`, linked and keyed
+    /// with `tcache::set_link` (`last`'s link is set here), with one compare-and-swap: a
+    /// flush sends all its blocks of one arena at once.
+    ///
+    /// # Safety
+    /// Every block of the chain is a live block of this arena that the caller gives up.
+    pub unsafe fn free_remote_chain(&self, first: usize, last: usize) {
         let mut head = self.remote.load(Ordering::Relaxed);
         loop {
-            // SAFETY: the block is the caller's to give up; its first words become the link
-            // and the key that marks it freed.
-            unsafe { tcache::set_link(p as usize, head) };
+            // SAFETY: the blocks are the caller's to give up; the last one's first words
+            // become the link to the list's old head and the key that marks it freed.
+            unsafe { tcache::set_link(last, head) };
             match self.remote.compare_exchange_weak(
                 head,
-                p as usize,
+                first,
                 Ordering::Release,
                 Ordering::Relaxed,
             ) {

@@ -17,12 +17,23 @@ fn enomem() -> *mut c_void {
     core::ptr::null_mut()
 }
 
+/// The cache's sizes are all far below PTRDIFF_MAX, so the size is only checked on a miss,
+/// which is a tail call: the fast path sets up no stack frame.
 #[inline]
 pub fn malloc(size: usize) -> *mut c_void {
+    let p = global::alloc_cached(size);
+    if !p.is_null() {
+        return p.cast();
+    }
+    malloc_missed(size)
+}
+
+#[inline(never)]
+fn malloc_missed(size: usize) -> *mut c_void {
     if size > PTRDIFF_MAX {
         return enomem();
     }
-    let p = global::alloc(size, MIN_ALIGN);
+    let p = global::alloc_slow(size, MIN_ALIGN);
     if p.is_null() { enomem() } else { p.cast() }
 }
 

@@ -163,10 +163,8 @@ fn serves_in_heap(size: usize, align: usize) -> bool {
 /// thread without a cache (the first call of all included) misses into `alloc_slow`.
 #[inline]
 pub fn alloc(size: usize, align: usize) -> *mut u8 {
-    if align <= MIN_ALIGN
-        && let Some(class) = ActiveHeap::cache_class(size)
-    {
-        let p = tcache::pop(class);
+    if align <= MIN_ALIGN {
+        let p = alloc_cached(size);
         if !p.is_null() {
             return p;
         }
@@ -174,8 +172,18 @@ pub fn alloc(size: usize, align: usize) -> *mut u8 {
     alloc_slow(size, align)
 }
 
+/// The fast path alone: a block of `size` bytes (aligned to `MIN_ALIGN`) from this thread's
+/// cache, or null (not a cached size, an empty bin, or no cache yet).
+#[inline(always)]
+pub fn alloc_cached(size: usize) -> *mut u8 {
+    match ActiveHeap::cache_class(size) {
+        Some(class) => tcache::pop(class),
+        None => ptr::null_mut(),
+    }
+}
+
 #[inline(never)]
-fn alloc_slow(size: usize, align: usize) -> *mut u8 {
+pub fn alloc_slow(size: usize, align: usize) -> *mut u8 {
     ensure_init();
     count_call_for_check();
     let align = align.max(MIN_ALIGN);

@@ -29,7 +29,7 @@ use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::arena::Arenas;
-use crate::chunkmap::{self, Owner};
+use crate::chunkmap::{self, MAX_ARENAS, Owner};
 use crate::heap::Heap;
 use crate::seal;
 use crate::sync::Guard;
@@ -201,10 +201,11 @@ pub fn init(destructor: unsafe extern "C" fn(*mut libc::c_void)) {
 /// Takes a cached block of `class`, or null when the bin is empty or the thread has no cache.
 #[inline(always)]
 pub fn pop(class: usize) -> *mut u8 {
-    let tc = current();
-    if tc.is_null() {
+    let slot = tls_get();
+    if slot <= EXITING {
         return ptr::null_mut();
     }
+    let tc = slot as *mut ThreadCache;
     // SAFETY: tc is this thread's cache; cached blocks are ours, at least 16 bytes each.
     unsafe {
         let bin = &mut (*tc).bins[class];
@@ -255,10 +256,12 @@ pub unsafe fn push_fast<H: Heap>(p: *mut u8) -> bool {
 /// `p` is what the program passed to free.
 #[inline(always)]
 unsafe fn cacheable<H: Heap>(p: *mut u8) -> Option<(*mut ThreadCache, usize)> {
-    let tc = current();
-    if tc.is_null() || !chunkmap::is_region(p as usize) {
+    // The slot read directly (not `current()`): one comparison says "no usable cache".
+    let slot = tls_get();
+    if slot <= EXITING || !chunkmap::is_region(p as usize) {
         return None;
     }
+    let tc = slot as *mut ThreadCache;
     // SAFETY: the chunk map says p is in a region; peek_class validates it lock-free.
     let class = unsafe { H::peek_class(p) }?;
     if !ENABLED.load(Ordering::Relaxed) {
@@ -301,12 +304,14 @@ pub unsafe fn push<H: Heap>(arenas: &Arenas<H>, p: *mut u8, call: &str) -> bool 
 }
 
 /// Returns `n` blocks of `bin` to their arenas: those of the thread's home in one call of
-/// `Heap::free_many` under one lock acquisition, the others through their owners' remote
-/// lists (no waiting).
+/// `Heap::free_many` under one lock acquisition, the others chained per owner and pushed on
+/// their owners' remote lists with one compare-and-swap each (no waiting).
 #[cold]
 fn flush<H: Heap>(arenas: &Arenas<H>, home: usize, bin: &mut Bin, n: u32) {
     let mut mine = [0usize; BIN_MAX as usize];
     let mut count = 0;
+    // Per owner arena: the first and last block of the chain sent to it (0: none).
+    let mut chains = [(0usize, 0usize); MAX_ARENAS];
     for _ in 0..n {
         let p = bin.head;
         // SAFETY: p is a cached block, live in its arena, linked with `set_link`.
@@ -317,7 +322,15 @@ fn flush<H: Heap>(arenas: &Arenas<H>, home: usize, bin: &mut Bin, n: u32) {
                 mine[count] = p;
                 count += 1;
             } else {
-                arenas.get(owner).free_remote(p as *mut u8);
+                let chain = &mut chains[owner as usize % MAX_ARENAS];
+                // Each block goes in front; the first one in stays last and is linked to
+                // the owner's list when the chain is pushed.
+                if chain.0 == 0 {
+                    chain.1 = p;
+                } else {
+                    set_link(p, chain.0);
+                }
+                chain.0 = p;
             }
         }
         bin.count -= 1;
@@ -326,6 +339,12 @@ fn flush<H: Heap>(arenas: &Arenas<H>, home: usize, bin: &mut Bin, n: u32) {
         // SAFETY: the blocks are live blocks of the home arena that the cache gives up.
         if unsafe { arenas.get(home as u8).lock().free_many(&mine[..count]) }.is_err() {
             crate::diag::fatal("thread cache holds a block the heap does not know");
+        }
+    }
+    for (owner, &(first, last)) in chains.iter().enumerate() {
+        if first != 0 {
+            // SAFETY: a chain of live blocks of that arena, linked with `set_link`.
+            unsafe { arenas.get(owner as u8).free_remote_chain(first, last) };
         }
     }
 }
