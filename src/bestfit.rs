@@ -914,6 +914,12 @@ impl BestFitHeap {
         if !p.is_multiple_of(MIN_ALIGN) || !(FIRST_BLOCK + HEADER..EPILOGUE).contains(&offset) {
             return Err(Misuse::InvalidPointer);
         }
+        // A region of another arena is not ours, whatever routed the block here (a thread
+        // cache finds a block's arena in this very header).
+        // SAFETY: p is in a mapped region, whose header is at its start.
+        if unsafe { (*region_of(p)).arena } != self.arena {
+            return Err(Misuse::InvalidPointer);
+        }
         // SAFETY: p is in a mapped region of ours.
         if unsafe { is_live(p) } {
             // SAFETY: a live block's header is at p - 8.

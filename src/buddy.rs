@@ -253,6 +253,12 @@ impl BuddyHeap {
         if offset < META || !offset.is_multiple_of(MIN_ALIGN) {
             return Err(Misuse::InvalidPointer);
         }
+        // A region of another arena is not ours, whatever routed the block here (a thread
+        // cache finds a block's arena in this very header).
+        // SAFETY: p is in a mapped region, whose header is at its start.
+        if unsafe { (*region_of(p)).arena } != self.arena {
+            return Err(Misuse::InvalidPointer);
+        }
         // SAFETY: the order map is in the region's metadata block.
         let e = unsafe { entry(base, offset).load(Relaxed) };
         if e & IN_USE != 0 {

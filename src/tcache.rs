@@ -461,11 +461,19 @@ pub unsafe fn drain<H: Heap>(arenas: &Arenas<H>, tc: *mut ThreadCache, exiting: 
 }
 
 /// The arena of a heap block held by a cache (or of a cache itself), from its region's
-/// header: only blocks proven to lie in a region enter a cache, and a region stays mapped
-/// while it has a block in use (cached blocks count as in use). One load, no radix walk:
-/// every flushed block asks.
-fn owner_of(p: usize) -> u8 {
-    // SAFETY: p lies in a mapped region, whose header is at the region's start.
+/// header (the region bitmap and one load, no radix walk: every flushed block asks). The
+/// heap that frees it checks the header's arena against its own.
+///
+/// # Safety
+/// `p` came out of a cache or is a cache: only blocks proven to lie in a region enter a
+/// cache, and a region stays mapped while it has a block in use (cached blocks count as in
+/// use). A cache link that the program overwrote can break that in a build without
+/// sealing, which is why the region bitmap is asked first.
+unsafe fn owner_of(p: usize) -> u8 {
+    if !chunkmap::is_region(p) {
+        crate::diag::fatal("thread cache holds a block outside every region");
+    }
+    // SAFETY: p lies in a mapped region (the bitmap says so), whose header is at its start.
     unsafe { (*crate::heap::region_of(p)).arena }
 }
 

@@ -2,7 +2,7 @@
 
 use crate::bestfit::{self, BestFitHeap};
 use crate::buddy::{self, BuddyHeap};
-use crate::heap::{Heap, MIN_ALIGN, REGION};
+use crate::heap::{Heap, MIN_ALIGN, Misuse, REGION};
 
 fn alloc<H: Heap>(h: &mut H, size: usize) -> usize {
     let p = unsafe { h.alloc(size, MIN_ALIGN) } as usize;
@@ -279,4 +279,31 @@ fn header_seal_binds_address_apart_from_size() {
         assert!(!seal::header_intact(b ^ (d << 32), w ^ d), "forged at d = {d}");
         assert!(!seal::header_intact(b, w ^ d), "low half changed by {d}");
     }
+}
+
+/// A heap refuses a block of another arena's region, whatever routed it there (a thread
+/// cache finds a block's arena in the region's header): nothing of the other heap changes.
+fn refuses_another_arenas_block<H: Heap>() {
+    let (mut a, mut b) = (H::EMPTY, H::EMPTY);
+    a.set_arena(1);
+    b.set_arena(2);
+    let p = unsafe { a.alloc(100, MIN_ALIGN) };
+    assert!(!p.is_null());
+    assert_eq!(unsafe { b.free(p) }, Err(Misuse::InvalidPointer));
+    assert_eq!(unsafe { b.usable_size(p) }, Err(Misuse::InvalidPointer));
+    assert_eq!(unsafe { b.free_many(&[p as usize]) }, Err((p as usize, Misuse::InvalidPointer)));
+    a.check().unwrap();
+    unsafe { a.free(p) }.unwrap();
+    a.trim();
+    assert_eq!(a.stats().regions, 0);
+}
+
+#[test]
+fn bestfit_refuses_another_arenas_block() {
+    refuses_another_arenas_block::<BestFitHeap>();
+}
+
+#[test]
+fn buddy_refuses_another_arenas_block() {
+    refuses_another_arenas_block::<BuddyHeap>();
 }
