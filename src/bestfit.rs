@@ -1090,7 +1090,11 @@ impl Heap for BestFitHeap {
         let p = p as usize;
         // Misaligned pointers would share a live block's granule; a pointer before the first
         // block would have its "header" in the region's own header or outside the region.
-        if !p.is_multiple_of(MIN_ALIGN) || p & (REGION - 1) < FIRST_BLOCK + HEADER {
+        // One test for both: below the first payload the offset wraps to a huge value, and
+        // the first payload is 16-aligned, so the low bits of the difference are p's.
+        const _: () = assert!((FIRST_BLOCK + HEADER).is_multiple_of(MIN_ALIGN));
+        let past_first = (p & (REGION - 1)).wrapping_sub(FIRST_BLOCK + HEADER);
+        if past_first & (!(REGION - 1) | (MIN_ALIGN - 1)) != 0 {
             return None;
         }
         // SAFETY: p is inside a mapped region, past its first header; a live block's size is

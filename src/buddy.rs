@@ -115,7 +115,10 @@ unsafe fn set_link(b: usize, slot: usize, v: usize) {
 #[inline]
 unsafe fn live_order(p: usize) -> Option<usize> {
     let (base, offset) = split_addr(p);
-    if offset < META || !offset.is_multiple_of(MIN_ALIGN) {
+    // One test for offset < META and misalignment: below META the difference wraps to a
+    // huge value, and META is 16-aligned, so the low bits of the difference are p's.
+    const _: () = assert!(META.is_multiple_of(MIN_ALIGN));
+    if offset.wrapping_sub(META) & (!(REGION - 1) | (MIN_ALIGN - 1)) != 0 {
         return None;
     }
     // SAFETY: the order map is in the region's metadata block.
