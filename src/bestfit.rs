@@ -625,12 +625,7 @@ impl BestFitHeap {
             make_free(b, size, flags & PREV_IN_USE != 0);
             let bytes = end - b - size;
             self.free -= bytes;
-            let region = region_of(b);
-            if (*region).used == 0 {
-                self.spare_count -= 1;
-            }
-            (*region).used += bytes;
-            self.used += bytes;
+            self.count_in_use(b, bytes);
             n
         }
     }
@@ -669,7 +664,6 @@ impl BestFitHeap {
         // SAFETY: [rest, rest + its size) is a free block of ours that no bin holds; the
         // block after it is a block header of the region.
         unsafe {
-            let region = region_of(rest);
             let mut b = rest;
             let mut size = size_of(rest);
             let mut prev_flag = bits(rest) & PREV_IN_USE;
@@ -685,12 +679,7 @@ impl BestFitHeap {
                 b += take;
                 size -= take;
             }
-            let bytes = b - rest;
-            if bytes != 0 && (*region).used == 0 {
-                self.spare_count -= 1;
-            }
-            (*region).used += bytes;
-            self.used += bytes;
+            self.count_in_use(rest, b - rest);
             if size == 0 {
                 // All of it went: the block after it has a neighbour in use now.
                 let flags = self.checked_bits(b);
@@ -845,6 +834,21 @@ impl BestFitHeap {
         unsafe { self.regions.unmap(region) };
     }
 
+    /// Counts `bytes` more in use in the region of `b` and in the heap; a region that had
+    /// none in use is no longer a spare.
+    #[inline]
+    unsafe fn count_in_use(&mut self, b: usize, bytes: usize) {
+        // SAFETY: b lies in one of our regions, whose header is at its start.
+        unsafe {
+            let region = region_of(b);
+            if bytes != 0 && (*region).used == 0 {
+                self.spare_count -= 1;
+            }
+            (*region).used += bytes;
+            self.used += bytes;
+        }
+    }
+
     /// Marks the (already sized) block `b` in use and does the bookkeeping.
     #[inline]
     unsafe fn commit(&mut self, b: usize) -> *mut u8 {
@@ -854,12 +858,7 @@ impl BestFitHeap {
             set_header(b, bits(b) | IN_USE);
             set_prev_in_use(b + size, true);
             set_live(b + HEADER, true);
-            let region = region_of(b);
-            if (*region).used == 0 {
-                self.spare_count -= 1;
-            }
-            (*region).used += size;
-            self.used += size;
+            self.count_in_use(b, size);
             (b + HEADER) as *mut u8
         }
     }

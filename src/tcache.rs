@@ -178,11 +178,19 @@ pub unsafe fn clear_key(p: *mut u8) {
 /// This thread's cache, or null (none yet, or the thread is exiting).
 #[inline]
 pub fn current() -> *mut ThreadCache {
+    usable_cache().unwrap_or(ptr::null_mut())
+}
+
+/// This thread's cache, if it has one: one comparison of the slot (the fast paths test
+/// this rather than `current()`'s null pointer, which cost them a conditional move and a
+/// second test).
+#[inline(always)]
+fn usable_cache() -> Option<*mut ThreadCache> {
     let slot = tls_get();
     if slot > EXITING {
-        slot as *mut ThreadCache
+        Some(slot as *mut ThreadCache)
     } else {
-        ptr::null_mut()
+        None
     }
 }
 
@@ -201,11 +209,9 @@ pub fn init(destructor: unsafe extern "C" fn(*mut libc::c_void)) {
 /// Takes a cached block of `class`, or null when the bin is empty or the thread has no cache.
 #[inline(always)]
 pub fn pop(class: usize) -> *mut u8 {
-    let slot = tls_get();
-    if slot <= EXITING {
+    let Some(tc) = usable_cache() else {
         return ptr::null_mut();
-    }
-    let tc = slot as *mut ThreadCache;
+    };
     // SAFETY: tc is this thread's cache; cached blocks are ours, at least 16 bytes each.
     unsafe {
         let bin = &mut (*tc).bins[class];
@@ -256,12 +262,10 @@ pub unsafe fn push_fast<H: Heap>(p: *mut u8) -> bool {
 /// `p` is what the program passed to free.
 #[inline(always)]
 unsafe fn cacheable<H: Heap>(p: *mut u8) -> Option<(*mut ThreadCache, usize)> {
-    // The slot read directly (not `current()`): one comparison says "no usable cache".
-    let slot = tls_get();
-    if slot <= EXITING || !chunkmap::is_region(p as usize) {
+    let tc = usable_cache()?;
+    if !chunkmap::is_region(p as usize) {
         return None;
     }
-    let tc = slot as *mut ThreadCache;
     // SAFETY: the chunk map says p is in a region; peek_class validates it lock-free.
     let class = unsafe { H::peek_class(p) }?;
     if !ENABLED.load(Ordering::Relaxed) {

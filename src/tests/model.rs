@@ -283,6 +283,14 @@ fn no_layout(_: &BuddyHeap) -> Layout {
     Vec::new()
 }
 
+/// Two heaps driven through the same choices: both intact, with equal stats and layouts.
+fn assert_twins<H: Heap>(a: &H, b: &H, layout: fn(&H) -> Layout) {
+    a.check().unwrap();
+    b.check().unwrap();
+    assert_eq!(a.stats(), b.stats());
+    assert_eq!(layout(a), layout(b));
+}
+
 /// `alloc_many` must place every block exactly where one `alloc` per block would: two heaps
 /// take the same random sequence of allocations and frees, one serving batches with
 /// `alloc_many`, the other with a loop of `alloc`, and every block must land at the same
@@ -325,10 +333,7 @@ fn alloc_many_places_like_alloc<H: Heap>(seed: u64, layout: fn(&H) -> Layout) {
             }
             _ => {}
         }
-        a.check().unwrap();
-        b.check().unwrap();
-        assert_eq!(a.stats(), b.stats());
-        assert_eq!(layout(&a), layout(&b));
+        assert_twins(&a, &b, layout);
     }
     for (p, q) in live {
         unsafe {
@@ -404,10 +409,7 @@ fn free_many_frees_like_free<H: Heap>(seed: u64, layout: fn(&H) -> Layout) {
             }
             _ => {}
         }
-        a.check().unwrap();
-        b.check().unwrap();
-        assert_eq!(a.stats(), b.stats());
-        assert_eq!(layout(&a), layout(&b));
+        assert_twins(&a, &b, layout);
     }
     let ps: Vec<usize> = live.iter().map(|&(p, _)| p).collect();
     unsafe { a.free_many(&ps).unwrap() };
