@@ -106,7 +106,7 @@ pub struct BestFitHeap {
     call: &'static str,
     /// The top: a free block that ends its region, kept out of the bins (0 = none), so that
     /// carving requests off the end of a fresh region costs no tree operations. It counts in
-    /// `free` and `free_blocks`; `take_best_fit` weighs it against the bins' best candidate,
+    /// `free` and `free_blocks`; `best_fit` weighs it against the bins' best candidate,
     /// so it is taken only when it is the smallest block that fits.
     top: usize,
 }
@@ -171,6 +171,13 @@ unsafe fn set_left(b: usize, v: usize) {
 unsafe fn set_right(b: usize, v: usize) {
     // SAFETY: as in `set_link`.
     unsafe { set_link(b + 16, v) }
+}
+/// Whether the link word at `slot` holds `target`: compared sealed, so that a link already
+/// known good (a block that the heap reached) is checked without decoding the other.
+#[inline]
+unsafe fn links_to(slot: usize, target: usize) -> bool {
+    // SAFETY: slot is a link word of a free block.
+    unsafe { word(slot) == seal::encode(slot, target) }
 }
 /// Clears the link words of a block that a merge absorbs: left inside the merged block, they
 /// would reach the program unzeroed one day, mixed with the link secret (and a cached
@@ -301,6 +308,23 @@ impl BestFitHeap {
         unsafe { self.link(b, b + 16) }
     }
 
+    /// Reports a list whose links around `b` do not agree: the neighbour whose back link does
+    /// not decode if there is one, else `b`.
+    #[cold]
+    #[inline(never)]
+    unsafe fn report_broken_list(&self, b: usize, next: usize, prev: usize) -> ! {
+        // SAFETY: next and prev decoded as links into this heap's regions: free blocks there.
+        unsafe {
+            if next != 0 {
+                self.right(next);
+            }
+            if prev != 0 {
+                self.left(prev);
+            }
+        }
+        self.corrupted(b)
+    }
+
     /// Reports that the metadata of block `b` (header, footer or links) was overwritten.
     #[cold]
     #[inline(never)]
@@ -410,9 +434,11 @@ impl BestFitHeap {
         }
     }
 
-    /// The block with the smallest key whose size is at least `size`, or 0.
-    unsafe fn treap_lower_bound(&self, mut t: usize, size: usize) -> usize {
+    /// The block with the smallest key whose size is at least `size` (0 if none), and
+    /// whether it is the treap's smallest block: it is unless the walk passed a smaller one.
+    unsafe fn treap_lower_bound(&self, mut t: usize, size: usize) -> (usize, bool) {
         let mut best = 0;
+        let mut passed_smaller = false;
         // SAFETY: t is a valid treap of free blocks.
         unsafe {
             while t != 0 {
@@ -420,11 +446,12 @@ impl BestFitHeap {
                     best = t;
                     t = self.left(t);
                 } else {
+                    passed_smaller = true;
                     t = self.right(t);
                 }
             }
         }
-        best
+        (best, !passed_smaller)
     }
 }
 
@@ -520,36 +547,47 @@ impl BestFitHeap {
         }
     }
 
-    /// Takes the best-fitting free block of at least `size` bytes out of the free blocks: the
-    /// smallest fitting block of the bins, or the top if it fits and is smaller; 0 if none.
+    /// The best-fitting free block for `size` bytes, left where it is: the smallest fitting
+    /// block of the bins, or the top if it fits and is smaller; 0 if none. The flag says
+    /// whether it is the treap's smallest block (what `carve_treap_min` carves from).
     #[inline]
-    fn take_best_fit(&mut self, size: usize) -> usize {
+    fn best_fit(&self, size: usize) -> (usize, bool) {
         let bin = self.first_nonempty(bin_of(size));
         // SAFETY: the bins hold valid lists and a valid treap of free blocks; the top is free.
         unsafe {
-            let mut b = match bin {
-                BINS => 0,
+            let (b, treap_min) = match bin {
+                BINS => (0, false),
                 MIXED_BIN => self.treap_lower_bound(self.bins[bin], size),
                 // An exact bin: every block fits as well as any other.
-                _ => self.bins[bin],
+                _ => (self.bins[bin], false),
             };
             if self.top_beats(size, if b == 0 { 0 } else { size_of(b) }) {
-                b = self.top;
-            } else if b == 0 {
-                return 0;
+                (self.top, false)
+            } else {
+                (b, treap_min)
             }
+        }
+    }
+
+    /// Takes the free block `b` (found by `best_fit`) out of its bin, or out of the top.
+    ///
+    /// # Safety
+    /// `b` is the top or a free block in its bin.
+    #[inline]
+    unsafe fn take(&mut self, b: usize) {
+        // SAFETY: forwarded from the caller.
+        unsafe {
             // Its size picks the bin it is taken from: prove the header intact first.
             if seal::HARDENED && self.checked_bits(b) & IN_USE != 0 {
                 self.corrupted(b);
             }
             self.remove_free(b);
-            b
         }
     }
 
     /// Whether the top fits `need` bytes and fits them better than a candidate of
     /// `candidate` bytes (0: none): only when strictly smaller, so that on a tie the bins'
-    /// block is taken. The one rule `take_best_fit`, `carve_treap_min` and
+    /// block is taken. The one rule `best_fit`, `carve_treap_min` and
     /// `rest_is_best_fit` weigh the top by.
     #[inline]
     fn top_beats(&self, need: usize, candidate: usize) -> bool {
@@ -561,15 +599,15 @@ impl BestFitHeap {
         }
     }
 
-    /// `take_best_fit`, mapping a new region first when no free block fits; 0 if the OS
-    /// refuses one.
+    /// `best_fit`, mapping a new region first when no free block fits; 0 if the OS refuses
+    /// one.
     #[inline]
-    fn take_best_fit_or_grow(&mut self, size: usize) -> usize {
-        let b = self.take_best_fit(size);
-        if b != 0 || !self.grow() {
-            return b;
+    fn best_fit_or_grow(&mut self, size: usize) -> (usize, bool) {
+        let fit = self.best_fit(size);
+        if fit.0 != 0 || !self.grow() {
+            return fit;
         }
-        self.take_best_fit(size)
+        self.best_fit(size)
     }
 
     /// The common case of a request that no exact bin serves, in O(depth) with no tree
@@ -581,25 +619,17 @@ impl BestFitHeap {
     /// into `out`); returns how many, 0 when the general path must decide. Each next block
     /// is what `alloc` would take next: the bins do not change meanwhile and a top that was
     /// not smaller than the block is not smaller than its rest.
+    ///
+    /// # Safety
+    /// `b` is the treap's smallest block and the best fit for `need` (`best_fit` said so).
     #[inline]
-    fn carve_treap_min(&mut self, need: usize, out: &mut [usize]) -> usize {
+    unsafe fn carve_treap_min(&mut self, b: usize, need: usize, out: &mut [usize]) -> usize {
         let carves = |size: usize| size >= need && size - need > LARGEST_EXACT_BIN;
-        if out.is_empty() || self.first_nonempty(bin_of(need)) != MIXED_BIN {
-            return 0;
-        }
-        // SAFETY: the treap holds valid free blocks; the top is a free block; the block
-        // after the treap's smallest is a block header of its region.
+        // SAFETY: b is a free block of the treap; the block after it is a block header of
+        // its region.
         unsafe {
-            let mut b = self.bins[MIXED_BIN];
-            loop {
-                let left = self.left(b);
-                if left == 0 {
-                    break;
-                }
-                b = left;
-            }
             let mut size = size_of(b);
-            if !carves(size) || self.top_beats(need, size) {
+            if out.is_empty() || !carves(size) {
                 return 0;
             }
             // Its size decides everything here: prove the header intact first.
@@ -699,11 +729,11 @@ impl BestFitHeap {
         unsafe {
             let (next, prev) = (self.left(b), self.right(b));
             if seal::HARDENED
-                && (next != 0 && self.right(next) != b
-                    || prev != 0 && self.left(prev) != b
+                && (next != 0 && !links_to(next + 16, b)
+                    || prev != 0 && !links_to(prev + 8, b)
                     || prev == 0 && self.bins[bin] != b)
             {
-                self.corrupted(b);
+                self.report_broken_list(b, next, prev);
             }
             if next != 0 {
                 set_prev(next, prev);
@@ -1160,16 +1190,18 @@ impl Heap for BestFitHeap {
         } else {
             need + align + MIN_BLOCK
         };
-        let mut carved = [0usize; 1];
-        if align <= MIN_ALIGN && self.carve_treap_min(need, &mut carved) == 1 {
-            return carved[0] as *mut u8;
-        }
-        let mut b = self.take_best_fit_or_grow(search);
+        let (mut b, treap_min) = self.best_fit_or_grow(search);
         if b == 0 {
             return ptr::null_mut();
         }
-        // SAFETY: b is a free block of at least `search` bytes, out of its bin.
+        // SAFETY: b is the best fit, a free block of at least `search` bytes.
         unsafe {
+            let mut carved = [0usize; 1];
+            if align <= MIN_ALIGN && treap_min && self.carve_treap_min(b, need, &mut carved) == 1
+            {
+                return carved[0] as *mut u8;
+            }
+            self.take(b);
             if align > MIN_ALIGN {
                 let payload = (b + HEADER + align - 1) & !(align - 1);
                 let mut gap = payload - HEADER - b;
@@ -1216,15 +1248,18 @@ impl Heap for BestFitHeap {
                         self.insert_free(core::mem::take(&mut rest));
                     }
                     // The same choices as `alloc`, in the same order.
-                    let carved = self.carve_treap_min(need, &mut out[got..]);
-                    if carved != 0 {
-                        got += carved;
-                        continue;
-                    }
-                    let b = self.take_best_fit_or_grow(need);
+                    let (b, treap_min) = self.best_fit_or_grow(need);
                     if b == 0 {
                         break;
                     }
+                    if treap_min {
+                        let carved = self.carve_treap_min(b, need, &mut out[got..]);
+                        if carved != 0 {
+                            got += carved;
+                            continue;
+                        }
+                    }
+                    self.take(b);
                     b
                 };
                 // As `cut_back`, but the tail stays out of the bins (it is the next candidate).
