@@ -46,7 +46,9 @@ use core::ptr;
 use core::sync::atomic::Ordering::Relaxed;
 use core::sync::atomic::{AtomicU8, AtomicUsize};
 
-use crate::heap::{self, Heap, HeapStats, MIN_ALIGN, Misuse, REGION, Region, Regions, region_of};
+use crate::heap::{
+    self, Call, Heap, HeapStats, MIN_ALIGN, Misuse, REGION, Region, Regions, SpareLimit, region_of,
+};
 use crate::seal;
 
 /// Block flag: this block is in use.
@@ -99,11 +101,11 @@ pub struct BestFitHeap {
     /// Regions whose `used` is 0.
     spare_count: usize,
     /// How many wholly free regions stay mapped; a region freed beyond that is unmapped.
-    spare_limit: usize,
+    spare_limit: SpareLimit,
     /// The arena index recorded in the chunk map for this heap's regions.
     arena: u8,
-    /// The C call being served ("malloc", "free", "realloc"), named when damage is found.
-    call: &'static str,
+    /// The C call being served, named when damage is found.
+    call: Call,
     /// The top: a free block that ends its region, kept out of the bins (0 = none), so that
     /// carving requests off the end of a fresh region costs no tree operations. It counts in
     /// `free` and `free_blocks`; `best_fit` weighs it against the bins' best candidate,
@@ -329,7 +331,7 @@ impl BestFitHeap {
     #[cold]
     #[inline(never)]
     fn corrupted(&self, b: usize) -> ! {
-        crate::diag::misuse(self.call, "corrupted block", b + HEADER)
+        crate::diag::misuse(self.call.name(), "corrupted block", b + HEADER)
     }
 
     /// The header of `b` if it is intact, else the damage is reported.
@@ -824,7 +826,7 @@ impl BestFitHeap {
             make_free(start, total, true);
             set_prev_in_use(start + total, false);
             if (*region).used == 0 {
-                if self.spare_count >= self.spare_limit {
+                if self.spare_count >= self.spare_limit.regions() {
                     self.release(region);
                     return;
                 }
@@ -1093,9 +1095,9 @@ impl Heap for BestFitHeap {
         free: 0,
         free_blocks: 0,
         spare_count: 0,
-        spare_limit: 1,
+        spare_limit: SpareLimit::DEFAULT,
         arena: 0,
-        call: "malloc",
+        call: Call::Malloc,
         top: 0,
     };
     /// Blocks of 32..=4096 bytes, one class per 16 bytes (the sizes of the exact bins).
@@ -1181,7 +1183,7 @@ impl Heap for BestFitHeap {
     const MAX_ALIGN: usize = 1 << 20;
 
     unsafe fn alloc(&mut self, size: usize, align: usize) -> *mut u8 {
-        self.call = "malloc";
+        self.call = Call::Malloc;
         let need = block_size(size);
         // An aligned request needs room to skip to an aligned payload, leaving a gap that is
         // either empty or big enough to be a free block of its own.
@@ -1226,7 +1228,7 @@ impl Heap for BestFitHeap {
     /// carves its blocks one after another from one free block then costs one bin operation
     /// in all, not two a block.
     unsafe fn alloc_many(&mut self, size: usize, out: &mut [usize]) -> usize {
-        self.call = "malloc";
+        self.call = Call::Malloc;
         let need = block_size(size);
         // A free block, header and footer written, in no bin and not the top, not counted
         // in `free`: the rest of the last split.
@@ -1277,7 +1279,7 @@ impl Heap for BestFitHeap {
     unsafe fn free(&mut self, p: *mut u8) -> Result<(), Misuse> {
         // SAFETY: retire proves b a live block of one of our regions.
         unsafe {
-            self.call = "free";
+            self.call = Call::Free;
             let b = self.retire(p as usize)?;
             self.coalesce_and_insert(b, size_of(b));
         }
@@ -1285,7 +1287,7 @@ impl Heap for BestFitHeap {
     }
 
     unsafe fn free_many(&mut self, blocks: &[usize]) -> Result<(), (usize, Misuse)> {
-        self.call = "free";
+        self.call = Call::Free;
         let mut k = 0;
         // SAFETY: retire proves each block live; a run's blocks are neighbours, so together
         // they form one block from the lowest one's header to the highest one's end.
@@ -1339,7 +1341,7 @@ impl Heap for BestFitHeap {
     unsafe fn resize_in_place(&mut self, p: *mut u8, size: usize) -> Result<bool, Misuse> {
         // SAFETY: validate proves b is a live block; neighbours are read through its size.
         unsafe {
-            self.call = "realloc";
+            self.call = Call::Realloc;
             let b = self.validate(p as usize)?;
             let current = size_of(b);
             let need = block_size(size);
@@ -1378,11 +1380,11 @@ impl Heap for BestFitHeap {
     }
 
     fn set_spare_limit(&mut self, regions: usize) {
-        self.spare_limit = regions;
+        self.spare_limit = SpareLimit::new(regions);
     }
 
     fn trim(&mut self) -> bool {
-        self.call = "malloc_trim";
+        self.call = Call::MallocTrim;
         let mut released = false;
         let mut region = self.regions.first();
         while !region.is_null() {

@@ -29,7 +29,9 @@ use core::ptr;
 use core::sync::atomic::AtomicU8;
 use core::sync::atomic::Ordering::Relaxed;
 
-use crate::heap::{self, Heap, HeapStats, MIN_ALIGN, Misuse, REGION, Region, Regions, region_of};
+use crate::heap::{
+    self, Call, Heap, HeapStats, MIN_ALIGN, Misuse, REGION, Region, Regions, SpareLimit, region_of,
+};
 use crate::seal;
 
 /// log2 of the smallest block.
@@ -72,11 +74,11 @@ pub struct BuddyHeap {
     free_blocks: usize,
     /// Regions whose `used` is 0.
     spare_count: usize,
-    spare_limit: usize,
+    spare_limit: SpareLimit,
     /// The arena index recorded in the chunk map for this heap's regions.
     arena: u8,
-    /// The C call being served ("malloc", "free", "realloc"), named when damage is found.
-    call: &'static str,
+    /// The C call being served, named when damage is found.
+    call: Call,
 }
 
 // SAFETY: the heap owns its regions; the caller serialises access with a lock.
@@ -146,7 +148,7 @@ impl BuddyHeap {
     #[cold]
     #[inline(never)]
     fn corrupted(&self, b: usize) -> ! {
-        crate::diag::misuse(self.call, "corrupted block", b)
+        crate::diag::misuse(self.call.name(), "corrupted block", b)
     }
 
     #[inline]
@@ -319,9 +321,9 @@ impl Heap for BuddyHeap {
         free: 0,
         free_blocks: 0,
         spare_count: 0,
-        spare_limit: 1,
+        spare_limit: SpareLimit::DEFAULT,
         arena: 0,
-        call: "malloc",
+        call: Call::Malloc,
     };
     /// Blocks of 16 B..=4 KiB: orders 0..=8.
     const CACHE_CLASSES: usize = 9;
@@ -367,7 +369,7 @@ impl Heap for BuddyHeap {
     const MAX_ALIGN: usize = block_bytes(MAX_ORDER);
 
     unsafe fn alloc(&mut self, size: usize, align: usize) -> *mut u8 {
-        self.call = "malloc";
+        self.call = Call::Malloc;
         // A block of order k is aligned to 2^k bytes, so alignment is just a larger order.
         let order = order_for(size).max(order_for(align));
         let mut fits = self.nonempty & (!0u32 << order);
@@ -395,14 +397,14 @@ impl Heap for BuddyHeap {
 
     unsafe fn free(&mut self, p: *mut u8) -> Result<(), Misuse> {
         let b = p as usize;
-        self.call = "free";
+        self.call = Call::Free;
         // SAFETY: validate proves b is a live block of ours.
         unsafe {
             let order = self.validate(b)?;
             self.account(b, block_bytes(order), false);
             self.release_block(b, order);
             let region = region_of(b);
-            if (*region).used == 0 && self.spare_count > self.spare_limit {
+            if (*region).used == 0 && self.spare_count > self.spare_limit.regions() {
                 self.release(region);
             }
         }
@@ -416,7 +418,7 @@ impl Heap for BuddyHeap {
 
     unsafe fn resize_in_place(&mut self, p: *mut u8, size: usize) -> Result<bool, Misuse> {
         let b = p as usize;
-        self.call = "realloc";
+        self.call = Call::Realloc;
         let (base, offset) = split_addr(b);
         // SAFETY: validate proves b is live; buddies are read through the order map.
         unsafe {
@@ -471,7 +473,7 @@ impl Heap for BuddyHeap {
     }
 
     fn set_spare_limit(&mut self, regions: usize) {
-        self.spare_limit = regions;
+        self.spare_limit = SpareLimit::new(regions);
     }
 
     fn trim(&mut self) -> bool {

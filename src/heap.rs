@@ -38,6 +38,53 @@ impl Misuse {
     }
 }
 
+/// The C call a heap is serving, named in the diagnostic when it finds damage. `Malloc` is
+/// 0, so that an empty heap is all zero bytes (see `Heap::EMPTY`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+pub enum Call {
+    Malloc = 0,
+    Free,
+    Realloc,
+    MallocTrim,
+}
+
+impl Call {
+    pub fn name(self) -> &'static str {
+        match self {
+            Call::Malloc => "malloc",
+            Call::Free => "free",
+            Call::Realloc => "realloc",
+            Call::MallocTrim => "malloc_trim",
+        }
+    }
+}
+
+/// How many wholly free regions a heap keeps mapped for reuse: one, until
+/// mallopt(M_TRIM_THRESHOLD) sets a number. Its default is all zero bytes (see `Heap::EMPTY`).
+#[derive(Clone, Copy, Debug)]
+pub struct SpareLimit {
+    /// Set by mallopt; `regions` means nothing until then.
+    set: bool,
+    regions: usize,
+}
+
+impl SpareLimit {
+    pub const DEFAULT: SpareLimit = SpareLimit {
+        set: false,
+        regions: 0,
+    };
+    const DEFAULT_REGIONS: usize = 1;
+
+    pub fn new(regions: usize) -> Self {
+        SpareLimit { set: true, regions }
+    }
+
+    pub fn regions(self) -> usize {
+        if self.set { self.regions } else { Self::DEFAULT_REGIONS }
+    }
+}
+
 /// Figures for mallinfo2, malloc_stats and malloc_info. All in bytes unless named a count.
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
 pub struct HeapStats {
