@@ -39,9 +39,14 @@ unhardened:
 	$(BUILD_LIBS) --no-default-features --features buddy,unhardened
 	@$(MAKE) --no-print-directory install-out NAME=unhardened-buddy
 
+# Each file is copied beside its destination and renamed over it: a program running with
+# the old library preloaded keeps its mapping (cp over it in place killed such a program
+# with SIGBUS).
 install-out:
 	@mkdir -p $(OUT)/$(NAME)
-	cp target/release/libbestbuddy.so target/release/libbestbuddy.a $(OUT)/$(NAME)/
+	for f in libbestbuddy.so libbestbuddy.a; do \
+	  cp target/release/$$f $(OUT)/$(NAME)/.$$f.tmp && mv -f $(OUT)/$(NAME)/.$$f.tmp $(OUT)/$(NAME)/$$f || exit 1; \
+	done
 	ln -sf libbestbuddy.so $(OUT)/$(NAME)/$(SONAME)
 
 check: all header-drift clippy test-rust c-tests real-tests stress-quick
