@@ -8,7 +8,7 @@
 #       static   linked with OUTDIR/libbestbuddy.a
 #       preload  linked with libc only, run with LD_PRELOAD=OUTDIR/libbestbuddy.so
 #     plus the public-header checks (header_c.c, header_cpp.cpp) and
-#     symbols.sh on the shared library.
+#     symbols.sh and layout.sh on the shared library.
 #
 # usage: c_tests/run.sh none
 #     Validation mode: build the tests against libc only and run them on
@@ -228,6 +228,11 @@ if [ $glibc_mode = 0 ] && [[ header =~ $filter || symbols =~ $filter ]]; then
         report PASS "symbols libbestbuddy.so"
     else
         report FAIL "symbols libbestbuddy.so" "$build/log/symbols.out"
+    fi
+    if "$here/layout.sh" "$outdir/libbestbuddy.so" >"$build/log/layout.out" 2>&1; then
+        report PASS "layout libbestbuddy.so"
+    else
+        report FAIL "layout libbestbuddy.so" "$build/log/layout.out"
     fi
 fi
 

@@ -132,7 +132,7 @@ impl<H: Heap> Arenas<H> {
     }
 
     /// Opens two arenas per CPU the process may run on (at most 16) and numbers them; the
-    /// others are never touched.
+    /// others stay empty (only `each` and the fork handlers, which visit all 16, touch them).
     pub fn init(&self) {
         let count = (2 * cpus()).clamp(1, MAX_ARENAS);
         for (index, arena) in self.arenas.iter().enumerate().take(count) {

@@ -1234,7 +1234,8 @@ impl Heap for BestFitHeap {
         // in `free`: the rest of the last split.
         let mut rest = 0;
         let mut got = 0;
-        // SAFETY: every block handled is a free block of this heap, out of its bin.
+        // SAFETY: every block handled is a free block of this heap: the rest of a split (in
+        // no bin), or the best fit, which is carved in place or taken out of its bin first.
         unsafe {
             while got < out.len() {
                 if rest != 0 && self.rest_is_best_fit(rest, need) {

@@ -1,0 +1,38 @@
+#!/bin/sh
+# usage: c_tests/layout.sh SOFILE
+# Link-time facts about the shared library that nothing else tests:
+# - its SONAME is libbestbuddy.so.0 (valgrind's --soname-synonyms and packagers need it;
+#   build.rs passes it to the linker);
+# - the table of arenas (global::ARENAS) lies in .bss: its initial value must stay all zero
+#   bytes, or the 260 KiB table moves to .data and is relocated and partly faulted in at
+#   load (see docs/ARCHITECTURE.md, "Threads, fork, initialisation").
+set -eu
+if [ $# -ne 1 ]; then
+    echo "usage: $0 SOFILE" >&2
+    exit 2
+fi
+so=$1
+if [ ! -f "$so" ]; then
+    echo "layout.sh: no such file: $so" >&2
+    exit 2
+fi
+soname=$(readelf -d "$so" | sed -n 's/.*(SONAME).*\[\(.*\)\].*/\1/p')
+if [ "$soname" != libbestbuddy.so.0 ]; then
+    echo "layout.sh: $so has SONAME '$soname', want libbestbuddy.so.0"
+    exit 1
+fi
+# nm type b/B: the symbol is in .bss; d/D would be .data.
+arenas=$(nm "$so" | awk '$3 ~ /9bestbuddy6global6ARENAS/ { print $2 }')
+if [ -z "$arenas" ]; then
+    echo "layout.sh: no symbol for the arena table in $so (stripped?)"
+    exit 1
+fi
+case $arenas in
+b | B) ;;
+*)
+    echo "layout.sh: the arena table is in a section of type '$arenas', not .bss:" \
+        "its initial value is no longer all zero bytes"
+    exit 1
+    ;;
+esac
+echo "layout.sh: $so: SONAME $soname, arena table in .bss"
