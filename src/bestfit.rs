@@ -641,7 +641,7 @@ impl BestFitHeap {
             }
             // The block after it gets a neighbour in use (the first carved block).
             let end = b + size;
-            set_header(end, bits(end) | PREV_IN_USE);
+            set_prev_in_use(end, true);
             let mut n = 0;
             while n < out.len() && carves(size) {
                 size -= need;
@@ -948,7 +948,7 @@ impl BestFitHeap {
         // A region of another arena is not ours, whatever routed the block here (a thread
         // cache finds a block's arena in this very header).
         // SAFETY: p is in a mapped region, whose header is at its start.
-        if unsafe { (*region_of(p)).arena } != self.arena {
+        if unsafe { heap::region_arena(p) } != self.arena {
             return Err(Misuse::InvalidPointer);
         }
         // SAFETY: p is in a mapped region of ours.
@@ -1246,25 +1246,22 @@ impl Heap for BestFitHeap {
                     rest = left;
                     continue;
                 }
-                let b = {
-                    if rest != 0 {
-                        self.insert_free(core::mem::take(&mut rest));
+                if rest != 0 {
+                    self.insert_free(core::mem::take(&mut rest));
+                }
+                // The same choices as `alloc`, in the same order.
+                let (b, treap_min) = self.best_fit_or_grow(need);
+                if b == 0 {
+                    break;
+                }
+                if treap_min {
+                    let carved = self.carve_treap_min(b, need, &mut out[got..]);
+                    if carved != 0 {
+                        got += carved;
+                        continue;
                     }
-                    // The same choices as `alloc`, in the same order.
-                    let (b, treap_min) = self.best_fit_or_grow(need);
-                    if b == 0 {
-                        break;
-                    }
-                    if treap_min {
-                        let carved = self.carve_treap_min(b, need, &mut out[got..]);
-                        if carved != 0 {
-                            got += carved;
-                            continue;
-                        }
-                    }
-                    self.take(b);
-                    b
-                };
+                }
+                self.take(b);
                 // As `cut_back`, but the tail stays out of the bins (it is the next candidate).
                 rest = self.split_off_tail(b, need);
                 out[got] = self.commit(b) as usize;

@@ -261,7 +261,7 @@ impl BuddyHeap {
         // A region of another arena is not ours, whatever routed the block here (a thread
         // cache finds a block's arena in this very header).
         // SAFETY: p is in a mapped region, whose header is at its start.
-        if unsafe { (*region_of(p)).arena } != self.arena {
+        if unsafe { heap::region_arena(p) } != self.arena {
             return Err(Misuse::InvalidPointer);
         }
         // SAFETY: the order map is in the region's metadata block.

@@ -255,6 +255,17 @@ pub fn region_of(addr: usize) -> *mut Region {
     (addr & !(REGION - 1)) as *mut Region
 }
 
+/// The arena that owns the region holding `addr`, from the region's header (one load): the
+/// heaps' validation, their link checks and a thread cache's flush all ask it.
+///
+/// # Safety
+/// `addr` lies in a mapped region (the chunk map's region bitmap says so).
+#[inline(always)]
+pub unsafe fn region_arena(addr: usize) -> u8 {
+    // SAFETY: a region starts with its header, mapped while the region is.
+    unsafe { (*region_of(addr)).arena }
+}
+
 /// A heap's regions: a doubly linked list through their headers.
 pub struct Regions {
     first: *mut Region,

@@ -110,7 +110,7 @@ pub fn decode_region(slot: usize, stored: usize, low: usize, arena: u8) -> Optio
         return Some(ptr);
     }
     // SAFETY: a region chunk starts with its header, mapped while the region is.
-    if chunkmap::is_region(ptr) && unsafe { (*heap::region_of(ptr)).arena } == arena {
+    if chunkmap::is_region(ptr) && unsafe { heap::region_arena(ptr) } == arena {
         Some(ptr)
     } else {
         None

@@ -478,7 +478,7 @@ unsafe fn owner_of(p: usize) -> u8 {
         crate::diag::fatal("thread cache holds a block outside every region");
     }
     // SAFETY: p lies in a mapped region (the bitmap says so), whose header is at its start.
-    unsafe { (*crate::heap::region_of(p)).arena }
+    unsafe { crate::heap::region_arena(p) }
 }
 
 /// Gives the block holding a thread's cache back to its arena.
