@@ -10,7 +10,9 @@
  * them a fresh mapping also takes only a handful of faults.
  *
  * Then a kept mapping that madvise split into several (which mremap refuses to move) must
- * still serve a larger calloc correctly: zeroed, writable, its own. */
+ * still serve a larger calloc correctly: zeroed, writable, its own; and once everything is
+ * freed and trimmed, no address range the failed move aimed at may stay mapped (VmSize back
+ * where it was before the split). */
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -26,6 +28,21 @@ static long minor_faults(void)
     struct rusage ru;
     CHECK(getrusage(RUSAGE_SELF, &ru) == 0);
     return ru.ru_minflt;
+}
+
+/* The process's mapped address space, from /proc/self/status. */
+static size_t vm_size_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    CHECK(f != NULL);
+    char line[256];
+    size_t kib = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmSize: %zu kB", &kib) == 1)
+            break;
+    fclose(f);
+    CHECK(kib != 0);
+    return kib;
 }
 
 int main(void)
@@ -63,6 +80,7 @@ int main(void)
     /* A kept mapping split in three by madvise, grown by a larger request (the others
      * unmapped first, so that it is the one grown). */
     malloc_trim(0);
+    size_t vm_before = vm_size_kib();
     char *split = malloc(OLD);
     CHECK(split != NULL);
     memset(split, 0x5a, OLD);
@@ -81,6 +99,11 @@ int main(void)
         free(other);
         free(big);
     }
+    malloc_trim(0);
+    size_t vm_after = vm_size_kib();
+    printf("VmSize before the split %zu KiB, after %zu KiB\n", vm_before, vm_after);
+    CHECKF(vm_after <= vm_before + 1024, "%zu KiB of address space stayed mapped",
+           vm_after - vm_before);
     free(anchor);
     return 0;
 }

@@ -2,7 +2,8 @@
  * (return 1) and honoured: with M_PERTURB set to b, malloc'd memory is filled
  * with b ^ 0xff while calloc still returns zeroes; after lowering
  * M_MMAP_THRESHOLD to 64 KiB a 256 KiB block counts as mmapped in mallinfo2.
- * On bestbuddy an unknown parameter returns 0 (glibc returns 1). */
+ * As glibc 2.36: an unknown parameter is accepted (returns 1), an M_MXFAST
+ * outside 0..160 is refused (returns 0); mallopt never sets errno. */
 #include "common.h"
 
 int main(void)
@@ -42,11 +43,12 @@ int main(void)
     }
     CHECK(mallopt(M_PERTURB, 0) == 1);
 
-    if (bb) {
-        CHECKF(mallopt(12345, 1) == 0, "mallopt(12345, 1) != 0 on bestbuddy");
-        CHECK(mallopt(-12345, 1) == 0);
-    } else {
-        CHECK(mallopt(12345, 1) == 1); /* glibc ignores unknown parameters */
-    }
+    /* glibc ignores unknown parameters and says yes */
+    errno = 4321;
+    CHECKF(mallopt(12345, 1) == 1, "mallopt(12345, 1) != 1");
+    CHECKF(mallopt(-12345, 1) == 1, "mallopt(-12345, 1) != 1");
+    CHECKF(mallopt(M_MXFAST, 1000) == 0, "mallopt(M_MXFAST, 1000) != 0");
+    CHECKF(mallopt(M_MXFAST, -1) == 0, "mallopt(M_MXFAST, -1) != 0");
+    CHECKF(errno == 4321, "mallopt changed errno to %d", errno);
     return 0;
 }

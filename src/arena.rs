@@ -7,12 +7,12 @@
 //! lock goes on the owner's remote list, a lock-free stack; whoever next locks that arena
 //! frees the blocks on it first. The freeing thread never waits for the owner.
 
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use crate::chunkmap::MAX_ARENAS;
 use crate::diag;
 use crate::heap::{Heap, HeapStats};
-use crate::sync::{Guard, Locked};
+use crate::sync::{Guard, Locked, RawLock};
 use crate::tcache;
 
 pub struct Arena<H> {
@@ -110,45 +110,108 @@ impl<H: Heap> Arena<H> {
     }
 }
 
-/// The table of arenas. Invariant: only the first `count()` are handed to threads as homes,
-/// and only those are numbered and ever map a region; all `MAX_ARENAS` exist, so an index
-/// from the chunk map is always valid.
+/// The table of arenas. Only the first `count()` are handed to threads as homes; an arena
+/// is opened (numbered, marked in `opened`) the first time anything locks it, so a process
+/// pays, in memory and at every fork, only for the arenas its threads have used. All
+/// `MAX_ARENAS` exist, so an index from the chunk map is always valid.
 ///
 /// A new table is all zero bytes, so the static one lies in .bss and costs the process only
-/// the pages its used arenas touch (an initialiser with a pointer in every heap put the
-/// 260 KiB table in .data, relocated at load: 68 KiB resident before the first malloc).
+/// the pages its opened arenas touch (an initialiser with a pointer in every heap put the
+/// table in .data, relocated and resident at load).
 pub struct Arenas<H> {
     arenas: [Arena<H>; MAX_ARENAS],
-    /// Arenas in use; 0 before `init`, when arena 0 serves alone.
+    /// Arenas handed out as homes; 0 before `init`, when arena 0 serves alone. Invariant:
+    /// at most `MAX_ARENAS` and at most `limit` (when set).
     count: AtomicUsize,
+    /// What `init` chose from the CPU count, before any limit.
+    natural: AtomicUsize,
+    /// mallopt(M_ARENA_MAX); 0 when unset.
+    limit: AtomicUsize,
+    /// Bit `i` is set, under `opening`, before arena `i` is first locked. Invariant: no
+    /// arena whose bit is clear is locked, holds a region or has a remote list, so the fork
+    /// handlers lock only the arenas marked here (holding `opening`, so none opens meanwhile).
+    opened: AtomicU32,
+    /// Serialises opening an arena against the fork handlers and `each`.
+    opening: RawLock,
+    /// The spare-region limit every arena applies (mallopt M_TRIM_THRESHOLD, M_TOP_PAD),
+    /// plus one; 0 while unset (the table stays all zero bytes). Kept here so that an arena
+    /// opened later gets the same limit as the rest.
+    spare_limit_plus_one: AtomicUsize,
 }
+
+const _: () = assert!(MAX_ARENAS <= u32::BITS as usize);
 
 impl<H: Heap> Arenas<H> {
     pub const fn new() -> Self {
         Arenas {
             arenas: [const { Arena::new() }; MAX_ARENAS],
             count: AtomicUsize::new(0),
+            natural: AtomicUsize::new(0),
+            limit: AtomicUsize::new(0),
+            opened: AtomicU32::new(0),
+            opening: RawLock::new(),
+            spare_limit_plus_one: AtomicUsize::new(0),
         }
     }
 
-    /// Opens two arenas per CPU the process may run on (at most 16) and numbers them; the
-    /// others stay empty (only `each` and the fork handlers, which visit all 16, touch them).
+    /// Chooses how many arenas threads spread over: two per CPU the process may run on, at
+    /// most 16 and at most the M_ARENA_MAX limit. Touches no arena.
     pub fn init(&self) {
-        let count = (2 * cpus()).clamp(1, MAX_ARENAS);
-        for (index, arena) in self.arenas.iter().enumerate().take(count) {
-            arena.heap.lock().set_arena(index as u8);
-        }
+        self.natural
+            .store((2 * cpus()).clamp(1, MAX_ARENAS), Ordering::Relaxed);
+        self.apply_count();
+    }
+
+    fn apply_count(&self) {
+        let natural = self.natural.load(Ordering::Relaxed);
+        let count = match self.limit.load(Ordering::Relaxed) {
+            0 => natural,
+            limit => natural.min(limit),
+        };
         self.count.store(count, Ordering::Relaxed);
+    }
+
+    /// mallopt(M_ARENA_MAX): new threads spread over at most `limit` arenas (threads whose
+    /// home lies past it move in range when next they lock one). Blocks keep their arena.
+    pub fn set_limit(&self, limit: usize) {
+        self.limit.store(limit.clamp(1, MAX_ARENAS), Ordering::Relaxed);
+        self.apply_count();
     }
 
     pub fn count(&self) -> usize {
         self.count.load(Ordering::Relaxed).max(1)
     }
 
-    /// The arena with this index (from the chunk map: always < MAX_ARENAS).
+    /// The arena with this index (from the chunk map or a thread's home, so already opened).
     #[inline]
     pub fn get(&self, index: u8) -> &Arena<H> {
         &self.arenas[index as usize % MAX_ARENAS]
+    }
+
+    /// Arena `index`, opened first if nothing has locked it yet.
+    #[inline]
+    fn open(&self, index: usize) -> &Arena<H> {
+        if self.opened.load(Ordering::Relaxed) & (1 << index) == 0 {
+            self.open_slow(index);
+        }
+        &self.arenas[index]
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn open_slow(&self, index: usize) {
+        self.opening.lock();
+        if self.opened.load(Ordering::Relaxed) & (1 << index) == 0 {
+            let mut heap = self.arenas[index].heap.lock();
+            heap.set_arena(index as u8);
+            let spare = self.spare_limit_plus_one.load(Ordering::Relaxed);
+            if spare != 0 {
+                heap.set_spare_limit(spare - 1);
+            }
+            drop(heap);
+            self.opened.fetch_or(1 << index, Ordering::Relaxed);
+        }
+        self.opening.unlock();
     }
 
     /// Locks the arena `*home`, or, when another thread holds it, the first arena that can be
@@ -156,24 +219,46 @@ impl<H: Heap> Arenas<H> {
     pub fn lock_home(&self, home: &mut usize) -> Guard<'_, H> {
         let count = self.count();
         let start = *home % count;
-        if let Some(heap) = self.arenas[start].try_lock() {
+        if let Some(heap) = self.open(start).try_lock() {
+            *home = start;
             return heap;
         }
         for step in 1..count {
             let index = (start + step) % count;
-            if let Some(heap) = self.arenas[index].try_lock() {
+            if let Some(heap) = self.open(index).try_lock() {
                 *home = index;
                 return heap;
             }
         }
+        *home = start;
         self.arenas[start].lock()
     }
 
-    /// Runs `f` on every arena's heap in turn, each under its lock.
+    /// Runs `f` on every opened arena's heap in turn, each under its lock (the others are
+    /// empty). No arena opens meanwhile.
     pub fn each(&self, mut f: impl FnMut(&mut H)) {
-        for arena in &self.arenas {
-            f(&mut arena.lock());
+        self.each_indexed(|_, heap| f(heap));
+    }
+
+    /// As `each`, with each arena's index.
+    pub fn each_indexed(&self, mut f: impl FnMut(usize, &mut H)) {
+        self.opening.lock();
+        let opened = self.opened.load(Ordering::Relaxed);
+        for (index, arena) in self.arenas.iter().enumerate() {
+            if opened & (1 << index) != 0 {
+                f(index, &mut arena.lock());
+            }
         }
+        self.opening.unlock();
+    }
+
+    /// Sets every arena's spare-region limit, those opened later included.
+    pub fn set_spare_limit(&self, regions: usize) {
+        self.opening.lock();
+        let regions = regions.min(usize::MAX - 1);
+        self.spare_limit_plus_one.store(regions + 1, Ordering::Relaxed);
+        self.opening.unlock();
+        self.each(|heap| heap.set_spare_limit(regions));
     }
 
     /// The figures of all arenas added up.
@@ -190,23 +275,38 @@ impl<H: Heap> Arenas<H> {
         total
     }
 
-    /// fork: take every arena's lock, in index order.
-    pub fn lock_all(&self) {
-        for arena in &self.arenas {
-            arena.heap.raw().lock();
+    /// fork, prepare: takes `opening`, then every opened arena's lock in index order (the
+    /// order nothing else contradicts: no thread holds two arena locks, and `opening` is
+    /// never taken with an arena lock held). Returns the arenas locked, for `unlock_all`.
+    pub fn lock_all(&self) -> u32 {
+        self.opening.lock();
+        let opened = self.opened.load(Ordering::Relaxed);
+        for (index, arena) in self.arenas.iter().enumerate() {
+            if opened & (1 << index) != 0 {
+                arena.heap.raw().lock();
+            }
         }
+        opened
     }
 
-    pub fn unlock_all(&self) {
-        for arena in &self.arenas {
-            arena.heap.raw().unlock();
+    /// fork, parent: releases what `lock_all` took.
+    pub fn unlock_all(&self, locked: u32) {
+        for (index, arena) in self.arenas.iter().enumerate() {
+            if locked & (1 << index) != 0 {
+                arena.heap.raw().unlock();
+            }
         }
+        self.opening.unlock();
     }
 
-    pub fn reset_all_in_child(&self) {
-        for arena in &self.arenas {
-            arena.heap.raw().reset_in_child();
+    /// fork, child: the locks `lock_all` took belong to this thread, the only one left.
+    pub fn reset_all_in_child(&self, locked: u32) {
+        for (index, arena) in self.arenas.iter().enumerate() {
+            if locked & (1 << index) != 0 {
+                arena.heap.raw().reset_in_child();
+            }
         }
+        self.opening.reset_in_child();
     }
 }
 

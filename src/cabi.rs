@@ -122,7 +122,8 @@ pub fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
     memalign(align, size)
 }
 
-/// Returns 0, EINVAL or ENOMEM; never touches errno, and `*out` only on success.
+/// Returns 0, EINVAL or ENOMEM, and writes `*out` only on success. As glibc 2.36 does, an
+/// ENOMEM is also left in errno (code written for glibc checks it); EINVAL is not.
 ///
 /// # Safety
 /// `out` must be valid for a pointer-sized write.
@@ -130,9 +131,7 @@ pub unsafe fn posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -
     if !align.is_power_of_two() || !align.is_multiple_of(core::mem::size_of::<*mut c_void>()) {
         return libc::EINVAL;
     }
-    let saved = os::errno();
     let p = memalign(align, size);
-    os::set_errno(saved);
     if p.is_null() {
         return libc::ENOMEM;
     }

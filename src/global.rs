@@ -7,7 +7,7 @@
 //! with or without `--no-default-features`; enabling neither is a compile error (lib.rs).
 
 use core::ptr;
-use core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicUsize, Ordering};
 
 use crate::arena::Arenas;
 use crate::chunkmap::{self, Owner};
@@ -128,24 +128,67 @@ unsafe extern "C" fn thread_exit(cache: *mut core::ffi::c_void) {
     unsafe { tcache::drain(&ARENAS, cache.cast(), true) };
 }
 
+// glibc's stdio list lock, which its fork takes between the atfork prepare handlers and its
+// own malloc's locks (posix/fork.c). The lock is recursive, so taking it here first and
+// again in fork is allowed.
+unsafe extern "C" {
+    fn _IO_list_lock();
+    fn _IO_list_unlock();
+    fn _IO_list_resetlock();
+    /// Non-zero until the process creates its first thread (glibc >= 2.32).
+    static __libc_single_threaded: core::ffi::c_char;
+}
+
+/// The arenas the prepare handler locked (a bit each), or `FORK_SKIPPED` when it locked
+/// nothing; read by the parent and child handlers of the same fork.
+static FORK_LOCKED: AtomicU32 = AtomicU32::new(FORK_SKIPPED);
+const FORK_SKIPPED: u32 = u32::MAX;
+
+/// fork, before: the lock order is glibc's own, stdio's list lock before the allocator's
+/// (a thread in getline holds a FILE's lock and reallocs; one in fflush(NULL) holds the
+/// list lock and waits for that FILE; so whoever holds an arena lock must never wait for
+/// the list lock). Then the opened arenas, the kept large mappings, the chunk map.
+///
+/// A process with one thread skips all of it, as glibc's fork does for its own malloc: no
+/// other thread can hold a lock, and when fork runs in a signal handler that interrupted
+/// this thread's malloc, the lock it holds would never be released (POSIX lets a handler
+/// fork; its child may then only call async-signal-safe functions, malloc not among them).
 extern "C" fn fork_prepare() {
-    // Lock order: arenas by index, then the chunk map (a heap takes the chunk map lock while
-    // growing; nothing holds two arena locks at once).
-    ARENAS.lock_all();
+    // SAFETY: a byte glibc exports and only ever writes from this process's first thread.
+    if unsafe { core::ptr::read_volatile(&raw const __libc_single_threaded) } != 0 {
+        FORK_LOCKED.store(FORK_SKIPPED, Ordering::Relaxed);
+        return;
+    }
+    // SAFETY: glibc's own lock, taken as its fork takes it; released by the other handlers.
+    unsafe { _IO_list_lock() };
+    let locked = ARENAS.lock_all();
     large::fork_prepare();
     chunkmap::LEAF_LOCK.lock();
+    FORK_LOCKED.store(locked, Ordering::Relaxed);
 }
 
 extern "C" fn fork_parent() {
+    let locked = FORK_LOCKED.load(Ordering::Relaxed);
+    if locked == FORK_SKIPPED {
+        return;
+    }
     chunkmap::LEAF_LOCK.unlock();
     large::fork_parent();
-    ARENAS.unlock_all();
+    ARENAS.unlock_all(locked);
+    // SAFETY: taken by this thread in fork_prepare; glibc released its own hold already.
+    unsafe { _IO_list_unlock() };
 }
 
 extern "C" fn fork_child() {
+    let locked = FORK_LOCKED.load(Ordering::Relaxed);
+    if locked == FORK_SKIPPED {
+        return;
+    }
     chunkmap::LEAF_LOCK.reset_in_child();
     large::fork_child();
-    ARENAS.reset_all_in_child();
+    ARENAS.reset_all_in_child(locked);
+    // SAFETY: the child's only thread held it; glibc resets it too, before this handler.
+    unsafe { _IO_list_resetlock() };
 }
 
 /// The name of the heap serving this process.
@@ -154,6 +197,21 @@ pub const BACKEND: &str = ActiveHeap::NAME;
 #[inline]
 fn serves_in_heap(size: usize, align: usize) -> bool {
     size <= MMAP_THRESHOLD.load(Ordering::Relaxed) && align <= ActiveHeap::MAX_ALIGN
+        || over_mapping_limit(size, align)
+}
+
+/// mallopt(M_MMAP_MAX): the most large blocks mapped at once; past it, a request the heap
+/// can serve goes to the heap whatever the threshold (glibc's default limit).
+static MMAP_MAX: AtomicUsize = AtomicUsize::new(65536);
+
+/// True when `size` bytes aligned to `align` would get a mapping of their own but the
+/// mapping limit is reached and the heap can serve them.
+#[cold]
+#[inline(never)]
+fn over_mapping_limit(size: usize, align: usize) -> bool {
+    size <= ActiveHeap::MAX_REQUEST
+        && align <= ActiveHeap::MAX_ALIGN
+        && large::COUNT.load(Ordering::Relaxed) >= MMAP_MAX.load(Ordering::Relaxed)
 }
 
 /// Allocates `size` bytes aligned to `align` (a power of two). Null when memory is exhausted;
@@ -449,6 +507,11 @@ pub fn snapshot() -> Snapshot {
     }
 }
 
+/// Each opened arena's figures, by index (for malloc_info); the rest of `out` is None.
+pub fn arena_stats(out: &mut [Option<HeapStats>; chunkmap::MAX_ARENAS]) {
+    ARENAS.each_indexed(|index, heap| out[index] = Some(heap.stats()));
+}
+
 /// Bytes the heap has mapped in regions.
 pub fn region_bytes(stats: &HeapStats) -> usize {
     stats.regions * REGION
@@ -470,20 +533,54 @@ pub fn trim() -> bool {
     released
 }
 
-/// Sets the mmap threshold; false if `bytes` is above what the heap can serve.
-pub fn set_mmap_threshold(bytes: usize) -> bool {
-    if bytes > ActiveHeap::MAX_REQUEST {
-        return false;
-    }
-    MMAP_THRESHOLD.store(bytes, Ordering::Relaxed);
-    true
+/// mallopt M_MMAP_THRESHOLD: requests above `bytes` get a mapping of their own. Capped at
+/// what the heap serves: larger requests always get one.
+pub fn set_mmap_threshold(bytes: usize) {
+    MMAP_THRESHOLD.store(bytes.min(ActiveHeap::MAX_REQUEST), Ordering::Relaxed);
 }
 
-/// mallopt M_TRIM_THRESHOLD: keeps up to `bytes / REGION` wholly free regions per arena and
-/// up to `bytes` of freed large mappings mapped for reuse.
+/// mallopt M_MMAP_MAX: at most `count` large blocks mapped at once (0: none, for requests
+/// the heap can serve).
+pub fn set_mmap_max(count: usize) {
+    MMAP_MAX.store(count, Ordering::Relaxed);
+}
+
+/// mallopt M_ARENA_MAX: threads spread over at most `count` arenas.
+pub fn set_arena_max(count: usize) {
+    ensure_init();
+    ARENAS.set_limit(count);
+}
+
+/// The two mallopt parameters that bound the wholly free regions each arena keeps mapped:
+/// M_TRIM_THRESHOLD and M_TOP_PAD, in bytes (`usize::MAX` while unset).
+static TRIM_THRESHOLD: AtomicUsize = AtomicUsize::new(usize::MAX);
+static TOP_PAD: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+/// mallopt M_TRIM_THRESHOLD: keeps up to `bytes` of freed large mappings mapped for reuse,
+/// and whole free regions up to that many bytes (or M_TOP_PAD's, if more) per arena.
 pub fn set_trim_threshold(bytes: usize) {
     large::set_keep_limit(bytes);
-    ARENAS.each(|heap| heap.set_spare_limit(bytes / REGION));
+    TRIM_THRESHOLD.store(bytes.min(usize::MAX - 1), Ordering::Relaxed);
+    apply_spare_limit();
+}
+
+/// mallopt M_TOP_PAD: the free memory a heap keeps mapped past what it uses, as glibc keeps
+/// that much at the top of its heap when trimming; here in whole regions (rounded up).
+pub fn set_top_pad(bytes: usize) {
+    TOP_PAD.store(bytes.min(usize::MAX - 1), Ordering::Relaxed);
+    apply_spare_limit();
+}
+
+fn apply_spare_limit() {
+    let trim = TRIM_THRESHOLD.load(Ordering::Relaxed);
+    let pad = TOP_PAD.load(Ordering::Relaxed);
+    // Unset, each counts as the heap's default of one spare region.
+    let regions = |bytes: usize, round_up: bool| match bytes {
+        usize::MAX => 1,
+        b if round_up => b.div_ceil(REGION),
+        b => b / REGION,
+    };
+    ARENAS.set_spare_limit(regions(trim, false).max(regions(pad, true)));
 }
 
 /// Perturbing fills every block on malloc and free, so the caches step aside: this thread's

@@ -7,26 +7,36 @@ use crate::diag::Line;
 use crate::global::{self, Snapshot};
 
 // mallopt parameters (malloc.h).
+const M_MXFAST: c_int = 1;
 const M_TRIM_THRESHOLD: c_int = -1;
+const M_TOP_PAD: c_int = -2;
 const M_MMAP_THRESHOLD: c_int = -3;
+const M_MMAP_MAX: c_int = -4;
 const M_PERTURB: c_int = -6;
+const M_ARENA_MAX: c_int = -8;
 
-/// Honours M_MMAP_THRESHOLD (up to the heap's largest request), M_TRIM_THRESHOLD (how much
-/// freed memory stays mapped for reuse: whole regions, large mappings) and M_PERTURB;
-/// returns 0 for anything else.
+/// glibc's largest M_MXFAST (its MAX_FAST_SIZE on 64-bit).
+const MXFAST_MAX: c_int = 160;
+
+/// mallopt answers as glibc 2.36 does: 1 for every parameter, known or not, except an
+/// M_MXFAST outside 0..=160. A negative value is taken as glibc takes it, converted to
+/// size_t (so "as large as can be"). What each parameter does here is in the README.
 pub fn mallopt(param: c_int, value: c_int) -> c_int {
+    let bytes = value as isize as usize;
     match param {
-        M_MMAP_THRESHOLD if value >= 0 => global::set_mmap_threshold(value as usize) as c_int,
-        M_TRIM_THRESHOLD if value >= 0 => {
-            global::set_trim_threshold(value as usize);
-            1
-        }
-        M_PERTURB => {
-            global::set_perturb(value as u8);
-            1
-        }
-        _ => 0,
+        M_MXFAST => return (0..=MXFAST_MAX).contains(&value) as c_int,
+        M_MMAP_THRESHOLD => global::set_mmap_threshold(bytes),
+        M_TRIM_THRESHOLD => global::set_trim_threshold(bytes),
+        M_TOP_PAD => global::set_top_pad(bytes),
+        M_MMAP_MAX => global::set_mmap_max(value.max(0) as usize),
+        M_PERTURB => global::set_perturb(value as u8),
+        // glibc ignores a value of 0 or less.
+        M_ARENA_MAX if value > 0 => global::set_arena_max(value as usize),
+        // M_CHECK_ACTION (misuse always aborts here), M_ARENA_TEST (arenas are not created
+        // on demand) and anything unknown: accepted, as glibc accepts them.
+        _ => {}
     }
+    1
 }
 
 /// glibc's `struct mallinfo2`: field names kept, meanings mapped onto this heap.
@@ -136,19 +146,29 @@ pub unsafe fn malloc_info(options: c_int, stream: *mut libc::FILE) -> c_int {
     }
     // Take the figures first: writing to a FILE may allocate, and no lock is held then.
     let s = global::snapshot();
-    let mut out = Line::new();
-    out.str("<malloc version=\"1\" backend=\"")
+    let mut arenas = [None; crate::chunkmap::MAX_ARENAS];
+    global::arena_stats(&mut arenas);
+    let mut head = Line::new();
+    head.str("<malloc version=\"1\" backend=\"")
         .str(global::BACKEND)
         .str("\">\n");
-    out.str("<heap nr=\"0\">\n<total type=\"free\" count=\"")
-        .dec(s.heap.free_blocks);
-    out.str("\" size=\"")
-        .dec(s.heap.free)
-        .str("\"/>\n<total type=\"used\" size=\"");
-    out.dec(s.heap.used)
-        .str("\"/>\n<system type=\"current\" size=\"");
-    out.dec(global::region_bytes(&s.heap))
-        .str("\"/>\n</heap>\n");
+    write_line(&head, stream);
+    // One <heap> per arena in use, as glibc lists one per arena.
+    for (index, heap) in arenas.iter().enumerate() {
+        let Some(heap) = heap else { continue };
+        let mut out = Line::new();
+        out.str("<heap nr=\"")
+            .dec(index)
+            .str("\">\n<total type=\"free\" count=\"")
+            .dec(heap.free_blocks);
+        out.str("\" size=\"")
+            .dec(heap.free)
+            .str("\"/>\n<total type=\"used\" size=\"");
+        out.dec(heap.used)
+            .str("\"/>\n<system type=\"current\" size=\"");
+        out.dec(global::region_bytes(heap)).str("\"/>\n</heap>\n");
+        write_line(&out, stream);
+    }
     let mut tail = Line::new();
     tail.str("<total type=\"mmap\" count=\"")
         .dec(s.large_count)
@@ -157,12 +177,14 @@ pub unsafe fn malloc_info(options: c_int, stream: *mut libc::FILE) -> c_int {
         .str("\"/>\n<system type=\"current\" size=\"");
     tail.dec(global::region_bytes(&s.heap) + s.large_bytes)
         .str("\"/>\n</malloc>\n");
-    for part in [&out, &tail] {
-        let bytes = part.as_bytes();
-        // SAFETY: the caller passes a valid stream; the buffer is valid for its length.
-        unsafe { libc::fwrite(bytes.as_ptr().cast::<c_void>(), 1, bytes.len(), stream) };
-    }
+    write_line(&tail, stream);
     0
+}
+
+fn write_line(line: &Line, stream: *mut libc::FILE) {
+    let bytes = line.as_bytes();
+    // SAFETY: malloc_info's caller passes a valid stream; the buffer is valid for its length.
+    unsafe { libc::fwrite(bytes.as_ptr().cast::<c_void>(), 1, bytes.len(), stream) };
 }
 
 /// Gives free memory back to the OS; 1 if any was released. `pad` is ignored: no region is

@@ -159,12 +159,21 @@ fn grow_kept(head: usize, kept: usize, need: usize, align: usize) -> Option<usiz
     // Growth counts as a fresh mapping: the program is asking for large blocks anew.
     FRESH_MAPPINGS.fetch_add(1, Ordering::Relaxed);
     // SAFETY: a kept mapping is ours and holds no live block.
-    if unsafe { os::remap_in_place(head as *mut u8, kept, need) } {
-        if chunkmap::claim(head, need, Owner::LargeHead) {
-            return Some(head);
+    match unsafe { os::remap_in_place(head as *mut u8, kept, need) } {
+        Ok(()) => {
+            if chunkmap::claim(head, need, Owner::LargeHead) {
+                return Some(head);
+            }
+            unmap_block(head, need);
+            return None;
         }
-        unmap_block(head, need);
-        return None;
+        // The kept range is no longer one mapping (madvise or mprotect split it): mremap
+        // refuses to move it too, so it is not tried.
+        Err(libc::EFAULT) => {
+            unmap_block(head, kept);
+            return None;
+        }
+        Err(_) => {}
     }
     if !MOVE_WORKS.load(Ordering::Relaxed) {
         unmap_block(head, kept);
@@ -187,12 +196,17 @@ fn grow_kept(head: usize, kept: usize, need: usize, align: usize) -> Option<usiz
     if unsafe { os::remap_to(head as *mut u8, kept, to as *mut u8, need) } {
         return Some(to);
     }
-    // The move failed (e.g. EFAULT: madvise split the old mapping into several). Kernels
-    // before 6.11 unmap the target before they find that out, so `to` may be a hole that
-    // another thread maps into: it is forgotten but never unmapped (a leak of address space,
-    // untouched, so no memory), and moving is not tried again in this process.
+    // The move failed (rare now that a split source is caught above), and moving is not
+    // tried again in this process. Some kernels unmap the target before they find the
+    // failure, and another thread may map into that hole at once; so the target is
+    // unmapped only if it is still a hole (mapped back here first), never blindly. Where
+    // the kernel left it mapped, its address space stays reserved, untouched.
     MOVE_WORKS.store(false, Ordering::Relaxed);
     chunkmap::release(to, need);
+    if os::map_if_hole(to as *mut u8, need) {
+        // SAFETY: just mapped into the hole by this thread; nobody else has seen it.
+        unsafe { os::unmap(to as *mut u8, need) };
+    }
     // SAFETY: the old range is ours, forgotten, and holds no live block.
     unsafe { os::unmap(head as *mut u8, kept) };
     None
@@ -512,12 +526,12 @@ pub unsafe fn resize_in_place(p: *mut u8, size: usize) -> Result<bool, Misuse> {
             }
             os::unmap((head + new) as *mut u8, old - new);
         } else {
-            if !os::remap_in_place(head as *mut u8, old, new) {
+            if os::remap_in_place(head as *mut u8, old, new).is_err() {
                 return Ok(false);
             }
             if !chunkmap::claim(head, new, Owner::LargeHead) {
                 // Shrink back: the map could not record the new chunks.
-                os::remap_in_place(head as *mut u8, new, old);
+                let _ = os::remap_in_place(head as *mut u8, new, old);
                 return Ok(false);
             }
         }

@@ -79,25 +79,62 @@ pub unsafe fn decommit(ptr: *mut u8, len: usize) -> bool {
     unsafe { libc::madvise(ptr.cast(), len, libc::MADV_DONTNEED) == 0 }
 }
 
-/// Tries to grow or shrink the mapping at `ptr` from `old_len` to `new_len` without moving it.
+/// Tries to grow or shrink the mapping at `ptr` from `old_len` to `new_len` without moving
+/// it; on failure, the errno mremap gave, as a value: the thread's errno is left as it was
+/// (a realloc that then succeeds another way must not report the attempt).
 ///
 /// # Safety
 /// `[ptr, ptr + old_len)` must be a mapping made by this library.
-pub unsafe fn remap_in_place(ptr: *mut u8, old_len: usize, new_len: usize) -> bool {
+pub unsafe fn remap_in_place(ptr: *mut u8, old_len: usize, new_len: usize) -> Result<(), i32> {
+    let saved = errno();
     // SAFETY: without MREMAP_MAYMOVE the mapping either stays where it is or nothing changes.
     let r = unsafe { libc::mremap(ptr.cast(), old_len, new_len, 0) };
-    r != libc::MAP_FAILED
+    if r == libc::MAP_FAILED {
+        let error = errno();
+        set_errno(saved);
+        Err(error)
+    } else {
+        Ok(())
+    }
+}
+
+/// Maps `[at, at + len)` if nothing is mapped anywhere in it (MAP_FIXED_NOREPLACE); false
+/// if something is, or the kernel predates the flag (it then maps elsewhere, undone here).
+pub fn map_if_hole(at: *mut u8, len: usize) -> bool {
+    let saved = errno();
+    // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing mapping.
+    let p = unsafe {
+        libc::mmap(
+            at.cast(),
+            len,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_FIXED_NOREPLACE,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        set_errno(saved);
+        return false;
+    }
+    if p != at.cast() {
+        // SAFETY: a mapping just made, that nobody has seen.
+        unsafe { unmap(p.cast(), len) };
+        return false;
+    }
+    true
 }
 
 /// Moves the mapping `[from, from + old_len)` to `to`, grown to `new_len` bytes: its pages
 /// (resident or not) move with it, without copying or faulting, and the bytes past
 /// `old_len` read as zeros. Whatever was mapped at `[to, to + new_len)` is replaced; the old
-/// range is unmapped.
+/// range is unmapped. On failure errno is left as it was.
 ///
 /// # Safety
 /// Both ranges are mappings made by this library that nobody else uses; nothing may use the
 /// old range afterwards.
 pub unsafe fn remap_to(from: *mut u8, old_len: usize, to: *mut u8, new_len: usize) -> bool {
+    let saved = errno();
     // SAFETY: with MREMAP_FIXED the kernel only touches the two ranges named, both ours.
     let r = unsafe {
         libc::mremap(
@@ -108,7 +145,11 @@ pub unsafe fn remap_to(from: *mut u8, old_len: usize, to: *mut u8, new_len: usiz
             to,
         )
     };
-    r != libc::MAP_FAILED
+    if r == libc::MAP_FAILED {
+        set_errno(saved);
+        return false;
+    }
+    true
 }
 
 /// The calling thread's errno.
