@@ -85,7 +85,8 @@ check-real: all
 
 # Multi-threaded stress under LD_PRELOAD (tests/stress/stress.c): threads, ops per thread,
 # seeds. stress-quick (a few seconds per heap) is part of check; stress takes about a
-# minute per heap.
+# minute per heap, then runs python3 with threads that print, fork and run subprocesses for
+# a minute per heap (tests/stress/fork-python.sh: a stalled loop is a hang, and fails).
 stress-quick: all
 	BESTBUDDY_EXPECT=best-fit bash tests/stress/run.sh $(OUT)/bestfit/libbestbuddy.so 4 50000 1 2
 	BESTBUDDY_EXPECT=buddy bash tests/stress/run.sh $(OUT)/buddy/libbestbuddy.so 4 50000 1 2
@@ -93,6 +94,8 @@ stress-quick: all
 stress: all
 	BESTBUDDY_EXPECT=best-fit bash tests/stress/run.sh $(OUT)/bestfit/libbestbuddy.so 4 1500000 1 2 3
 	BESTBUDDY_EXPECT=buddy bash tests/stress/run.sh $(OUT)/buddy/libbestbuddy.so 4 1500000 1 2 3
+	BESTBUDDY_EXPECT=best-fit bash tests/stress/fork-python.sh $(OUT)/bestfit/libbestbuddy.so 60
+	BESTBUDDY_EXPECT=buddy bash tests/stress/fork-python.sh $(OUT)/buddy/libbestbuddy.so 60
 
 demo: all
 	bash tests/real/demo.sh $(OUT)/bestfit/libbestbuddy.so
