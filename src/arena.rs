@@ -11,14 +11,14 @@ use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use crate::chunkmap::MAX_ARENAS;
 use crate::diag;
+use crate::freed;
 use crate::heap::{Heap, HeapStats};
 use crate::sync::{Guard, Locked, RawLock};
-use crate::tcache;
 
 pub struct Arena<H> {
     heap: Locked<H>,
     /// Blocks of this arena freed by other threads, linked and keyed as cached blocks are
-    /// (`tcache::set_link`; 0 = empty). Pushed by anyone without a lock, emptied by the lock holder.
+    /// (`freed::link`; 0 = empty). Pushed by anyone without a lock, emptied by the lock holder.
     remote: AtomicUsize,
 }
 
@@ -65,8 +65,8 @@ impl<H: Heap> Arena<H> {
                 batch[n] = p;
                 n += 1;
                 // SAFETY: blocks on the remote list were live blocks of this arena when
-                // pushed, linked with `tcache::set_link`.
-                p = unsafe { tcache::next_of(p, "free") };
+                // pushed, linked with `freed::link`.
+                p = unsafe { freed::next(p, "free") };
             }
             // SAFETY: as above; the list is ours alone since the swap.
             if let Err((block, misuse)) = unsafe { heap.free_many(&batch[..n]) } {
@@ -86,7 +86,7 @@ impl<H: Heap> Arena<H> {
     }
 
     /// Hands back a chain of live blocks of this arena, `first` to `last`, linked and keyed
-    /// with `tcache::set_link` (`last`'s link is set here), with one compare-and-swap: a
+    /// with `freed::link` (`last`'s link is set here), with one compare-and-swap: a
     /// flush sends all its blocks of one arena at once.
     ///
     /// # Safety
@@ -96,7 +96,7 @@ impl<H: Heap> Arena<H> {
         loop {
             // SAFETY: the blocks are the caller's to give up; the last one's first words
             // become the link to the list's old head and the key that marks it freed.
-            unsafe { tcache::set_link(last, head) };
+            unsafe { freed::link(last, head) };
             match self.remote.compare_exchange_weak(
                 head,
                 first,
@@ -174,7 +174,8 @@ impl<H: Heap> Arenas<H> {
     /// mallopt(M_ARENA_MAX): new threads spread over at most `limit` arenas (threads whose
     /// home lies past it move in range when next they lock one). Blocks keep their arena.
     pub fn set_limit(&self, limit: usize) {
-        self.limit.store(limit.clamp(1, MAX_ARENAS), Ordering::Relaxed);
+        self.limit
+            .store(limit.clamp(1, MAX_ARENAS), Ordering::Relaxed);
         self.apply_count();
     }
 
@@ -256,7 +257,8 @@ impl<H: Heap> Arenas<H> {
     pub fn set_spare_limit(&self, regions: usize) {
         self.opening.lock();
         let regions = regions.min(usize::MAX - 1);
-        self.spare_limit_plus_one.store(regions + 1, Ordering::Relaxed);
+        self.spare_limit_plus_one
+            .store(regions + 1, Ordering::Relaxed);
         self.opening.unlock();
         self.each(|heap| heap.set_spare_limit(regions));
     }

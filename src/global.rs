@@ -12,6 +12,7 @@ use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicUsize, Ordering}
 use crate::arena::Arenas;
 use crate::chunkmap::{self, Owner};
 use crate::diag;
+use crate::freed;
 use crate::heap::{Heap, HeapStats, MIN_ALIGN, Misuse, REGION};
 use crate::large;
 use crate::os;
@@ -260,7 +261,7 @@ pub fn alloc_slow(size: usize, align: usize) -> *mut u8 {
         unsafe {
             let p = tcache::lock_home(&ARENAS).alloc(size, align);
             if !p.is_null() {
-                tcache::clear_key(p);
+                freed::clear(p);
             }
             p
         }
@@ -336,11 +337,10 @@ unsafe fn free_slow(p: *mut u8, call: &str) {
 /// As for `free`.
 unsafe fn free_validated(p: *mut u8, call: &str) {
     // A block still carrying the cache key was freed already: it sits in a thread cache or
-    // on a remote list, live as far as its heap knows (see tcache::is_cached).
+    // on a remote list, live as far as its heap knows (see freed::is_held).
     let owner = chunkmap::owner(p as usize);
     // SAFETY: p is in a region, whose memory may be read once p is proven a live block.
-    if matches!(owner, Owner::Region(_))
-        && unsafe { ActiveHeap::peek_live(p) && tcache::is_cached(p) }
+    if matches!(owner, Owner::Region(_)) && unsafe { ActiveHeap::peek_live(p) && freed::is_held(p) }
     {
         diag::misuse(call, Misuse::DoubleFree.describe(), p as usize);
     }
@@ -403,7 +403,7 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
     let mut want = size;
     let in_place = match chunkmap::owner(p as usize) {
         // SAFETY: p is in a region, readable once proven live; see `free_validated`.
-        Owner::Region(_) if unsafe { ActiveHeap::peek_live(p) && tcache::is_cached(p) } => {
+        Owner::Region(_) if unsafe { ActiveHeap::peek_live(p) && freed::is_held(p) } => {
             Err(Misuse::DoubleFree)
         }
         Owner::Region(owner) => {

@@ -117,7 +117,11 @@ static KEPT: Locked<Kept> = Locked::new(Kept {
 
 /// Takes the smallest kept mapping of `need..=16 * need` bytes whose head is aligned to `align`.
 fn take_kept(need: usize, align: usize) -> Option<(usize, usize)> {
-    take_kept_by(align, |mapped| mapped >= need && mapped / 16 <= need, |a, b| a < b)
+    take_kept_by(
+        align,
+        |mapped| mapped >= need && mapped / 16 <= need,
+        |a, b| a < b,
+    )
 }
 
 /// Takes the largest kept mapping smaller than `need` bytes whose head is aligned to `align`:

@@ -33,6 +33,7 @@ pub mod chunkmap;
 mod diag;
 #[cfg(not(feature = "no-exports"))]
 mod exports;
+mod freed;
 pub mod global;
 pub mod heap;
 mod introspect;

@@ -8,17 +8,11 @@
 //!
 //! ```text
 //!  TLS slot (initial-exec, csrc/tls.c) --> ThreadCache { bins[class]: head, count, limit }
-//!                                                       |
-//!   cached block: | next (sealed) | p ^ secret | (rest untouched)
 //! ```
-//! The first word links to the next cached block, sealed (`seal::encode`), so a write into a
-//! freed block cannot steer malloc to an address of the writer's choosing: `pop` rejects a
-//! link that does not decode to an aligned user-space address, with "malloc(): corrupted
-//! block".
-//! The second word of a cached block is its address XOR a per-process secret, and no block
-//! reaches the program with that key in place: a free that finds it reports a double free,
-//! whether the first free left the block in this thread's cache, another's, or on an arena's
-//! remote list.
+//! Cached blocks are linked in the format of `freed.rs` (a sealed link and the double-free
+//! key): `pop` rejects a link that does not decode ("malloc(): corrupted block"), and a
+//! free that finds the key reports a double free, whether the first free left the block in
+//! this thread's cache, another's, or on an arena's remote list.
 //!
 //! What the cache changes about placement: a cached request is served by the block of its
 //! exact class that this thread freed most recently, not by the heap's policy; only refills go
@@ -30,8 +24,8 @@ use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::arena::Arenas;
 use crate::chunkmap::{self, MAX_ARENAS};
+use crate::freed;
 use crate::heap::Heap;
-use crate::seal;
 use crate::sync::Guard;
 
 const MAX_CLASSES: usize = 256;
@@ -99,82 +93,6 @@ static NEXT_HOME: AtomicUsize = AtomicUsize::new(0);
 /// Cleared by mallopt(M_PERTURB): frees then bypass the caches so every block gets filled.
 pub static ENABLED: AtomicBool = AtomicBool::new(true);
 
-/// The key a cached block's second word holds (see `is_cached`).
-#[inline(always)]
-fn key_of(p: usize) -> usize {
-    p ^ seal::cache_secret()
-}
-
-/// Links `p` in front of `next` in a list of cached blocks and marks it cached.
-///
-/// # Safety
-/// `p` is a heap block of at least 16 bytes that the program has given up.
-#[inline(always)]
-pub unsafe fn set_link(p: usize, next: usize) {
-    // SAFETY: forwarded from the caller.
-    unsafe { set_link_keyed(p, next, key_of(p)) }
-}
-
-/// As `set_link`, with `p`'s key (`key_of(p)`) already at hand.
-///
-/// # Safety
-/// As for `set_link`.
-#[inline(always)]
-unsafe fn set_link_keyed(p: usize, next: usize, key: usize) {
-    // SAFETY: forwarded from the caller.
-    unsafe {
-        *(p as *mut usize) = seal::encode(p, next);
-        *((p + 8) as *mut usize) = key;
-    }
-}
-
-/// The block after `p` in a list of cached blocks, checked: a freed block that the program
-/// wrote to is reported as corrupted (under the name of `call`) instead of being followed.
-/// The link must decode (a word overwritten whole decodes to garbage), and `p` must still
-/// carry its key: a link with a few low bits flipped (a one-byte overflow) decodes to a
-/// nearby address, which is then caught here, when it comes up as `p`.
-///
-/// # Safety
-/// `p` is on a list of cached blocks (linked with `set_link`).
-#[inline(always)]
-pub unsafe fn next_of(p: usize, call: &str) -> usize {
-    // SAFETY: forwarded from the caller.
-    let (stored, key) = unsafe { (*(p as *const usize), *((p + 8) as *const usize)) };
-    match seal::decode(p, stored, 0) {
-        Some(next) if !seal::HARDENED || key == key_of(p) => next,
-        _ => crate::diag::misuse(call, "corrupted block", p),
-    }
-}
-
-/// Does the block `p` carry the cache key, i.e. is it in some thread's cache or on an arena's
-/// remote list? Exact, because no block reaches the program with the key in place: `pop`
-/// clears it, and the heap paths clear it with `clear_key` (the key of a block freed into the
-/// heap is overwritten by the heap's links or lies inside a larger free block).
-///
-/// # Safety
-/// `p` is a live heap block of at least 16 bytes.
-#[inline]
-pub unsafe fn is_cached(p: *mut u8) -> bool {
-    // SAFETY: forwarded from the caller.
-    unsafe { *((p as usize + 8) as *const usize) == key_of(p as usize) }
-}
-
-/// Clears the two words where a sealed link and the key would be, in a block about to be
-/// handed to the program: the key marks freed blocks, and either word left in place would
-/// show the program a value mixed with a secret (a sealed null link is the secret itself,
-/// mixed only with the block's own address).
-///
-/// # Safety
-/// `p` is a heap block of at least 16 bytes that the program does not hold yet.
-#[inline(always)]
-pub unsafe fn clear_key(p: *mut u8) {
-    // SAFETY: forwarded from the caller.
-    unsafe {
-        *(p as *mut usize) = 0;
-        *((p as usize + 8) as *mut usize) = 0;
-    }
-}
-
 /// This thread's cache, or null (none yet, or the thread is exiting).
 #[inline]
 pub fn current() -> *mut ThreadCache {
@@ -219,10 +137,10 @@ pub fn pop(class: usize) -> *mut u8 {
         if p == 0 {
             return ptr::null_mut();
         }
-        bin.head = next_of(p, "malloc");
+        bin.head = freed::next(p, "malloc");
         bin.count -= 1;
         // Forget the link and the double-free key: the program now owns the block.
-        clear_key(p as *mut u8);
+        freed::clear(p as *mut u8);
         p as *mut u8
     }
 }
@@ -244,11 +162,11 @@ pub unsafe fn push_fast<H: Heap>(p: *mut u8) -> bool {
     // SAFETY: p is a live block of at least 16 bytes; class < H::CACHE_CLASSES <= MAX_CLASSES.
     unsafe {
         let bin = (*tc).bins.get_unchecked_mut(class);
-        let key = key_of(p);
+        let key = freed::key_of(p);
         if bin.count >= bin.limit || *((p + 8) as *const usize) == key {
             return false;
         }
-        set_link_keyed(p, bin.head, key);
+        freed::link_keyed(p, bin.head, key);
         bin.head = p;
         bin.count += 1;
     }
@@ -291,16 +209,16 @@ pub unsafe fn push<H: Heap>(arenas: &Arenas<H>, p: *mut u8, call: &str) -> bool 
     unsafe {
         let home = (*tc).home;
         let bin = &mut (*tc).bins[class];
-        // The key is exact (see `is_cached`): the block is in this bin, another thread's
+        // The key is exact (see `freed::is_held`): the block is in this bin, another thread's
         // cache or a remote list. Freed already, whichever it is.
-        let key = key_of(p);
+        let key = freed::key_of(p);
         if *((p + 8) as *const usize) == key {
             crate::diag::misuse(call, "double free of", p);
         }
         if bin.count >= bin.limit {
             flush(arenas, home, bin, bin.count / 2);
         }
-        set_link_keyed(p, bin.head, key);
+        freed::link_keyed(p, bin.head, key);
         bin.head = p;
         bin.count += 1;
     }
@@ -318,9 +236,9 @@ fn flush<H: Heap>(arenas: &Arenas<H>, home: usize, bin: &mut Bin, n: u32) {
     let mut chains = [(0usize, 0usize); MAX_ARENAS];
     for _ in 0..n {
         let p = bin.head;
-        // SAFETY: p is a cached block, live in its arena, linked with `set_link`.
+        // SAFETY: p is a cached block, live in its arena, linked with `freed::link`.
         unsafe {
-            bin.head = next_of(p, "free");
+            bin.head = freed::next(p, "free");
             let owner = owner_of(p);
             if owner as usize == home && count < mine.len() {
                 mine[count] = p;
@@ -332,7 +250,7 @@ fn flush<H: Heap>(arenas: &Arenas<H>, home: usize, bin: &mut Bin, n: u32) {
                 if chain.0 == 0 {
                     chain.1 = p;
                 } else {
-                    set_link(p, chain.0);
+                    freed::link(p, chain.0);
                 }
                 chain.0 = p;
             }
@@ -347,7 +265,7 @@ fn flush<H: Heap>(arenas: &Arenas<H>, home: usize, bin: &mut Bin, n: u32) {
     }
     for (owner, &(first, last)) in chains.iter().enumerate() {
         if first != 0 {
-            // SAFETY: a chain of live blocks of that arena, linked with `set_link`.
+            // SAFETY: a chain of live blocks of that arena, linked with `freed::link`.
             unsafe { arenas.get(owner as u8).free_remote_chain(first, last) };
         }
     }
@@ -387,7 +305,7 @@ pub fn refill<H: Heap>(arenas: &Arenas<H>, class: usize) -> *mut u8 {
         let got = unsafe { arenas.lock_home(home).alloc_many(size, &mut fresh[..want]) };
         for &p in &fresh[..got] {
             // SAFETY: a fresh block of at least 16 bytes, which the program does not hold.
-            unsafe { set_link(p, bin.head) };
+            unsafe { freed::link(p, bin.head) };
             bin.head = p;
             bin.count += 1;
         }
@@ -419,7 +337,11 @@ fn create<H: Heap>(arenas: &Arenas<H>) -> *mut ThreadCache {
         // Blocks above 1 KiB are held fewer at a time: a cached block also keeps its
         // neighbours from coalescing, which costs the long-lived heap more than the cache
         // saves (mix: RSS 1.06x glibc at 8 blocks, 1.05x at 2).
-        let floor = if H::class_size(class) > 1024 { BIN_MIN_ABOVE_1K } else { BIN_MIN };
+        let floor = if H::class_size(class) > 1024 {
+            BIN_MIN_ABOVE_1K
+        } else {
+            BIN_MIN
+        };
         bin.limit = blocks.clamp(floor, BIN_MAX);
     }
     // SAFETY: tc is a fresh block of the cache's size and alignment; the key is valid.
