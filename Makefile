@@ -17,8 +17,8 @@ all: bestfit buddy
 # The libraries are built without the rlib that Cargo.toml also lists (for the fuzz crate and
 # the tests): a crate compiled as an rlib keeps its statics visible to other crates, so the
 # cdylib reaches every static (the secrets, the region bitmap) through the GOT, one extra
-# load each; built alone, they are one RIP-relative load (malloc+free pair: 108 -> 105
-# instructions). `cargo build --release` builds the same library, only that much slower.
+# load each, on malloc's and free's fast paths; built alone, each is one RIP-relative load.
+# `cargo build --release` builds the same library, with those extra loads.
 BUILD_LIBS = $(CARGO) rustc --release --lib --crate-type cdylib,staticlib
 
 # Both builds share target/; each copies its products out before the other overwrites them.
