@@ -9,8 +9,8 @@
  *
  * Why not measure from run.py directly: Linux carries a process's peak RSS
  * across exec, so a child forked from the Python harness would report at
- * least the harness's own RSS (~18 MiB).  Forking from this small program
- * keeps that floor at about a megabyte, and keeps LD_PRELOAD off everything
+ * least the harness's own RSS.  Forking from this small program keeps that
+ * floor near a megabyte, and keeps LD_PRELOAD off everything
  * but the benchmarked command.
  */
 #include <errno.h>

@@ -567,9 +567,8 @@ def callgrind(allocs, bindir, n1, n2):
     preloaded allocator's own code.  --soname-synonyms=somalloc=NONE is
     belt and braces (it tells valgrind not to redirect any malloc found in a
     library); the counts are the same without it.  Check that it worked: the
-    counts differ by allocator (here: glibc 140, jemalloc 78, tcmalloc 78,
-    mimalloc 54); if all were equal the allocator would not be the one being
-    measured, and the report says so.  pair.c keeps one extra 32-byte block
+    counts differ by allocator; if all were equal the allocator would not be
+    the one being measured, and the report says so.  pair.c keeps one extra 32-byte block
     live so that the size class's page never empties (see there).
     """
     if not shutil.which("valgrind"):

@@ -3,6 +3,7 @@
  *
  *   M_MMAP_MAX     0: a request above the mmap threshold that the heap can serve comes from
  *                  the heap; n: at most n large blocks are mapped at once.
+ *   M_TRIM_THRESHOLD  0 (and no M_TOP_PAD): nothing wholly free stays mapped.
  *   M_TOP_PAD      the free memory kept mapped when everything is freed: with 12 MiB of
  *                  pad, at least 12 MiB of heap stays mapped; by default less.
  *   M_ARENA_MAX    1: four threads allocating at once all share one heap (malloc_info lists
@@ -114,6 +115,15 @@ int main(void)
     free(unmapped);
     CHECK(mallopt(M_MMAP_MAX, 65536) == 1);
     CHECK(mallopt(M_MMAP_THRESHOLD, 128 * 1024) == 1);
+
+    /* M_TRIM_THRESHOLD 0 alone: no wholly free region stays mapped (keepcost counts
+     * them; glibc's counts its top chunk instead). */
+    CHECK(mallopt(M_TRIM_THRESHOLD, 0) == 1);
+    size_t trimmed = arena_after_churn();
+    if (on_bestbuddy())
+        CHECKF(mallinfo2().keepcost == 0, "M_TRIM_THRESHOLD=0, yet keepcost %zu (arena %zu)",
+               mallinfo2().keepcost, trimmed);
+    CHECK(mallopt(M_TRIM_THRESHOLD, 128 * 1024) == 1);
 
     /* M_TOP_PAD */
     size_t plain = arena_after_churn();

@@ -13,6 +13,7 @@ use crate::chunkmap::MAX_ARENAS;
 use crate::diag;
 use crate::freed;
 use crate::heap::{Heap, HeapStats};
+use crate::os;
 use crate::sync::{Guard, Locked, RawLock};
 
 pub struct Arena<H> {
@@ -139,7 +140,8 @@ pub struct Arenas<H> {
     spare_limit_plus_one: AtomicUsize,
 }
 
-const _: () = assert!(MAX_ARENAS <= u32::BITS as usize);
+// A bit per arena in a u32, with the all-ones mask left free (global.rs's FORK_SKIPPED).
+const _: () = assert!(MAX_ARENAS < u32::BITS as usize);
 
 impl<H: Heap> Arenas<H> {
     pub const fn new() -> Self {
@@ -157,11 +159,15 @@ impl<H: Heap> Arenas<H> {
     /// Chooses how many arenas threads spread over: two per CPU the process may run on, at
     /// most 16 and at most the M_ARENA_MAX limit. Touches no arena.
     pub fn init(&self) {
-        self.natural
-            .store((2 * cpus()).clamp(1, MAX_ARENAS), Ordering::Relaxed);
+        let natural = (2 * cpus()).clamp(1, MAX_ARENAS);
+        self.opening.lock();
+        self.natural.store(natural, Ordering::Relaxed);
         self.apply_count();
+        self.opening.unlock();
     }
 
+    /// Sets `count` from `natural` and `limit`; the caller holds `opening`, so that `init`
+    /// and mallopt cannot interleave.
     fn apply_count(&self) {
         let natural = self.natural.load(Ordering::Relaxed);
         let count = match self.limit.load(Ordering::Relaxed) {
@@ -174,9 +180,11 @@ impl<H: Heap> Arenas<H> {
     /// mallopt(M_ARENA_MAX): new threads spread over at most `limit` arenas (threads whose
     /// home lies past it move in range when next they lock one). Blocks keep their arena.
     pub fn set_limit(&self, limit: usize) {
+        self.opening.lock();
         self.limit
             .store(limit.clamp(1, MAX_ARENAS), Ordering::Relaxed);
         self.apply_count();
+        self.opening.unlock();
     }
 
     pub fn count(&self) -> usize {
@@ -242,25 +250,32 @@ impl<H: Heap> Arenas<H> {
     }
 
     /// As `each`, with each arena's index.
-    pub fn each_indexed(&self, mut f: impl FnMut(usize, &mut H)) {
+    pub fn each_indexed(&self, f: impl FnMut(usize, &mut H)) {
         self.opening.lock();
+        self.each_opened(f);
+        self.opening.unlock();
+    }
+
+    /// As `each_indexed`; the caller holds `opening`.
+    fn each_opened(&self, mut f: impl FnMut(usize, &mut H)) {
         let opened = self.opened.load(Ordering::Relaxed);
         for (index, arena) in self.arenas.iter().enumerate() {
             if opened & (1 << index) != 0 {
                 f(index, &mut arena.lock());
             }
         }
-        self.opening.unlock();
     }
 
     /// Sets every arena's spare-region limit, those opened later included.
     pub fn set_spare_limit(&self, regions: usize) {
+        // One `opening` section: an arena opened meanwhile would miss either the stored
+        // limit or the visit.
         self.opening.lock();
         let regions = regions.min(usize::MAX - 1);
         self.spare_limit_plus_one
             .store(regions + 1, Ordering::Relaxed);
+        self.each_opened(|_, heap| heap.set_spare_limit(regions));
         self.opening.unlock();
-        self.each(|heap| heap.set_spare_limit(regions));
     }
 
     /// The figures of all arenas added up.
@@ -312,18 +327,23 @@ impl<H: Heap> Arenas<H> {
     }
 }
 
-/// How many CPUs this process may run on (sched_getaffinity, no allocation). Made as a raw
-/// system call: glibc's wrapper lies in a part of libc's text that nothing else touches at
-/// start-up, and calling it faulted that part in (56 KiB of resident memory, measured).
+/// How many CPUs this process may run on (sched_getaffinity, no allocation), leaving errno
+/// as it was. Made as a raw system call: glibc's wrapper lies in a part of libc's text that
+/// nothing else touches at start-up, so calling it would fault that part in and add to every
+/// program's resident memory.
 fn cpus() -> usize {
+    let saved = os::errno();
     // SAFETY: cpu_set_t is plain data; the kernel fills at most its size of it and returns
     // how many bytes it wrote, or -1.
-    unsafe {
+    let count = unsafe {
         let mut set: libc::cpu_set_t = core::mem::zeroed();
         let size = core::mem::size_of::<libc::cpu_set_t>();
         if libc::syscall(libc::SYS_sched_getaffinity, 0, size, &mut set as *mut _) < 0 {
-            return 1;
+            1
+        } else {
+            libc::CPU_COUNT(&set).max(1) as usize
         }
-        libc::CPU_COUNT(&set).max(1) as usize
-    }
+    };
+    os::set_errno(saved);
+    count
 }

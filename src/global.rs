@@ -17,6 +17,7 @@ use crate::heap::{Heap, HeapStats, MIN_ALIGN, Misuse, REGION};
 use crate::large;
 use crate::os;
 use crate::seal;
+use crate::sync::RawLock;
 use crate::tcache;
 
 #[cfg(feature = "buddy")]
@@ -136,8 +137,9 @@ unsafe extern "C" {
     fn _IO_list_lock();
     fn _IO_list_unlock();
     fn _IO_list_resetlock();
-    /// Non-zero until the process creates its first thread (glibc >= 2.32).
-    static __libc_single_threaded: core::ffi::c_char;
+    /// Non-zero until the process creates its first thread (glibc >= 2.32). A char that
+    /// glibc writes while this library runs: declared atomic (same layout) and read as one.
+    static __libc_single_threaded: AtomicU8;
 }
 
 /// The arenas the prepare handler locked (a bit each), or `FORK_SKIPPED` when it locked
@@ -155,8 +157,8 @@ const FORK_SKIPPED: u32 = u32::MAX;
 /// this thread's malloc, the lock it holds would never be released (POSIX lets a handler
 /// fork; its child may then only call async-signal-safe functions, malloc not among them).
 extern "C" fn fork_prepare() {
-    // SAFETY: a byte glibc exports and only ever writes from this process's first thread.
-    if unsafe { core::ptr::read_volatile(&raw const __libc_single_threaded) } != 0 {
+    // SAFETY: a byte glibc exports for every program to read.
+    if unsafe { __libc_single_threaded.load(Ordering::Relaxed) } != 0 {
         FORK_LOCKED.store(FORK_SKIPPED, Ordering::Relaxed);
         return;
     }
@@ -552,35 +554,41 @@ pub fn set_arena_max(count: usize) {
 }
 
 /// The two mallopt parameters that bound the wholly free regions each arena keeps mapped:
-/// M_TRIM_THRESHOLD and M_TOP_PAD, in bytes (`usize::MAX` while unset).
-static TRIM_THRESHOLD: AtomicUsize = AtomicUsize::new(usize::MAX);
-static TOP_PAD: AtomicUsize = AtomicUsize::new(usize::MAX);
+/// M_TRIM_THRESHOLD and M_TOP_PAD, in bytes (`UNSET` until mallopt sets them). `SETTINGS`
+/// makes storing one and applying both a single step.
+static TRIM_THRESHOLD: AtomicUsize = AtomicUsize::new(UNSET);
+static TOP_PAD: AtomicUsize = AtomicUsize::new(UNSET);
+static SETTINGS: RawLock = RawLock::new();
+const UNSET: usize = usize::MAX;
 
 /// mallopt M_TRIM_THRESHOLD: keeps up to `bytes` of freed large mappings mapped for reuse,
 /// and whole free regions up to that many bytes (or M_TOP_PAD's, if more) per arena.
 pub fn set_trim_threshold(bytes: usize) {
     large::set_keep_limit(bytes);
-    TRIM_THRESHOLD.store(bytes.min(usize::MAX - 1), Ordering::Relaxed);
-    apply_spare_limit();
+    set_spare_bound(&TRIM_THRESHOLD, bytes);
 }
 
 /// mallopt M_TOP_PAD: the free memory a heap keeps mapped past what it uses, as glibc keeps
 /// that much at the top of its heap when trimming; here in whole regions (rounded up).
 pub fn set_top_pad(bytes: usize) {
-    TOP_PAD.store(bytes.min(usize::MAX - 1), Ordering::Relaxed);
-    apply_spare_limit();
+    set_spare_bound(&TOP_PAD, bytes);
 }
 
-fn apply_spare_limit() {
-    let trim = TRIM_THRESHOLD.load(Ordering::Relaxed);
-    let pad = TOP_PAD.load(Ordering::Relaxed);
-    // Unset, each counts as the heap's default of one spare region.
-    let regions = |bytes: usize, round_up: bool| match bytes {
-        usize::MAX => 1,
-        b if round_up => b.div_ceil(REGION),
-        b => b / REGION,
+/// Stores one of the two bounds and gives every arena the spare-region limit they make
+/// together: the heap's default while neither is set; otherwise the larger of those set.
+fn set_spare_bound(bound: &AtomicUsize, bytes: usize) {
+    SETTINGS.lock();
+    bound.store(bytes.min(UNSET - 1), Ordering::Relaxed);
+    let trim = match TRIM_THRESHOLD.load(Ordering::Relaxed) {
+        UNSET => 0,
+        bytes => bytes / REGION,
     };
-    ARENAS.set_spare_limit(regions(trim, false).max(regions(pad, true)));
+    let pad = match TOP_PAD.load(Ordering::Relaxed) {
+        UNSET => 0,
+        bytes => bytes.div_ceil(REGION),
+    };
+    ARENAS.set_spare_limit(trim.max(pad));
+    SETTINGS.unlock();
 }
 
 /// Perturbing fills every block on malloc and free, so the caches step aside: this thread's

@@ -145,9 +145,11 @@ pub unsafe fn malloc_info(options: c_int, stream: *mut libc::FILE) -> c_int {
         return libc::EINVAL;
     }
     // Take the figures first: writing to a FILE may allocate, and no lock is held then.
+    // The arenas' figures in one pass, the totals from them, so that they agree.
     let s = global::snapshot();
     let mut arenas = [None; crate::chunkmap::MAX_ARENAS];
     global::arena_stats(&mut arenas);
+    let regions: usize = arenas.iter().flatten().map(|heap| heap.regions).sum();
     let mut head = Line::new();
     head.str("<malloc version=\"1\" backend=\"")
         .str(global::BACKEND)
@@ -175,7 +177,7 @@ pub unsafe fn malloc_info(options: c_int, stream: *mut libc::FILE) -> c_int {
         .str("\" size=\"");
     tail.dec(s.large_bytes)
         .str("\"/>\n<system type=\"current\" size=\"");
-    tail.dec(global::region_bytes(&s.heap) + s.large_bytes)
+    tail.dec(regions * crate::heap::REGION + s.large_bytes)
         .str("\"/>\n</malloc>\n");
     write_line(&tail, stream);
     0

@@ -200,17 +200,14 @@ fn grow_kept(head: usize, kept: usize, need: usize, align: usize) -> Option<usiz
     if unsafe { os::remap_to(head as *mut u8, kept, to as *mut u8, need) } {
         return Some(to);
     }
-    // The move failed (rare now that a split source is caught above), and moving is not
-    // tried again in this process. Some kernels unmap the target before they find the
-    // failure, and another thread may map into that hole at once; so the target is
-    // unmapped only if it is still a hole (mapped back here first), never blindly. Where
-    // the kernel left it mapped, its address space stays reserved, untouched.
+    // The move failed (rare now that a split source is caught above: the map-count limit,
+    // no memory for page tables), and moving is not tried again in this process. The
+    // target is forgotten but never unmapped: some kernels unmap it before they find the
+    // failure, and another thread may map into that hole at once, so unmapping it could
+    // take someone else's memory. Where the kernel left it mapped, that much address space
+    // stays reserved, untouched (no memory).
     MOVE_WORKS.store(false, Ordering::Relaxed);
     chunkmap::release(to, need);
-    if os::map_if_hole(to as *mut u8, need) {
-        // SAFETY: just mapped into the hole by this thread; nobody else has seen it.
-        unsafe { os::unmap(to as *mut u8, need) };
-    }
     // SAFETY: the old range is ours, forgotten, and holds no live block.
     unsafe { os::unmap(head as *mut u8, kept) };
     None

@@ -98,36 +98,6 @@ pub unsafe fn remap_in_place(ptr: *mut u8, old_len: usize, new_len: usize) -> Re
     }
 }
 
-/// Maps `[at, at + len)` if nothing is mapped anywhere in it (MAP_FIXED_NOREPLACE); false
-/// if something is, or the kernel predates the flag (it then maps elsewhere, undone here).
-pub fn map_if_hole(at: *mut u8, len: usize) -> bool {
-    let saved = errno();
-    // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing mapping.
-    let p = unsafe {
-        libc::mmap(
-            at.cast(),
-            len,
-            libc::PROT_NONE,
-            libc::MAP_PRIVATE
-                | libc::MAP_ANONYMOUS
-                | libc::MAP_NORESERVE
-                | libc::MAP_FIXED_NOREPLACE,
-            -1,
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED {
-        set_errno(saved);
-        return false;
-    }
-    if p != at.cast() {
-        // SAFETY: a mapping just made, that nobody has seen.
-        unsafe { unmap(p.cast(), len) };
-        return false;
-    }
-    true
-}
-
 /// Moves the mapping `[from, from + old_len)` to `to`, grown to `new_len` bytes: its pages
 /// (resident or not) move with it, without copying or faulting, and the bytes past
 /// `old_len` read as zeros. Whatever was mapped at `[to, to + new_len)` is replaced; the old

@@ -72,7 +72,11 @@ impl RawLock {
     }
 }
 
+/// Waits or wakes on `word`. The thread's errno is left as it was: a wait that finds the word
+/// changed (EAGAIN) or is interrupted (EINTR) is normal here, and a malloc or free that
+/// succeeds must not leave it behind.
 fn futex(word: &AtomicU32, op: i32, val: u32) {
+    let saved = crate::os::errno();
     // SAFETY: the futex word is a valid, aligned u32 for the duration of the call; a spurious
     // wake-up or EAGAIN is handled by the caller's loop.
     unsafe {
@@ -84,6 +88,7 @@ fn futex(word: &AtomicU32, op: i32, val: u32) {
             core::ptr::null::<libc::timespec>(),
         );
     }
+    crate::os::set_errno(saved);
 }
 
 /// A value guarded by a [`RawLock`]; the only way to reach it is through [`Locked::lock`].

@@ -335,8 +335,8 @@ fn create<H: Heap>(arenas: &Arenas<H>) -> *mut ThreadCache {
     for (class, bin) in bins.iter_mut().enumerate().take(H::CACHE_CLASSES) {
         let blocks = (BIN_BYTES / H::class_size(class).max(1)) as u32;
         // Blocks above 1 KiB are held fewer at a time: a cached block also keeps its
-        // neighbours from coalescing, which costs the long-lived heap more than the cache
-        // saves (mix: RSS 1.06x glibc at 8 blocks, 1.05x at 2).
+        // neighbours from coalescing, which costs the long-lived heap more memory than the
+        // cache saves (bench's mix, a fragmentation load, shows it).
         let floor = if H::class_size(class) > 1024 {
             BIN_MIN_ABOVE_1K
         } else {
