@@ -82,7 +82,7 @@ const USER_CHUNKS: usize = 1 << (47 - CHUNK_SHIFT);
 /// load and no pointer chasing (a static, so it needs no initialisation). 4 MiB of zero
 /// pages that are touched only where regions lie (one 4 KiB page covers 128 GiB of address
 /// space). Invariant: bit `c` is set iff `owner(c << CHUNK_SHIFT)` is `Owner::Region(_)`,
-/// between a `claim` or `release` and its return.
+/// between a `claim` or `forget` and its return.
 static REGION_BITS: [AtomicU64; USER_CHUNKS / 64] = [const { AtomicU64::new(0) }; USER_CHUNKS / 64];
 
 /// Whether `addr` lies in a heap region: `owner(addr)` is `Owner::Region(_)`, without saying
@@ -99,7 +99,7 @@ pub fn is_region(addr: usize) -> bool {
 }
 
 /// Sets or clears the region bit of the chunk at `chunk_start` (the radix entry is written
-/// first when a region is claimed, and after when it is released, so a reader that sees the
+/// first when a region is claimed, and after when it is forgotten, so a reader that sees the
 /// bit sees the entry).
 fn set_region_bit(chunk_start: usize, region: bool) {
     let chunk = chunk_start >> CHUNK_SHIFT;
@@ -194,7 +194,7 @@ pub fn claim(start: usize, len: usize, first: Owner) -> bool {
 }
 
 /// Forgets `[start, start + len)`; called just before the memory is unmapped.
-pub fn release(start: usize, len: usize) {
+pub fn forget(start: usize, len: usize) {
     let end = start + len;
     let mut chunk = start;
     while chunk < end {

@@ -353,7 +353,7 @@ fn map_region(arena: u8) -> *mut u8 {
 /// # Safety
 /// `region` came from `map_region` and holds no live block.
 unsafe fn unmap_region(region: *mut u8) {
-    chunkmap::release(region as usize, REGION);
+    chunkmap::forget(region as usize, REGION);
     // SAFETY: the caller guarantees the region is ours and unused.
     unsafe { os::unmap(region, REGION) };
 }

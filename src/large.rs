@@ -195,7 +195,7 @@ fn grow_kept(head: usize, kept: usize, need: usize, align: usize) -> Option<usiz
         return None;
     }
     // The old range is forgotten before it is unmapped (see `unmap_block`).
-    chunkmap::release(head, kept);
+    chunkmap::forget(head, kept);
     // SAFETY: both ranges are ours; the old one holds no live block and is forgotten.
     if unsafe { os::remap_to(head as *mut u8, kept, to as *mut u8, need) } {
         return Some(to);
@@ -207,7 +207,7 @@ fn grow_kept(head: usize, kept: usize, need: usize, align: usize) -> Option<usiz
     // take someone else's memory. Where the kernel left it mapped, that much address space
     // stays reserved, untouched (no memory).
     MOVE_WORKS.store(false, Ordering::Relaxed);
-    chunkmap::release(to, need);
+    chunkmap::forget(to, need);
     // SAFETY: the old range is ours, forgotten, and holds no live block.
     unsafe { os::unmap(head as *mut u8, kept) };
     None
@@ -265,7 +265,7 @@ fn keep(head: usize, mapped: usize) -> bool {
 /// Forgets a mapping in the chunk map, then unmaps it (in that order: once unmapped, the
 /// range may be mapped and claimed by another thread).
 fn unmap_block(head: usize, mapped: usize) {
-    chunkmap::release(head, mapped);
+    chunkmap::forget(head, mapped);
     // SAFETY: the mapping is ours and holds no live block.
     unsafe { os::unmap(head as *mut u8, mapped) };
 }
@@ -523,7 +523,7 @@ pub unsafe fn resize_in_place(p: *mut u8, size: usize) -> Result<bool, Misuse> {
             // unmapping (see `unmap_block`).
             let keep = os::align_up(new, CHUNK).unwrap_or(new);
             if keep < old {
-                chunkmap::release(head + keep, old - keep);
+                chunkmap::forget(head + keep, old - keep);
             }
             os::unmap((head + new) as *mut u8, old - new);
         } else {

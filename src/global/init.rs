@@ -1,0 +1,109 @@
+//! Lazy initialisation on the first call, the `BESTBUDDY_OPTIONS` that act at start-up, and
+//! the return of a thread's cache when it exits.
+
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use super::settings::drain_this_thread;
+use super::{ARENAS, check, set_perturb};
+use crate::diag;
+use crate::seal;
+use crate::tcache;
+
+/// Set once the first call has run `init`; checked on every call, so it is the only thing
+/// the fast path asks about initialisation.
+static READY: AtomicBool = AtomicBool::new(false);
+static INIT_STARTED: AtomicBool = AtomicBool::new(false);
+
+/// Everything the allocator sets up on first use. It may run while ld.so is still starting
+/// the program, before any constructor; it must not rely on anything but the kernel and the
+/// parts of libc that need no initialisation.
+#[inline]
+pub(crate) fn ensure_init() {
+    if !READY.load(Ordering::Acquire) {
+        init();
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn init() {
+    if INIT_STARTED.swap(true, Ordering::AcqRel) {
+        // Another thread is initialising, or this thread re-entered from pthread_atfork
+        // (which may allocate). The heap works without the rest of initialisation, but not
+        // without the secrets it seals metadata with: set them here too (every thread derives
+        // the same values), rather than wait for a thread that a fork may have left behind.
+        seal::init();
+        return;
+    }
+    seal::init();
+    ARENAS.init();
+    // SAFETY: the handlers only lock and unlock this allocator's own locks. pthread_atfork
+    // may call malloc, which re-enters here and returns at once; no lock is held now.
+    unsafe {
+        libc::pthread_atfork(
+            Some(super::fork::prepare),
+            Some(super::fork::parent),
+            Some(super::fork::child),
+        );
+    }
+    tcache::init(thread_exit);
+    apply_options();
+    READY.store(true, Ordering::Release);
+}
+
+/// Set once BESTBUDDY_OPTIONS has been read and applied.
+static OPTIONS_APPLIED: AtomicBool = AtomicBool::new(false);
+/// `check=N`: walk every heap every N allocator calls (0: never), counting in `CALLS`.
+static CHECK_EVERY: AtomicUsize = AtomicUsize::new(0);
+static CALLS: AtomicUsize = AtomicUsize::new(0);
+
+/// Reads BESTBUDDY_OPTIONS (see options.rs) and applies it, once. Before libc has set up the
+/// environment this does nothing, and the load-time constructor tries again.
+fn apply_options() {
+    if OPTIONS_APPLIED.load(Ordering::Acquire) {
+        return;
+    }
+    let Some(options) = crate::options::read() else {
+        return;
+    };
+    if OPTIONS_APPLIED.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    if options.junk {
+        set_perturb(0x55);
+    }
+    if options.check_every != 0 {
+        CHECK_EVERY.store(options.check_every, Ordering::Relaxed);
+        tcache::ENABLED.store(false, Ordering::Relaxed);
+        drain_this_thread();
+    }
+}
+
+/// `check=N`: every N-th call walks every heap's invariants and aborts with what broke.
+#[inline]
+pub(super) fn count_call_for_check() {
+    let every = CHECK_EVERY.load(Ordering::Relaxed);
+    if every != 0 && (CALLS.fetch_add(1, Ordering::Relaxed) + 1).is_multiple_of(every) {
+        check_or_abort();
+    }
+}
+
+#[cold]
+fn check_or_abort() {
+    if let Err(broken) = check() {
+        diag::fatal_as("check", broken);
+    }
+}
+
+/// Called from the library's constructor, so that a program pays for initialisation at load
+/// rather than in its first allocation. Correctness never depends on it.
+pub fn init_at_load() {
+    ensure_init();
+    apply_options();
+}
+
+/// A thread with a cache is exiting: its blocks go back to the heap.
+unsafe extern "C" fn thread_exit(cache: *mut core::ffi::c_void) {
+    // SAFETY: glibc passes the value this thread set for the key: its own cache.
+    unsafe { tcache::drain(&ARENAS, cache.cast(), true) };
+}

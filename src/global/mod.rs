@@ -1,0 +1,364 @@
+//! The one process-wide allocator: the thread caches in front of the arenas (heaps of the
+//! active policy, each behind its lock) and the large-block path. Below the C layer
+//! (`cabi.rs`, `introspect.rs`), above the caches and heaps. This file holds the paths of
+//! every call: where a request is served and who owns a pointer; `init.rs` the lazy set-up
+//! and thread exit, `fork.rs` the fork handlers, `settings.rs` mallopt, trim, statistics.
+//!
+//! Which heap serves the program is fixed when the library is built: feature `bestfit`
+//! (the default) or `buddy`. Enabling both selects buddy, so that `--features buddy` works
+//! with or without `--no-default-features`; enabling neither is a compile error (lib.rs).
+
+mod fork;
+mod init;
+mod settings;
+
+pub(crate) use init::ensure_init;
+pub use init::init_at_load;
+pub use settings::*;
+
+use core::ptr;
+use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+
+use crate::arena::Arenas;
+use crate::chunkmap::{self, Owner};
+use crate::diag;
+use crate::freed;
+use crate::heap::{Heap, MIN_ALIGN, Misuse};
+use crate::large;
+use crate::os;
+use crate::tcache;
+use init::count_call_for_check;
+
+#[cfg(feature = "buddy")]
+pub type ActiveHeap = crate::buddy::BuddyHeap;
+#[cfg(all(feature = "bestfit", not(feature = "buddy")))]
+pub type ActiveHeap = crate::bestfit::BestFitHeap;
+
+static ARENAS: Arenas<ActiveHeap> = Arenas::new();
+
+/// Requests above this many bytes get a mapping of their own (mallopt M_MMAP_THRESHOLD).
+/// Invariant: never above `ActiveHeap::MAX_REQUEST`.
+static MMAP_THRESHOLD: AtomicUsize = AtomicUsize::new(ActiveHeap::MAX_REQUEST);
+
+/// mallopt M_PERTURB: when non-zero, new blocks are filled with `!perturb` and freed ones
+/// with `perturb` (glibc's semantics).
+static PERTURB: AtomicU8 = AtomicU8::new(0);
+
+/// The name of the heap serving this process.
+pub const BACKEND: &str = ActiveHeap::NAME;
+
+#[inline]
+fn serves_in_heap(size: usize, align: usize) -> bool {
+    size <= MMAP_THRESHOLD.load(Ordering::Relaxed) && align <= ActiveHeap::MAX_ALIGN
+        || over_mapping_limit(size, align)
+}
+
+/// mallopt(M_MMAP_MAX): the most large blocks mapped at once; past it, a request the heap
+/// can serve goes to the heap whatever the threshold (glibc's default limit).
+static MMAP_MAX: AtomicUsize = AtomicUsize::new(65536);
+
+/// True when `size` bytes aligned to `align` would get a mapping of their own but the
+/// mapping limit is reached and the heap can serve them.
+#[cold]
+#[inline(never)]
+fn over_mapping_limit(size: usize, align: usize) -> bool {
+    size <= ActiveHeap::MAX_REQUEST
+        && align <= ActiveHeap::MAX_ALIGN
+        && large::COUNT.load(Ordering::Relaxed) >= MMAP_MAX.load(Ordering::Relaxed)
+}
+
+/// Allocates `size` bytes aligned to `align` (a power of two). Null when memory is exhausted;
+/// the C layer sets errno.
+///
+/// The fast path is a pop from this thread's cache; it asks nothing about initialisation: a
+/// thread without a cache (the first call of all included) misses into `alloc_slow`.
+#[inline]
+pub fn alloc(size: usize, align: usize) -> *mut u8 {
+    if align <= MIN_ALIGN {
+        let p = alloc_cached(size);
+        if !p.is_null() {
+            return p;
+        }
+    }
+    alloc_slow(size, align)
+}
+
+/// The fast path alone: a block of `size` bytes (aligned to `MIN_ALIGN`) from this thread's
+/// cache, or null (not a cached size, an empty bin, or no cache yet).
+#[inline(always)]
+pub fn alloc_cached(size: usize) -> *mut u8 {
+    match ActiveHeap::cache_class(size) {
+        Some(class) => tcache::pop(class),
+        None => ptr::null_mut(),
+    }
+}
+
+#[inline(never)]
+pub fn alloc_slow(size: usize, align: usize) -> *mut u8 {
+    ensure_init();
+    count_call_for_check();
+    let align = align.max(MIN_ALIGN);
+    if align == MIN_ALIGN
+        && serves_in_heap(size, align)
+        && tcache::ENABLED.load(Ordering::Relaxed)
+        && let Some(class) = ActiveHeap::cache_class(size)
+    {
+        let p = tcache::refill(&ARENAS, class);
+        if !p.is_null() {
+            return p;
+        }
+    }
+    let p = if serves_in_heap(size, align) {
+        // SAFETY: the lock is held for the call; a fresh block has 16 bytes or more.
+        unsafe {
+            let p = tcache::lock_home(&ARENAS).alloc(size, align);
+            if !p.is_null() {
+                freed::clear(p);
+            }
+            p
+        }
+    } else {
+        large::alloc(size, align)
+    };
+    let perturb = PERTURB.load(Ordering::Relaxed);
+    if perturb != 0 && !p.is_null() {
+        // SAFETY: p holds at least `size` bytes.
+        unsafe { ptr::write_bytes(p, !perturb, size) };
+    }
+    p
+}
+
+/// Allocates `size` zeroed bytes.
+pub fn alloc_zeroed(size: usize) -> *mut u8 {
+    ensure_init();
+    if !serves_in_heap(size, MIN_ALIGN) {
+        return large::alloc_zeroed(size);
+    }
+    let p = alloc(size, MIN_ALIGN);
+    if !p.is_null() {
+        // SAFETY: p holds at least `size` bytes.
+        unsafe { ptr::write_bytes(p, 0, size) };
+    }
+    p
+}
+
+/// Where a block the program handed back lives.
+#[derive(Clone, Copy)]
+enum Home {
+    /// In a heap region of this arena.
+    Heap(u8),
+    /// In a mapping of its own (`large.rs`).
+    Large,
+}
+
+/// Who owns `p`, from one chunk map lookup: the single place free, realloc and
+/// malloc_usable_size learn it. A pointer the allocator does not own is misuse, and so is a
+/// heap block that still carries the held-block key (`freed::is_held`): it was freed
+/// already and sits in a thread cache or on a remote list, live as far as its heap knows.
+///
+/// # Safety
+/// As for `free`.
+unsafe fn locate(p: *mut u8) -> Result<Home, Misuse> {
+    match chunkmap::owner(p as usize) {
+        // SAFETY: p is in a region, whose memory may be read once p is proven a live block.
+        Owner::Region(_) if unsafe { ActiveHeap::peek_live(p) && freed::is_held(p) } => {
+            Err(Misuse::DoubleFree)
+        }
+        Owner::Region(arena) => Ok(Home::Heap(arena)),
+        Owner::LargeHead | Owner::LargeTail => Ok(Home::Large),
+        Owner::Nobody => Err(not_ours(p)),
+    }
+}
+
+/// What a pointer in memory the allocator does not own is: a large block freed a moment ago
+/// (its mapping is gone) or something that never came from here.
+#[cold]
+fn not_ours(p: *mut u8) -> Misuse {
+    if large::recently_freed(p as usize) {
+        Misuse::DoubleFree
+    } else {
+        Misuse::InvalidPointer
+    }
+}
+
+/// Reports misuse found by a call that reads or resizes `p` (not frees it): a block freed
+/// already is a use of a freed pointer there, not a double free.
+#[cold]
+fn report_use(call: &str, misuse: Misuse, p: *mut u8) -> ! {
+    match misuse {
+        Misuse::DoubleFree => diag::misuse(call, "freed pointer", p as usize),
+        misuse => diag::misuse(call, misuse.describe(), p as usize),
+    }
+}
+
+/// Frees `p` (not null). `call` names the C function for diagnostics.
+///
+/// # Safety
+/// `p` is what the program passed in: a block of this allocator's is validated (misuse
+/// aborts with a diagnostic), but a foreign pointer into unmapped memory may fault.
+#[inline]
+pub unsafe fn free(p: *mut u8, call: &str) {
+    // SAFETY: the cache validates p without the lock and declines anything it cannot prove
+    // live.
+    if unsafe { tcache::free_fast::<ActiveHeap>(p) } {
+        return;
+    }
+    // SAFETY: forwarded from the caller.
+    unsafe { free_slow(p, call) }
+}
+
+/// # Safety
+/// As for `free`.
+#[inline(never)]
+unsafe fn free_slow(p: *mut u8, call: &str) {
+    count_call_for_check();
+    // SAFETY: as in `free`.
+    if unsafe { tcache::free(&ARENAS, p, call) } {
+        return;
+    }
+    // free preserves errno (glibc >= 2.33): unmapping memory could otherwise change it.
+    let saved = os::errno();
+    // SAFETY: forwarded from the caller.
+    unsafe { free_uncached(p, call) };
+    os::set_errno(saved);
+}
+
+/// Frees `p` into its heap or its mapping, past the caches.
+///
+/// # Safety
+/// As for `free`.
+unsafe fn free_uncached(p: *mut u8, call: &str) {
+    // SAFETY: forwarded from the caller.
+    let home = match unsafe { locate(p) } {
+        Ok(home) => home,
+        Err(misuse) => diag::misuse(call, misuse.describe(), p as usize),
+    };
+    let perturb = PERTURB.load(Ordering::Relaxed);
+    if perturb != 0 {
+        // SAFETY: forwarded from the caller.
+        let size = unsafe { usable_size(p, call) };
+        // SAFETY: p is a live block of `size` usable bytes (usable_size validated it).
+        unsafe { ptr::write_bytes(p, perturb, size) };
+    }
+    let result = match home {
+        // SAFETY (all arms): the chunk map says p's chunk is a region of that arena.
+        Home::Heap(arena) => match ARENAS.get(arena).try_lock() {
+            Some(mut heap) => unsafe { heap.free(p) },
+            // Busy: a live block goes on the owner's remote list; anything else is reported
+            // by the heap itself, under its lock.
+            None if unsafe { ActiveHeap::peek_live(p) } => {
+                unsafe { ARENAS.get(arena).free_remote(p) };
+                Ok(())
+            }
+            None => unsafe { ARENAS.get(arena).lock().free(p) },
+        },
+        // SAFETY: the chunk map says p's chunk belongs to a large block.
+        Home::Large => unsafe { large::free(p) },
+    };
+    if let Err(misuse) = result {
+        diag::misuse(call, misuse.describe(), p as usize);
+    }
+}
+
+/// The usable size of the live block `p` (not null).
+///
+/// # Safety
+/// `p` is what the program passed in: a block of this allocator's is validated (misuse
+/// aborts with a diagnostic), but a foreign pointer into unmapped memory may fault.
+pub unsafe fn usable_size(p: *mut u8, call: &str) -> usize {
+    // SAFETY (all three): forwarded from the caller; `locate` says who owns p.
+    let result = match unsafe { locate(p) } {
+        Ok(Home::Heap(arena)) => unsafe { ARENAS.get(arena).lock().usable_size(p) },
+        Ok(Home::Large) => unsafe { large::usable_size(p) },
+        Err(misuse) => Err(misuse),
+    };
+    result.unwrap_or_else(|misuse| report_use(call, misuse, p))
+}
+
+/// Resizes the live block `p` (not null) to `size` bytes (> 0), in place when it can,
+/// otherwise by moving it. Null if memory is exhausted; `p` is then untouched.
+///
+/// # Safety
+/// `p` is what the program passed in: a block of this allocator's is validated (misuse
+/// aborts with a diagnostic), but a foreign pointer into unmapped memory may fault.
+pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
+    ensure_init();
+    // What a block that has to grow asks its heap for (see `growth_target`).
+    let mut want = size;
+    // SAFETY: forwarded from the caller.
+    let home = unsafe { locate(p) }.unwrap_or_else(|misuse| report_use("realloc", misuse, p));
+    let in_place = match home {
+        Home::Heap(arena) => {
+            // SAFETY: the chunk map says p is in a region.
+            let usable = unsafe { ActiveHeap::peek_usable(p) }.unwrap_or(0);
+            if size <= usable && usable - size <= usable / 4 + 32 {
+                // Already fits, and shrinking would give back too little to be worth a lock
+                // (the common case of a string or vector growing by small steps). A quarter,
+                // so that the headroom a growth adds (`growth_target`) is never taken back
+                // by the next small step.
+                return p;
+            }
+            if serves_in_heap(size, MIN_ALIGN) {
+                want = growth_target(size, usable);
+                let mut heap = ARENAS.get(arena).lock();
+                // SAFETY: as in `free`.
+                match unsafe { heap.resize_in_place(p, want) } {
+                    // SAFETY: as in `free`.
+                    Ok(false) if want != size => unsafe { heap.resize_in_place(p, size) },
+                    result => result,
+                }
+            } else {
+                Ok(false)
+            }
+        }
+        Home::Large => {
+            if serves_in_heap(size, MIN_ALIGN) {
+                // Validate now; a small block moves back into the heap below.
+                // SAFETY: as in `free`.
+                unsafe { large::usable_size(p) }.map(|_| false)
+            } else {
+                // SAFETY: as in `free`.
+                unsafe { large::resize_in_place(p, size) }
+            }
+        }
+    };
+    match in_place {
+        Ok(true) => return p,
+        Ok(false) => {}
+        Err(misuse) => report_use("realloc", misuse, p),
+    }
+    // SAFETY: p was validated above.
+    let old_size = unsafe { usable_size(p, "realloc") };
+    let mut q = alloc(want, MIN_ALIGN);
+    if q.is_null() && want != size {
+        q = alloc(size, MIN_ALIGN);
+    }
+    if q.is_null() {
+        return q;
+    }
+    // SAFETY: both blocks are live and distinct; the copy fits both.
+    unsafe {
+        ptr::copy_nonoverlapping(p, q, old_size.min(size));
+        free(p, "realloc");
+    }
+    q
+}
+
+/// The size a heap block of `usable` bytes asks for when realloc grows it to `size`.
+///
+/// A block that grows by small steps (a string built by appends, with a realloc for each)
+/// would otherwise move every time it outgrows its exact size, copying O(n^2) bytes in all:
+/// a growth of less than a quarter asks for a quarter more than the block has, so that the
+/// next steps fit in place (the realloc fast path keeps a block while it fits). A growth by
+/// a quarter or more (a vector that doubles) asks for exactly what it needs. The heap still
+/// places the request by its policy; only the size asked for changes. Never past what the
+/// heap serves, so the headroom alone never sends a block to a mapping of its own.
+fn growth_target(size: usize, usable: usize) -> usize {
+    let step = usable + usable / 4;
+    if size > usable && size < step {
+        // Never below `size`, even if mallopt lowered the threshold since the caller read it.
+        step.min(MMAP_THRESHOLD.load(Ordering::Relaxed)).max(size)
+    } else {
+        size
+    }
+}
