@@ -73,17 +73,19 @@ pub unsafe fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
     if p.is_null() {
         return malloc(size);
     }
-    // SAFETY (the three calls below): forwarded from the caller.
     if size == 0 {
         // Misuse found here is reported as realloc's, the call the program made.
+        // SAFETY: forwarded from the caller.
         unsafe { global::free(p.cast(), "realloc") };
         return core::ptr::null_mut();
     }
     if size > PTRDIFF_MAX {
         // Still validate the pointer: a bad one is reported, not silently ignored.
+        // SAFETY: forwarded from the caller.
         unsafe { global::usable_size(p.cast(), "realloc") };
         return enomem();
     }
+    // SAFETY: forwarded from the caller.
     let q = unsafe { global::realloc(p.cast(), size) };
     if q.is_null() { enomem() } else { q.cast() }
 }

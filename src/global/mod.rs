@@ -240,16 +240,21 @@ unsafe fn free_uncached(p: *mut u8, call: &str) {
         // SAFETY: p is a live block of `size` usable bytes (usable_size validated it).
         unsafe { ptr::write_bytes(p, perturb, size) };
     }
+    // In each arm below, the chunk map said p's chunk is a region of that arena, or a large
+    // block's; the heap or `large` validates p itself.
     let result = match home {
-        // SAFETY (all arms): the chunk map says p's chunk is a region of that arena.
         Home::Heap(arena) => match ARENAS.get(arena).try_lock() {
+            // SAFETY: see above.
             Some(mut heap) => unsafe { heap.free(p) },
             // Busy: a live block goes on the owner's remote list; anything else is reported
             // by the heap itself, under its lock.
+            // SAFETY: see above; peek_live reads only what a region keeps mapped.
             None if unsafe { ActiveHeap::peek_live(p) } => {
+                // SAFETY: p is a live block of that arena, given up by the program.
                 unsafe { ARENAS.get(arena).free_remote(p) };
                 Ok(())
             }
+            // SAFETY: see above.
             None => unsafe { ARENAS.get(arena).lock().free(p) },
         },
         // SAFETY: the chunk map says p's chunk belongs to a large block.
@@ -266,9 +271,11 @@ unsafe fn free_uncached(p: *mut u8, call: &str) {
 /// `p` is what the program passed in: a block of this allocator's is validated (misuse
 /// aborts with a diagnostic), but a foreign pointer into unmapped memory may fault.
 pub unsafe fn usable_size(p: *mut u8, call: &str) -> usize {
-    // SAFETY (all three): forwarded from the caller; `locate` says who owns p.
+    // SAFETY: forwarded from the caller.
     let result = match unsafe { locate(p) } {
+        // SAFETY: `locate` says p lies in a region of that arena; the heap validates it.
         Ok(Home::Heap(arena)) => unsafe { ARENAS.get(arena).lock().usable_size(p) },
+        // SAFETY: `locate` says p lies in a large block's chunks; `large` validates it.
         Ok(Home::Large) => unsafe { large::usable_size(p) },
         Err(misuse) => Err(misuse),
     };
