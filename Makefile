@@ -31,7 +31,7 @@ buddy:
 	@$(MAKE) --no-print-directory install-out NAME=buddy
 
 # The same heaps without sealed metadata (feature `unhardened`): for
-# c_tests/without_hardening.sh and `make bench-hardening`. Same target dir as the others (the
+# tests/c/without_hardening.sh and `make bench-hardening`. Same target dir as the others (the
 # dependencies are shared); each build's products are copied out before the next one.
 unhardened:
 	$(BUILD_LIBS) --features unhardened
@@ -68,10 +68,10 @@ test-rust:
 	$(CARGO) test
 
 c-tests: all unhardened
-	bash c_tests/run.sh $(OUT)/bestfit best-fit
-	bash c_tests/run.sh $(OUT)/buddy buddy
-	bash c_tests/without_hardening.sh $(OUT)/unhardened-bestfit best-fit
-	bash c_tests/without_hardening.sh $(OUT)/unhardened-buddy buddy
+	bash tests/c/run.sh $(OUT)/bestfit best-fit
+	bash tests/c/run.sh $(OUT)/buddy buddy
+	bash tests/c/without_hardening.sh $(OUT)/unhardened-bestfit best-fit
+	bash tests/c/without_hardening.sh $(OUT)/unhardened-buddy buddy
 
 real-tests: all
 	bash tests/real/run.sh $(OUT)/bestfit/libbestbuddy.so
