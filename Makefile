@@ -1,5 +1,6 @@
 # bestbuddy: `make` builds both heaps side by side, `make check` tests everything,
-# `make demo` runs python3 on each heap.
+# `make demo` runs python3 on each heap. tests/README.md lists every test target: its
+# folder, what it runs, how long it takes and what it needs.
 #
 #   out/bestfit/libbestbuddy.so  .a   best fit  ($(BUILD_LIBS))
 #   out/buddy/libbestbuddy.so    .a   buddy     ($(BUILD_LIBS) --no-default-features --features buddy)
