@@ -1,5 +1,6 @@
 # bestbuddy: `make` builds both heaps side by side, `make check` tests everything,
-# `make demo` runs python3 on each heap.
+# `make demo` runs python3 on each heap. tests/README.md lists every test target: its
+# folder, what it runs, how long it takes and what it needs.
 #
 #   out/bestfit/libbestbuddy.so  .a   best fit  ($(BUILD_LIBS))
 #   out/buddy/libbestbuddy.so    .a   buddy     ($(BUILD_LIBS) --no-default-features --features buddy)
@@ -31,7 +32,7 @@ buddy:
 	@$(MAKE) --no-print-directory install-out NAME=buddy
 
 # The same heaps without sealed metadata (feature `unhardened`): for
-# c_tests/without_hardening.sh and `make bench-hardening`. Same target dir as the others (the
+# tests/c/without_hardening.sh and `make bench-hardening`. Same target dir as the others (the
 # dependencies are shared); each build's products are copied out before the next one.
 unhardened:
 	$(BUILD_LIBS) --features unhardened
@@ -68,10 +69,10 @@ test-rust:
 	$(CARGO) test
 
 c-tests: all unhardened
-	bash c_tests/run.sh $(OUT)/bestfit best-fit
-	bash c_tests/run.sh $(OUT)/buddy buddy
-	bash c_tests/without_hardening.sh $(OUT)/unhardened-bestfit best-fit
-	bash c_tests/without_hardening.sh $(OUT)/unhardened-buddy buddy
+	bash tests/c/run.sh $(OUT)/bestfit best-fit
+	bash tests/c/run.sh $(OUT)/buddy buddy
+	bash tests/c/without_hardening.sh $(OUT)/unhardened-bestfit best-fit
+	bash tests/c/without_hardening.sh $(OUT)/unhardened-buddy buddy
 
 real-tests: all
 	bash tests/real/run.sh $(OUT)/bestfit/libbestbuddy.so

@@ -1,5 +1,5 @@
 /* Multi-threaded allocator stress test, independent of the benchmarks and of the
- * c_tests helpers: any malloc can be put under it (LD_PRELOAD or a static link).
+ * tests/c helpers: any malloc can be put under it (LD_PRELOAD or a static link).
  *
  *   stress [THREADS [OPS_PER_THREAD [SEED [SLOTS]]]]     defaults: 4 200000 1 1024
  *
@@ -32,7 +32,7 @@
  * On the first mismatch it prints the block, the offset, the expected and found bytes on
  * stderr and exits 1.  Otherwise it prints the operations done, per kind, and exits 0.
  *
- * BESTBUDDY_EXPECT=<backend> (as in c_tests): the program must run on bestbuddy with that
+ * BESTBUDDY_EXPECT=<backend> (as in tests/c): the program must run on bestbuddy with that
  * heap ("best-fit", "buddy"); BESTBUDDY_EXPECT=glibc: it must not run on bestbuddy.
  *
  * Build: cc -O2 -g -fno-builtin -pthread stress.c -o stress (-fno-builtin keeps the

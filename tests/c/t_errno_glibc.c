@@ -1,7 +1,7 @@
 /* errno, return value and out-parameter of every malloc-family entry point on
  * every kind of failure, as glibc 2.36 (Debian 12) gives them: the contract
  * bestbuddy copies, since code written for glibc tests exactly these.  The
- * test passes on glibc itself (c_tests/run.sh none), which is what makes it a
+ * test passes on glibc itself (tests/c/run.sh none), which is what makes it a
  * record of glibc's behaviour rather than of ours.
  *
  * errno is set to a sentinel before every call, so "untouched" is checked, not

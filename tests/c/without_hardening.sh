@@ -3,7 +3,7 @@
 # `unhardened` feature (no sealed headers or links, no metadata checks), where every one that
 # is not skipped must FAIL (the program survives its misuse, or dies without the line).
 #
-# usage: c_tests/without_hardening.sh OUTDIR BACKEND_NAME
+# usage: tests/c/without_hardening.sh OUTDIR BACKEND_NAME
 #     OUTDIR holds an unhardened libbestbuddy.a and .so (make builds out/unhardened-*).
 set -u
 [ $# -eq 2 ] || { echo "usage: $0 OUTDIR BACKEND_NAME" >&2; exit 2; }

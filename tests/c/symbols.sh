@@ -1,7 +1,7 @@
 #!/bin/sh
-# usage: c_tests/symbols.sh SOFILE
+# usage: tests/c/symbols.sh SOFILE
 # The dynamic symbols SOFILE defines (nm types T, W, i; version suffixes
-# stripped), sorted, must equal c_tests/exported-symbols.txt exactly.
+# stripped), sorted, must equal tests/c/exported-symbols.txt exactly.
 set -eu
 if [ $# -ne 1 ]; then
     echo "usage: $0 SOFILE" >&2

@@ -1,5 +1,5 @@
 #!/bin/sh
-# usage: c_tests/layout.sh SOFILE
+# usage: tests/c/layout.sh SOFILE
 # Link-time facts about the shared library that nothing else tests:
 # - its SONAME is libbestbuddy.so.0 (valgrind's --soname-synonyms and packagers need it;
 #   build.rs passes it to the linker);

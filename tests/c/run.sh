@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bestbuddy C test suite.
 #
-# usage: c_tests/run.sh OUTDIR BACKEND_NAME
+# usage: tests/c/run.sh OUTDIR BACKEND_NAME
 #     OUTDIR holds libbestbuddy.a and libbestbuddy.so (out/bestfit, out/buddy);
 #     BACKEND_NAME is what bestbuddy_backend() must return ("best-fit", "buddy").
 #     Every t_*.c and abort_*.c is built twice and run under `timeout 60`:
@@ -10,7 +10,7 @@
 #     plus the public-header checks (header_c.c, header_cpp.cpp) and
 #     symbols.sh and layout.sh on the shared library.
 #
-# usage: c_tests/run.sh none
+# usage: tests/c/run.sh none
 #     Validation mode: build the tests against libc only and run them on
 #     glibc's own allocator (BESTBUDDY_EXPECT=glibc); bestbuddy-only
 #     assertions are skipped, misuse tests only need to die of a signal.
@@ -20,7 +20,7 @@
 # whose name matches this extended regex), BB_CTESTS_BUILD (build folder, default
 # out/ctests-<backend>).
 # Build products go to the build folder.  Prints one PASS/FAIL line per
-# test and mode and ends with "c_tests: N passed, M failed[, K skipped]".  An abort_*
+# test and mode and ends with "tests/c: N passed, M failed[, K skipped]".  An abort_*
 # test that prints "skip: <why>" and exits 0 is skipped (the misuse has no meaning on
 # that heap).
 set -u
@@ -32,7 +32,7 @@ usage() {
 
 [ $# -ge 1 ] || usage
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/.." && pwd)
+root=$(cd "$here/../.." && pwd)
 
 # Never let a caller's LD_PRELOAD leak into the build or the glibc runs; it is
 # set on individual test commands only.
@@ -241,5 +241,5 @@ if [ $failed -gt 0 ]; then
     printf '    %s\n' "${failures[@]}"
     echo "logs: $build/log"
 fi
-echo "c_tests: $passed passed, $failed failed$([ $skipped -gt 0 ] && echo ", $skipped skipped")"
+echo "tests/c: $passed passed, $failed failed$([ $skipped -gt 0 ] && echo ", $skipped skipped")"
 [ $failed -eq 0 ]
