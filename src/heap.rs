@@ -107,7 +107,7 @@ pub trait Heap {
     const NAME: &'static str;
     /// An empty heap, with no regions; the first allocation maps one. Invariant: all zero
     /// bytes (no pointer, no non-zero default), so that the static table of arenas lies in
-    /// `.bss` (checked by `c_tests/layout.sh`).
+    /// `.bss` (checked by `tests/c/layout.sh`).
     const EMPTY: Self;
     /// The largest request this heap serves; larger ones get their own mapping.
     const MAX_REQUEST: usize;
