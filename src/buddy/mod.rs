@@ -24,15 +24,24 @@
 //! found at free from the order map at the start of its region: the entry of a block's first
 //! granule is `order + 1` (bit 7 set while in use); every other entry is 0. The map's own
 //! entries (for the metadata block) are never read: offsets below `META` are rejected first.
+//!
+//! The files: this one has the type and the `Heap` impl (splitting on alloc, merging on
+//! free, resizing in place); `orders.rs` the order map and the per-order free lists;
+//! `region.rs` mapping and releasing regions, their counts, `malloc_trim`; `check.rs` the
+//! invariant walker.
 
 use core::ptr;
-use core::sync::atomic::AtomicU8;
 use core::sync::atomic::Ordering::Relaxed;
 
 use crate::heap::{
-    self, Call, Heap, HeapStats, MIN_ALIGN, Misuse, REGION, Region, Regions, SpareLimit, region_of,
+    self, Call, Heap, HeapStats, MIN_ALIGN, Misuse, REGION, Regions, SpareLimit, region_of,
 };
-use crate::seal;
+
+mod check;
+mod orders;
+mod region;
+
+use orders::{entry, live_order, split_addr};
 
 /// log2 of the smallest block.
 const MIN_SHIFT: usize = 4;
@@ -44,6 +53,7 @@ const META: usize = REGION >> MIN_SHIFT;
 const META_ORDER: usize = 14;
 const IN_USE: u8 = 0x80;
 
+/// The bytes of a block of `order`.
 #[inline]
 const fn block_bytes(order: usize) -> usize {
     1 << (order + MIN_SHIFT)
@@ -84,174 +94,11 @@ pub struct BuddyHeap {
 // SAFETY: the heap owns its regions; the caller serialises access with a lock.
 unsafe impl Send for BuddyHeap {}
 
-#[inline]
-fn split_addr(p: usize) -> (usize, usize) {
-    let base = p & !(REGION - 1);
-    (base, p - base)
-}
-
-/// The order map entry of the granule at `offset` in the region at `base`.
-///
-/// Entries are read without the heap lock by the thread cache's free path (an entry of a
-/// block in use changes only when its owner frees or resizes it), so they are accessed as
-/// relaxed atomics, which compile to plain byte loads and stores.
-#[inline]
-unsafe fn entry<'a>(base: usize, offset: usize) -> &'a AtomicU8 {
-    // SAFETY: the caller passes a region of ours and an offset inside it.
-    unsafe { &*((base + (offset >> MIN_SHIFT)) as *const AtomicU8) }
-}
-
-/// Writes link `slot` (0: next, 1: prev) of the free block `b`, sealed (see seal.rs).
-#[inline]
-unsafe fn set_link(b: usize, slot: usize, v: usize) {
-    let at = b + slot * 8;
-    // SAFETY: b is a free block of at least 16 bytes, whose first two words are its links.
-    unsafe { *(at as *mut usize) = seal::encode(at, v) }
-}
-
-/// Without the heap lock: the order of the live block at `p`, or `None` if no live block
-/// starts there. A live block's map entry changes only when its owner frees or resizes it.
-///
-/// # Safety
-/// `p` lies in a mapped region.
-#[inline]
-unsafe fn live_order(p: usize) -> Option<usize> {
-    let (base, offset) = split_addr(p);
-    // One test for offset < META and misalignment: below META the difference wraps to a
-    // huge value, and META is 16-aligned, so the low bits of the difference are p's.
-    const _: () = assert!(META.is_multiple_of(MIN_ALIGN));
-    if offset.wrapping_sub(META) & (!(REGION - 1) | (MIN_ALIGN - 1)) != 0 {
-        return None;
-    }
-    // SAFETY: the order map is in the region's metadata block.
-    let e = unsafe { entry(base, offset).load(Relaxed) };
-    if e & IN_USE != 0 {
-        Some((e & !IN_USE) as usize - 1)
-    } else {
-        None
-    }
-}
-
 impl BuddyHeap {
-    /// Link `slot` (0: next, 1: prev) of the free block `b`; a link that does not decode (the
-    /// freed block was written to) is reported and aborts.
-    #[inline]
-    unsafe fn link(&self, b: usize, slot: usize) -> usize {
-        let at = b + slot * 8;
-        // SAFETY: b is a free block of at least 16 bytes, whose first two words are its links.
-        match seal::decode_region(at, unsafe { *(at as *const usize) }, 0, self.arena) {
-            Some(v) => v,
-            None => self.corrupted(b),
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn corrupted(&self, b: usize) -> ! {
-        crate::diag::misuse(self.call.name(), "corrupted block", b)
-    }
-
-    #[inline]
-    unsafe fn push(&mut self, b: usize, order: usize) {
-        // SAFETY: b is a free block of `order` in a mapped region.
-        unsafe {
-            let head = self.heads[order];
-            set_link(b, 0, head);
-            set_link(b, 1, 0);
-            if head != 0 {
-                set_link(head, 1, b);
-            }
-            self.heads[order] = b;
-            let (base, offset) = split_addr(b);
-            entry(base, offset).store((order + 1) as u8, Relaxed);
-        }
-        self.nonempty |= 1 << order;
-        self.free += block_bytes(order);
-        self.free_blocks += 1;
-    }
-
-    #[inline]
-    unsafe fn unlink(&mut self, b: usize, order: usize) {
-        // SAFETY: b is on list `order`.
-        unsafe {
-            let (next, prev) = (self.link(b, 0), self.link(b, 1));
-            // The neighbours must point back at b: a damaged list is reported, not followed.
-            if seal::HARDENED
-                && (next != 0 && self.link(next, 1) != b
-                    || prev != 0 && self.link(prev, 0) != b
-                    || prev == 0 && self.heads[order] != b)
-            {
-                self.corrupted(b);
-            }
-            if next != 0 {
-                set_link(next, 1, prev);
-            }
-            if prev != 0 {
-                set_link(prev, 0, next);
-            } else {
-                self.heads[order] = next;
-                if next == 0 {
-                    self.nonempty &= !(1 << order);
-                }
-            }
-            let (base, offset) = split_addr(b);
-            entry(base, offset).store(0, Relaxed);
-        }
-        self.free -= block_bytes(order);
-        self.free_blocks -= 1;
-    }
-
-    #[cold]
-    fn grow(&mut self) -> bool {
-        let base = self.regions.map(self.arena) as usize;
-        if base == 0 {
-            return false;
-        }
-        // SAFETY: a fresh, zeroed region that only this heap knows.
-        unsafe {
-            for order in META_ORDER..ORDERS {
-                self.push(base + block_bytes(order), order);
-            }
-        }
-        self.spare_count += 1;
-        true
-    }
-
-    /// Unmaps a wholly free region, taking its four top blocks off their lists.
-    unsafe fn release(&mut self, region: *mut Region) {
-        let base = region as usize;
-        // SAFETY: region is ours and wholly free, so it is exactly its four top blocks.
-        unsafe {
-            for order in META_ORDER..ORDERS {
-                self.unlink(base + block_bytes(order), order);
-            }
-            self.regions.unmap(region);
-        }
-        self.spare_count -= 1;
-    }
-
-    #[inline]
-    unsafe fn account(&mut self, b: usize, bytes: usize, taken: bool) {
-        let region = region_of(b);
-        // SAFETY: b lies in one of our regions.
-        unsafe {
-            if taken {
-                if (*region).used == 0 {
-                    self.spare_count -= 1;
-                }
-                (*region).used += bytes;
-                self.used += bytes;
-            } else {
-                (*region).used -= bytes;
-                self.used -= bytes;
-                if (*region).used == 0 {
-                    self.spare_count += 1;
-                }
-            }
-        }
-    }
-
     /// Checks that `p` is a live block and returns its order.
+    ///
+    /// # Safety
+    /// `p` lies in a chunk owned by a heap region (see the `Heap` trait), mapped.
     #[inline]
     unsafe fn validate(&self, p: usize) -> Result<usize, Misuse> {
         let (base, offset) = split_addr(p);
@@ -285,6 +132,10 @@ impl BuddyHeap {
     }
 
     /// Frees the block at `b` of `order`, merging it with its buddy as far up as it goes.
+    ///
+    /// # Safety
+    /// `b` is a block of `order` of this heap that has just stopped being in use (its bytes
+    /// already taken off the counts) and is on no list; its map entry is rewritten here.
     unsafe fn release_block(&mut self, mut b: usize, mut order: usize) {
         let (base, _) = split_addr(b);
         // SAFETY: b is a block of ours that just stopped being in use.
@@ -342,6 +193,8 @@ impl Heap for BuddyHeap {
         block_bytes(class)
     }
 
+    /// # Safety
+    /// The trait's contract ([`Heap::peek_class`]): `p` lies in a chunk owned by a region.
     #[inline]
     unsafe fn peek_class(p: *mut u8) -> Option<usize> {
         // SAFETY: forwarded from the caller.
@@ -353,12 +206,16 @@ impl Heap for BuddyHeap {
         }
     }
 
+    /// # Safety
+    /// The trait's contract ([`Heap::peek_usable`]): `p` lies in a chunk owned by a region.
     #[inline]
     unsafe fn peek_usable(p: *mut u8) -> Option<usize> {
         // SAFETY: forwarded from the caller.
         unsafe { live_order(p as usize) }.map(block_bytes)
     }
 
+    /// # Safety
+    /// The trait's contract ([`Heap::peek_live`]): `p` lies in a chunk owned by a region.
     #[inline]
     unsafe fn peek_live(p: *mut u8) -> bool {
         // SAFETY: forwarded from the caller.
@@ -368,6 +225,8 @@ impl Heap for BuddyHeap {
     const MAX_REQUEST: usize = block_bytes(MAX_ORDER);
     const MAX_ALIGN: usize = block_bytes(MAX_ORDER);
 
+    /// # Safety
+    /// The trait's contract ([`Heap::alloc`]).
     unsafe fn alloc(&mut self, size: usize, align: usize) -> *mut u8 {
         self.call = Call::Malloc;
         // A block of order k is aligned to 2^k bytes, so alignment is just a larger order.
@@ -395,6 +254,8 @@ impl Heap for BuddyHeap {
         b as *mut u8
     }
 
+    /// # Safety
+    /// The trait's contract ([`Heap::free`]).
     unsafe fn free(&mut self, p: *mut u8) -> Result<(), Misuse> {
         let b = p as usize;
         self.call = Call::Free;
@@ -411,11 +272,15 @@ impl Heap for BuddyHeap {
         Ok(())
     }
 
+    /// # Safety
+    /// The trait's contract ([`Heap::usable_size`]).
     unsafe fn usable_size(&self, p: *mut u8) -> Result<usize, Misuse> {
         // SAFETY: validate reads only the order map of p's region.
         Ok(block_bytes(unsafe { self.validate(p as usize)? }))
     }
 
+    /// # Safety
+    /// The trait's contract ([`Heap::resize_in_place`]).
     unsafe fn resize_in_place(&mut self, p: *mut u8, size: usize) -> Result<bool, Misuse> {
         let b = p as usize;
         self.call = Call::Realloc;
@@ -477,121 +342,10 @@ impl Heap for BuddyHeap {
     }
 
     fn trim(&mut self) -> bool {
-        let mut released = false;
-        let mut region = self.regions.first();
-        while !region.is_null() {
-            // SAFETY: walking our own region list; `next` is read before a release.
-            unsafe {
-                let next = Region::next(region);
-                if (*region).used == 0 {
-                    self.release(region);
-                    released = true;
-                }
-                region = next;
-            }
-        }
-        for order in 0..ORDERS {
-            let mut b = self.heads[order];
-            while b != 0 {
-                // SAFETY: b is a free block; its first 16 bytes (the links) are kept.
-                unsafe {
-                    released |= heap::decommit_inside(b + 16, b + block_bytes(order));
-                    b = self.link(b, 0);
-                }
-            }
-        }
-        released
+        self.trim_regions()
     }
 
     fn check(&self) -> Result<(), &'static str> {
-        let (mut used, mut free, mut free_blocks, mut regions, mut spare) = (0, 0, 0, 0, 0);
-        // SAFETY: walking our own regions and lists.
-        unsafe {
-            let mut region = self.regions.first();
-            while !region.is_null() {
-                let base = region as usize;
-                regions += 1;
-                let mut region_used = 0;
-                let mut offset = META;
-                while offset < REGION {
-                    let e = entry(base, offset).load(Relaxed);
-                    let order = (e & !IN_USE) as usize;
-                    if order == 0 || order > ORDERS {
-                        return Err("order map: no block starts here");
-                    }
-                    let order = order - 1;
-                    let bytes = block_bytes(order);
-                    if !offset.is_multiple_of(bytes) || offset + bytes > REGION {
-                        return Err("block not aligned to its size");
-                    }
-                    // Entries inside a block must be 0; checked for blocks up to 4 KiB,
-                    // which keeps a check proportional to the number of blocks.
-                    for g in 1..(bytes >> MIN_SHIFT).min(256) {
-                        if entry(base, offset + (g << MIN_SHIFT)).load(Relaxed) != 0 {
-                            return Err("order map: entry inside a block");
-                        }
-                    }
-                    if e & IN_USE != 0 {
-                        region_used += bytes;
-                    } else {
-                        let buddy = offset ^ bytes;
-                        if order < MAX_ORDER
-                            && buddy >= META
-                            && entry(base, buddy).load(Relaxed) == e
-                        {
-                            return Err("two free buddies not merged");
-                        }
-                        free += bytes;
-                        free_blocks += 1;
-                    }
-                    offset += bytes;
-                }
-                if region_used != (*region).used {
-                    return Err("region used count wrong");
-                }
-                if region_used == 0 {
-                    spare += 1;
-                }
-                used += region_used;
-                region = Region::next(region);
-            }
-            let mut listed = 0;
-            for order in 0..ORDERS {
-                let head = self.heads[order];
-                if (head != 0) != (self.nonempty & (1 << order) != 0) {
-                    return Err("non-empty order bitmap wrong");
-                }
-                let mut prev = 0;
-                let mut b = head;
-                while b != 0 {
-                    let (base, offset) = split_addr(b);
-                    if entry(base, offset).load(Relaxed) != (order + 1) as u8 {
-                        return Err("listed block is not free of its order");
-                    }
-                    let damaged = "free-list link damaged";
-                    let next = seal::decode_region(b, *(b as *const usize), 0, self.arena)
-                        .ok_or(damaged)?;
-                    let back =
-                        seal::decode_region(b + 8, *((b + 8) as *const usize), 0, self.arena)
-                            .ok_or(damaged)?;
-                    if back != prev {
-                        return Err("free list back link broken");
-                    }
-                    listed += 1;
-                    prev = b;
-                    b = next;
-                }
-            }
-            if listed != free_blocks {
-                return Err("free blocks missing from the lists");
-            }
-        }
-        if used != self.used || free != self.free || free_blocks != self.free_blocks {
-            return Err("heap totals wrong");
-        }
-        if regions != self.regions.count() || spare != self.spare_count {
-            return Err("region counts wrong");
-        }
-        Ok(())
+        self.check_invariants()
     }
 }

@@ -1,0 +1,284 @@
+//! The best-fit heap: every request takes the smallest free block that fits, ties going to
+//! the lowest address; a freed block coalesces with both neighbours at once.
+//!
+//! ```text
+//!  region (4 MiB, aligned to 4 MiB)
+//!  +--------+----------------+---------------------------------------------+----+
+//!  | header | live bitmap    | blocks ...                                  |epi-|
+//!  | 64 B   | 32 KiB         |                                             |logue
+//!  +--------+----------------+---------------------------------------------+----+
+//!
+//!  block in use                         free block
+//!  +------------------+                 +------------------+
+//!  |seal|size | P |U=1| <- 8 B header   |seal|size | P |U=0|
+//!  +------------------+ <- pointer      +------------------+
+//!  | payload          |    (16-aligned) | left  (sealed)   |
+//!  |  (size - 8 B     |                 | right (sealed)   |
+//!  |   usable, incl.  |                 | ...              |
+//!  |   the next       |                 +------------------+
+//!  |   block's footer |                 | size (footer)    | <- last 8 B
+//!  |   slot)          |                 +------------------+
+//!  +------------------+
+//! ```
+//! The header's low 32 bits hold the size and flags, the high 32 bits a seal over them and
+//! the block's address, and the treap links are stored sealed (see seal.rs): an overflow into
+//! a header or a write into a freed block is reported ("corrupted block") when the heap next
+//! reads it, instead of steering the heap.
+//! `U` (bit 0) says the block is in use, `P` (bit 1) that the block before it is. A block's
+//! size is a multiple of 16 and at least 32 bytes; the 8-byte header is the only per-block
+//! overhead of a block in use. The footer is written only in free blocks, which is what lets
+//! a block being freed find its free predecessor in O(1).
+//!
+//! Free blocks are kept in 2048 bins. Bins 0..2046 hold exactly one size each (32, 48, ...
+//! 32768 bytes) in a doubly linked list: every block of such a bin fits a request for its
+//! size equally well, so insertion, removal and taking one are O(1) (the most recently freed
+//! is taken first). Bin 2047 holds every larger size in a treap (a randomised binary search
+//! tree, priority = a hash of the block's address, so no priority field is stored) keyed by
+//! (size, address), which gives the smallest size >= the request, lowest address first, in
+//! O(log n) expected. A two-level bitmap of non-empty bins finds the smallest bin that can
+//! serve a request in O(1).
+//!
+//! The live bitmap has one bit per 16-byte granule of the region, set iff a block in use
+//! starts its payload there. It is what makes `free` of an interior or stale pointer a
+//! diagnostic instead of a corruption.
+//!
+//! The files, each owning one piece:
+//! - `mod.rs` (this one): the type, the invariants of its fields, and the `Heap` impl: the
+//!   lock-free reads of the thread cache's fast path (`peek_*`), the rest forwarding;
+//! - `block.rs`: the region's layout, a block's header (size, flags, seal), its link and
+//!   footer words, the live bitmap;
+//! - `bins.rs`: the exact bins, their two-level bitmap of non-empty bins, and the top;
+//! - `treap.rs`: the treap of the mixed bin;
+//! - `alloc.rs`: finding the best fit and carving blocks off it; resizing in place;
+//! - `free.rs`: validating a pointer, freeing, coalescing;
+//! - `region.rs`: mapping and releasing regions, per-region counts, `malloc_trim`;
+//! - `check.rs`: the invariant walker and the tests' layout.
+
+use crate::heap::{Call, Heap, HeapStats, MIN_ALIGN, Misuse, REGION, Regions, SpareLimit};
+use crate::seal;
+
+mod alloc;
+mod bins;
+mod block;
+mod check;
+mod free;
+mod region;
+mod treap;
+
+use bins::{BINS, BITMAP_WORDS};
+pub use block::{AREA, MIN_BLOCK};
+use block::{
+    FIRST_BLOCK, FLAGS, HEADER, IN_USE, block_size, header_intact, is_live, size_of, word,
+};
+
+pub struct BestFitHeap {
+    /// List heads (bins below `MIXED_BIN`) and the treap root (`MIXED_BIN`); 0 = empty.
+    /// Invariant: bin `i < MIXED_BIN` holds only free blocks of size `(i + 2) * 16`, linked
+    /// next/prev through their first two payload words; `MIXED_BIN` holds the free blocks
+    /// larger than `LARGEST_EXACT_BIN`.
+    bins: [usize; BINS],
+    /// Bit `i % 64` of word `i / 64` is set iff `bins[i]` is not empty.
+    nonempty: [u64; BITMAP_WORDS],
+    /// Bit `w` is set iff `nonempty[w]` is not 0: the first non-empty bin above any bin is
+    /// found with two bit scans, however many bins lie between.
+    nonempty_words: u64,
+    /// Every mapped region. A region's `used` is 0 iff it is one free block.
+    regions: Regions,
+    /// Bytes of blocks in use, over all regions.
+    used: usize,
+    /// Bytes and count of free blocks, over all regions (spare regions included).
+    free: usize,
+    free_blocks: usize,
+    /// Regions whose `used` is 0.
+    spare_count: usize,
+    /// How many wholly free regions stay mapped; a region freed beyond that is unmapped.
+    spare_limit: SpareLimit,
+    /// The arena index recorded in the chunk map for this heap's regions.
+    arena: u8,
+    /// The C call being served, named when damage is found.
+    call: Call,
+    /// The top: a free block that ends its region, kept out of the bins (0 = none), so that
+    /// carving requests off the end of a fresh region costs no tree operations. It counts in
+    /// `free` and `free_blocks`; `best_fit` weighs it against the bins' best candidate,
+    /// so it is taken only when it is the smallest block that fits.
+    top: usize,
+}
+
+// SAFETY: the heap owns its regions; the caller serialises access with a lock.
+unsafe impl Send for BestFitHeap {}
+
+impl Heap for BestFitHeap {
+    const NAME: &'static str = "best-fit";
+    const EMPTY: Self = BestFitHeap {
+        bins: [0; BINS],
+        nonempty: [0; BITMAP_WORDS],
+        nonempty_words: 0,
+        regions: Regions::EMPTY,
+        used: 0,
+        free: 0,
+        free_blocks: 0,
+        spare_count: 0,
+        spare_limit: SpareLimit::DEFAULT,
+        arena: 0,
+        call: Call::Malloc,
+        top: 0,
+    };
+    /// Blocks of 32..=4096 bytes, one class per 16 bytes (the sizes of the exact bins).
+    const CACHE_CLASSES: usize = 255;
+
+    #[inline]
+    fn cache_class(size: usize) -> Option<usize> {
+        if size <= 4096 - HEADER {
+            Some(block_size(size) / 16 - 2)
+        } else {
+            None
+        }
+    }
+
+    fn class_size(class: usize) -> usize {
+        (class + 2) * 16 - HEADER
+    }
+
+    /// # Safety
+    /// The trait's contract ([`Heap::peek_class`]): `p` lies in a chunk owned by a region.
+    #[inline]
+    unsafe fn peek_class(p: *mut u8) -> Option<usize> {
+        let p = p as usize;
+        // Misaligned pointers would share a live block's granule; a pointer before the first
+        // block would have its "header" in the region's own header or outside the region.
+        // One test for both: below the first payload the offset wraps to a huge value, and
+        // the first payload is 16-aligned, so the low bits of the difference are p's.
+        const _: () = assert!((FIRST_BLOCK + HEADER).is_multiple_of(MIN_ALIGN));
+        let past_first = (p & (REGION - 1)).wrapping_sub(FIRST_BLOCK + HEADER);
+        if past_first & (!(REGION - 1) | (MIN_ALIGN - 1)) != 0 {
+            return None;
+        }
+        // SAFETY: p is inside a mapped region, past its first header; a live block's size is
+        // stable while it is live.
+        unsafe {
+            let header = word(p - HEADER);
+            // Sealed, the header itself proves p live: its seal binds the address, size and
+            // flags, so only the header the heap wrote for a block at p passes, and the heap
+            // clears IN_USE in it on free, even when the block is merged away (see `free`);
+            // a word of program data (an interior or stale pointer) passes with probability
+            // 2^-32, and none is forged without the secret (not even from a stale header
+            // that the program can read: see `seal::tag`). Unsealed, the live bitmap does it.
+            // A damaged header sends the block to the heap, which reports it.
+            let live = if seal::HARDENED {
+                header & IN_USE != 0
+            } else {
+                is_live(p)
+            };
+            if !live || !seal::header_intact(p - HEADER, header) {
+                return None;
+            }
+            // One unsigned comparison bounds the class both ways: a size below MIN_BLOCK
+            // wraps to a huge class (only a damaged or forged header has one).
+            let class = ((header as u32 as usize & !FLAGS) / 16).wrapping_sub(2);
+            if class < Self::CACHE_CLASSES {
+                Some(class)
+            } else {
+                None
+            }
+        }
+    }
+
+    /// # Safety
+    /// The trait's contract ([`Heap::peek_usable`]): `p` lies in a chunk owned by a region.
+    #[inline]
+    unsafe fn peek_usable(p: *mut u8) -> Option<usize> {
+        // SAFETY: p is in a mapped region; a live block's size is stable while it is live.
+        unsafe {
+            let b = (p as usize).wrapping_sub(HEADER);
+            // A damaged header sends the caller to the heap, which reports it.
+            if Self::peek_live(p) && header_intact(b) {
+                Some(size_of(b) - HEADER)
+            } else {
+                None
+            }
+        }
+    }
+
+    /// # Safety
+    /// The trait's contract ([`Heap::peek_live`]): `p` lies in a chunk owned by a region.
+    #[inline]
+    unsafe fn peek_live(p: *mut u8) -> bool {
+        // SAFETY: p is in a mapped region (the caller checked the chunk map).
+        (p as usize).is_multiple_of(MIN_ALIGN) && unsafe { is_live(p as usize) }
+    }
+
+    /// Requests above 1 MiB get a mapping of their own, so they go back to the OS on free.
+    const MAX_REQUEST: usize = 1 << 20;
+    const MAX_ALIGN: usize = 1 << 20;
+
+    /// # Safety
+    /// The trait's contract ([`Heap::alloc`]); see `alloc.rs`.
+    unsafe fn alloc(&mut self, size: usize, align: usize) -> *mut u8 {
+        // SAFETY: the same contract.
+        unsafe { self.allocate(size, align) }
+    }
+
+    /// # Safety
+    /// The trait's contract ([`Heap::alloc_many`]); see `alloc.rs`.
+    unsafe fn alloc_many(&mut self, size: usize, out: &mut [usize]) -> usize {
+        // SAFETY: the same contract.
+        unsafe { self.allocate_many(size, out) }
+    }
+
+    /// # Safety
+    /// The trait's contract ([`Heap::free`]); see `free.rs`.
+    unsafe fn free(&mut self, p: *mut u8) -> Result<(), Misuse> {
+        // SAFETY: the same contract.
+        unsafe { self.deallocate(p) }
+    }
+
+    /// # Safety
+    /// The trait's contract ([`Heap::free_many`]); see `free.rs`.
+    unsafe fn free_many(&mut self, blocks: &[usize]) -> Result<(), (usize, Misuse)> {
+        // SAFETY: the same contract.
+        unsafe { self.deallocate_many(blocks) }
+    }
+
+    /// # Safety
+    /// The trait's contract ([`Heap::usable_size`]).
+    unsafe fn usable_size(&self, p: *mut u8) -> Result<usize, Misuse> {
+        // SAFETY: validate proves b is a live block.
+        unsafe {
+            let b = self.validate(p as usize)?;
+            Ok(size_of(b) - HEADER)
+        }
+    }
+
+    /// # Safety
+    /// The trait's contract ([`Heap::resize_in_place`]); see `alloc.rs`.
+    unsafe fn resize_in_place(&mut self, p: *mut u8, size: usize) -> Result<bool, Misuse> {
+        // SAFETY: the same contract.
+        unsafe { self.resize(p, size) }
+    }
+
+    fn stats(&self) -> HeapStats {
+        HeapStats {
+            regions: self.regions.count(),
+            used: self.used,
+            free: self.free,
+            free_blocks: self.free_blocks,
+            spare: self.spare_count * AREA,
+        }
+    }
+
+    fn set_arena(&mut self, arena: u8) {
+        self.arena = arena;
+    }
+
+    fn set_spare_limit(&mut self, regions: usize) {
+        self.spare_limit = SpareLimit::new(regions);
+    }
+
+    fn trim(&mut self) -> bool {
+        self.trim_regions()
+    }
+
+    fn check(&self) -> Result<(), &'static str> {
+        self.check_invariants()
+    }
+}

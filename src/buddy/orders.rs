@@ -1,0 +1,150 @@
+//! The order map and the free lists: a block's order (and whether it is in use) is read from
+//! its first granule's map entry; the free blocks of each order are on a doubly linked list
+//! whose sealed links live in the blocks themselves.
+//!
+//! Map entries are read without the heap lock by the thread cache's free path (an entry of a
+//! block in use changes only when its owner frees or resizes it), so they are accessed as
+//! relaxed atomics, which compile to plain byte loads and stores.
+
+use core::sync::atomic::AtomicU8;
+use core::sync::atomic::Ordering::Relaxed;
+
+use super::{BuddyHeap, IN_USE, META, MIN_SHIFT, block_bytes};
+use crate::heap::{MIN_ALIGN, REGION};
+use crate::seal;
+
+/// The region of `p` and `p`'s offset in it.
+#[inline]
+pub(super) fn split_addr(p: usize) -> (usize, usize) {
+    let base = p & !(REGION - 1);
+    (base, p - base)
+}
+
+/// The order map entry of the granule at `offset` in the region at `base`.
+///
+/// # Safety
+/// `base` is a mapped region of the heap and `offset < REGION`.
+#[inline]
+pub(super) unsafe fn entry<'a>(base: usize, offset: usize) -> &'a AtomicU8 {
+    // SAFETY: the caller passes a region of ours and an offset inside it.
+    unsafe { &*((base + (offset >> MIN_SHIFT)) as *const AtomicU8) }
+}
+
+/// Writes link `slot` (0: next, 1: prev) of the free block `b`, sealed (see seal.rs).
+///
+/// # Safety
+/// `b` is a free block of the heap (at least 16 bytes, its first two words its links).
+#[inline]
+unsafe fn set_link(b: usize, slot: usize, v: usize) {
+    let at = b + slot * 8;
+    // SAFETY: b is a free block of at least 16 bytes, whose first two words are its links.
+    unsafe { *(at as *mut usize) = seal::encode(at, v) }
+}
+
+/// Without the heap lock: the order of the live block at `p`, or `None` if no live block
+/// starts there. A live block's map entry changes only when its owner frees or resizes it.
+///
+/// # Safety
+/// `p` lies in a mapped region.
+#[inline]
+pub(super) unsafe fn live_order(p: usize) -> Option<usize> {
+    let (base, offset) = split_addr(p);
+    // One test for offset < META and misalignment: below META the difference wraps to a
+    // huge value, and META is 16-aligned, so the low bits of the difference are p's.
+    const _: () = assert!(META.is_multiple_of(MIN_ALIGN));
+    if offset.wrapping_sub(META) & (!(REGION - 1) | (MIN_ALIGN - 1)) != 0 {
+        return None;
+    }
+    // SAFETY: the order map is in the region's metadata block.
+    let e = unsafe { entry(base, offset).load(Relaxed) };
+    if e & IN_USE != 0 {
+        Some((e & !IN_USE) as usize - 1)
+    } else {
+        None
+    }
+}
+
+impl BuddyHeap {
+    /// Link `slot` (0: next, 1: prev) of the free block `b`; a link that does not decode (the
+    /// freed block was written to) is reported and aborts.
+    ///
+    /// # Safety
+    /// `b` is a free block of this heap (on one of its lists).
+    #[inline]
+    pub(super) unsafe fn link(&self, b: usize, slot: usize) -> usize {
+        let at = b + slot * 8;
+        // SAFETY: b is a free block of at least 16 bytes, whose first two words are its links.
+        match seal::decode_region(at, unsafe { *(at as *const usize) }, 0, self.arena) {
+            Some(v) => v,
+            None => self.corrupted(b),
+        }
+    }
+
+    /// Reports that the links of free block `b` (or its neighbours' back links) were
+    /// overwritten.
+    #[cold]
+    #[inline(never)]
+    fn corrupted(&self, b: usize) -> ! {
+        crate::diag::misuse(self.call.name(), "corrupted block", b)
+    }
+
+    /// Puts `b` on the list of `order` (at its head) and marks it free in the order map.
+    ///
+    /// # Safety
+    /// `b` is a block of `order` in a region of this heap, aligned to its size, on no list
+    /// and not in use.
+    #[inline]
+    pub(super) unsafe fn push(&mut self, b: usize, order: usize) {
+        // SAFETY: b is a free block of `order` in a mapped region.
+        unsafe {
+            let head = self.heads[order];
+            set_link(b, 0, head);
+            set_link(b, 1, 0);
+            if head != 0 {
+                set_link(head, 1, b);
+            }
+            self.heads[order] = b;
+            let (base, offset) = split_addr(b);
+            entry(base, offset).store((order + 1) as u8, Relaxed);
+        }
+        self.nonempty |= 1 << order;
+        self.free += block_bytes(order);
+        self.free_blocks += 1;
+    }
+
+    /// Takes `b` off the list of `order` and clears its map entry; a list whose neighbours do
+    /// not point back at `b` is reported as damage instead of being followed.
+    ///
+    /// # Safety
+    /// `b` is a free block of this heap on the list of `order`.
+    #[inline]
+    pub(super) unsafe fn unlink(&mut self, b: usize, order: usize) {
+        // SAFETY: b is on list `order`.
+        unsafe {
+            let (next, prev) = (self.link(b, 0), self.link(b, 1));
+            // The neighbours must point back at b: a damaged list is reported, not followed.
+            if seal::HARDENED
+                && (next != 0 && self.link(next, 1) != b
+                    || prev != 0 && self.link(prev, 0) != b
+                    || prev == 0 && self.heads[order] != b)
+            {
+                self.corrupted(b);
+            }
+            if next != 0 {
+                set_link(next, 1, prev);
+            }
+            if prev != 0 {
+                set_link(prev, 0, next);
+            } else {
+                self.heads[order] = next;
+                if next == 0 {
+                    self.nonempty &= !(1 << order);
+                }
+            }
+            let (base, offset) = split_addr(b);
+            entry(base, offset).store(0, Relaxed);
+        }
+        self.free -= block_bytes(order);
+        self.free_blocks -= 1;
+    }
+}
