@@ -8,6 +8,7 @@
 
 use crate::chunkmap::{self, CHUNK, Owner};
 use crate::os;
+use crate::seal;
 
 /// The size and alignment of every heap region.
 pub const REGION: usize = CHUNK;
@@ -81,7 +82,11 @@ impl SpareLimit {
     }
 
     pub fn regions(self) -> usize {
-        if self.set { self.regions } else { Self::DEFAULT_REGIONS }
+        if self.set {
+            self.regions
+        } else {
+            Self::DEFAULT_REGIONS
+        }
     }
 }
 
@@ -264,6 +269,28 @@ pub fn region_of(addr: usize) -> *mut Region {
 pub unsafe fn region_arena(addr: usize) -> u8 {
     // SAFETY: a region starts with its header, mapped while the region is.
     unsafe { (*region_of(addr)).arena }
+}
+
+/// Decodes a sealed heap link (`seal::decode`) and, in a hardened build, also requires a
+/// link other than 0 to point into a heap region of `arena`, so that following it reads
+/// mapped memory of ours: a link with a few bits flipped (a one-byte overflow into a freed
+/// block) decodes to an aligned address that may be anywhere. The region bitmap proves the
+/// address mapped, after which its region's header names the arena (two loads, no radix
+/// walk: this runs for every link a heap follows). It lives here, not in `seal.rs`, because
+/// the region header is the heap's.
+#[inline(always)]
+pub fn decode_link(slot: usize, stored: usize, low: usize, arena: u8) -> Option<usize> {
+    let ptr = seal::decode(slot, stored, low)?;
+    if !seal::HARDENED || ptr == 0 {
+        return Some(ptr);
+    }
+    // SAFETY: the region bitmap says ptr lies in a mapped region, which starts with its
+    // header.
+    if chunkmap::is_region(ptr) && unsafe { region_arena(ptr) } == arena {
+        Some(ptr)
+    } else {
+        None
+    }
 }
 
 /// A heap's regions: a doubly linked list through their headers.

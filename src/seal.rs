@@ -26,9 +26,6 @@
 use core::sync::atomic::AtomicUsize;
 use core::sync::atomic::Ordering::Relaxed;
 
-use crate::chunkmap;
-use crate::heap;
-
 /// Multiplier that spreads every bit of its operand into the high bits of the product.
 const MIX: usize = 0x9E37_79B9_7F4A_7C15;
 
@@ -92,25 +89,6 @@ pub fn decode(slot: usize, stored: usize, low: usize) -> Option<usize> {
     let ptr = stored ^ slot.wrapping_mul(MIX) ^ SECRETS.link.load(Relaxed);
     // One test for both: bits 47..63 clear and the low four bits equal to `low`.
     if ptr.wrapping_sub(low) & 0xFFFF_8000_0000_000F == 0 || ptr == 0 {
-        Some(ptr)
-    } else {
-        None
-    }
-}
-
-/// As [`decode`], and a link other than 0 must also point into a heap region of `arena`,
-/// so that following it reads mapped memory of ours: a link with a few bits flipped (a
-/// one-byte overflow into a freed block) decodes to an aligned address that may be anywhere.
-/// The region bitmap proves the address mapped, after which its region's header names the
-/// arena (two loads, no radix walk: this runs for every link a heap follows).
-#[inline(always)]
-pub fn decode_region(slot: usize, stored: usize, low: usize, arena: u8) -> Option<usize> {
-    let ptr = decode(slot, stored, low)?;
-    if !HARDENED || ptr == 0 {
-        return Some(ptr);
-    }
-    // SAFETY: a region chunk starts with its header, mapped while the region is.
-    if chunkmap::is_region(ptr) && unsafe { heap::region_arena(ptr) } == arena {
         Some(ptr)
     } else {
         None

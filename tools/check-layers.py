@@ -20,8 +20,9 @@ LAYERS = [
     ["freed", "large"],
     ["bestfit", "buddy"],
     ["heap"],
-    ["chunkmap", "seal", "options"],
-    ["sync", "os", "diag"],
+    ["chunkmap", "options"],
+    ["seal", "sync"],
+    ["os", "diag"],
 ]
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")

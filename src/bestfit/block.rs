@@ -11,6 +11,7 @@ use core::sync::atomic::Ordering::Relaxed;
 use core::sync::atomic::{AtomicU8, AtomicUsize};
 
 use super::BestFitHeap;
+use crate::heap::decode_link;
 use crate::heap::{MIN_ALIGN, REGION};
 use crate::seal;
 
@@ -241,7 +242,7 @@ impl BestFitHeap {
     #[inline]
     pub(super) unsafe fn link(&self, b: usize, slot: usize) -> usize {
         // SAFETY: slot is a link word of the free block b.
-        match seal::decode_region(slot, unsafe { word(slot) }, HEADER, self.arena) {
+        match decode_link(slot, unsafe { word(slot) }, HEADER, self.arena) {
             Some(v) => v,
             None => self.corrupted(b),
         }

@@ -9,8 +9,8 @@ use super::block::{
     size_of, word,
 };
 use super::treap::{key, priority};
+use crate::heap::decode_link;
 use crate::heap::{REGION, Region};
-use crate::seal;
 
 impl BestFitHeap {
     /// `Heap::check`: walks every region's blocks, every bin and the top, and compares what
@@ -136,10 +136,8 @@ impl BestFitHeap {
                 if bin_of(size_of(b)) != bin {
                     return Err("free block in the wrong bin");
                 }
-                let next =
-                    seal::decode_region(b + 8, word(b + 8), HEADER, self.arena).ok_or(damaged)?;
-                let back =
-                    seal::decode_region(b + 16, word(b + 16), HEADER, self.arena).ok_or(damaged)?;
+                let next = decode_link(b + 8, word(b + 8), HEADER, self.arena).ok_or(damaged)?;
+                let back = decode_link(b + 16, word(b + 16), HEADER, self.arena).ok_or(damaged)?;
                 if back != prev {
                     return Err("free list back link broken");
                 }
@@ -182,8 +180,8 @@ impl BestFitHeap {
                 return Err("free block in the wrong bin");
             }
             let damaged = "free-list link damaged";
-            let l = seal::decode_region(t + 8, word(t + 8), HEADER, self.arena).ok_or(damaged)?;
-            let r = seal::decode_region(t + 16, word(t + 16), HEADER, self.arena).ok_or(damaged)?;
+            let l = decode_link(t + 8, word(t + 8), HEADER, self.arena).ok_or(damaged)?;
+            let r = decode_link(t + 16, word(t + 16), HEADER, self.arena).ok_or(damaged)?;
             for child in [l, r] {
                 if child != 0 && priority(child) > priority(t) {
                     return Err("treap out of priority order");

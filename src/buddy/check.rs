@@ -5,8 +5,8 @@ use core::sync::atomic::Ordering::Relaxed;
 
 use super::orders::{entry, split_addr};
 use super::{BuddyHeap, IN_USE, MAX_ORDER, META, MIN_SHIFT, ORDERS, block_bytes};
+use crate::heap::decode_link;
 use crate::heap::{REGION, Region};
-use crate::seal;
 
 impl BuddyHeap {
     /// `Heap::check`: walks every region's order map and every list, and compares what it
@@ -77,11 +77,10 @@ impl BuddyHeap {
                         return Err("listed block is not free of its order");
                     }
                     let damaged = "free-list link damaged";
-                    let next = seal::decode_region(b, *(b as *const usize), 0, self.arena)
+                    let next =
+                        decode_link(b, *(b as *const usize), 0, self.arena).ok_or(damaged)?;
+                    let back = decode_link(b + 8, *((b + 8) as *const usize), 0, self.arena)
                         .ok_or(damaged)?;
-                    let back =
-                        seal::decode_region(b + 8, *((b + 8) as *const usize), 0, self.arena)
-                            .ok_or(damaged)?;
                     if back != prev {
                         return Err("free list back link broken");
                     }

@@ -10,6 +10,7 @@ use core::sync::atomic::AtomicU8;
 use core::sync::atomic::Ordering::Relaxed;
 
 use super::{BuddyHeap, IN_USE, META, MIN_SHIFT, block_bytes};
+use crate::heap::decode_link;
 use crate::heap::{MIN_ALIGN, REGION};
 use crate::seal;
 
@@ -74,7 +75,7 @@ impl BuddyHeap {
     pub(super) unsafe fn link(&self, b: usize, slot: usize) -> usize {
         let at = b + slot * 8;
         // SAFETY: b is a free block of at least 16 bytes, whose first two words are its links.
-        match seal::decode_region(at, unsafe { *(at as *const usize) }, 0, self.arena) {
+        match decode_link(at, unsafe { *(at as *const usize) }, 0, self.arena) {
             Some(v) => v,
             None => self.corrupted(b),
         }
