@@ -124,12 +124,12 @@ bench-hardening: all unhardened
 bench-callgrind: all
 	/usr/bin/python3 bench/run.py --callgrind
 
-# cargo-fuzz targets, one per heap, against a shadow model (fuzz/src/lib.rs), on stable Rust
-# (-s none: no sanitizer, so no -Z flag). Installs cargo-fuzz if missing; each target runs
-# FUZZ_SECONDS from the committed corpus fuzz/corpus/<heap>. New inputs go to
-# fuzz/target/corpus/<heap> (`make fuzz-cmin` folds them into the committed corpus and
-# minimises it: the fewest inputs with the same coverage); a crash stops it, its input
-# saved in fuzz/artifacts/<heap>/.
+# cargo-fuzz targets, one per heap, against the shadow model (src/shadow/; fuzz/src/lib.rs
+# decodes the inputs into its operations), on stable Rust (-s none: no sanitizer, so no -Z
+# flag). Installs cargo-fuzz if missing; each target runs FUZZ_SECONDS from the committed
+# corpus fuzz/corpus/<heap>. New inputs go to fuzz/target/corpus/<heap> (`make fuzz-cmin`
+# folds them into the committed corpus and minimises it: the fewest inputs with the same
+# coverage); a crash stops it, its input saved in fuzz/artifacts/<heap>/.
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := bestfit buddy
 FUZZ_FLAGS := -s none --no-trace-compares

@@ -11,6 +11,9 @@
 //! 4. `heap` (the trait), `bestfit`, `buddy`, `large` — the policies.
 //! 5. `chunkmap`, `sync`, `os`, `diag` — address ownership, locks, OS primitives, messages.
 //!
+//! Beside them, `shadow`: the model that the unit tests and the fuzz targets check both
+//! heaps against (only in those builds: feature `shadow-model`).
+//!
 //! Nothing here allocates: the crate is `no_std` outside its own unit tests (and the
 //! `no-exports` build that the fuzz targets in fuzz/ link into a std program), panics abort,
 //! and diagnostics are written with write(2) from a stack buffer.
@@ -41,6 +44,8 @@ mod large;
 pub mod options;
 pub mod os;
 mod seal;
+#[cfg(any(test, feature = "shadow-model"))]
+pub mod shadow;
 mod sync;
 mod tcache;
 

@@ -307,3 +307,68 @@ fn bestfit_refuses_another_arenas_block() {
 fn buddy_refuses_another_arenas_block() {
     refuses_another_arenas_block::<BuddyHeap>();
 }
+
+/// Misuse on both heaps: a stale pointer and an interior pointer are refused, and the heap
+/// is unchanged by the refusal.
+fn misuse<H: Heap>() {
+    let mut h = H::EMPTY;
+    unsafe {
+        let a = h.alloc(256, MIN_ALIGN);
+        let b = h.alloc(256, MIN_ALIGN);
+        assert_eq!(h.free(a.add(16)), Err(Misuse::InvalidPointer));
+        assert_eq!(h.free(a.add(8)), Err(Misuse::InvalidPointer));
+        assert_eq!(h.usable_size(b.add(32)), Err(Misuse::InvalidPointer));
+        assert_eq!(
+            h.resize_in_place(b.add(48), 10),
+            Err(Misuse::InvalidPointer)
+        );
+        // The region's metadata is never a block.
+        let base = (a as usize & !(crate::heap::REGION - 1)) as *mut u8;
+        assert_eq!(h.free(base.add(64)), Err(Misuse::InvalidPointer));
+        h.free(a).unwrap();
+        assert_eq!(h.free(a), Err(Misuse::DoubleFree));
+        h.free(b).unwrap();
+        assert_eq!(h.free(b), Err(Misuse::DoubleFree));
+        h.check().unwrap();
+        h.trim();
+        assert_eq!(h.stats().regions, 0);
+    }
+}
+
+#[test]
+fn bestfit_misuse() {
+    misuse::<BestFitHeap>();
+}
+
+#[test]
+fn buddy_misuse() {
+    misuse::<BuddyHeap>();
+}
+
+/// A batch that names a block twice, or a pointer that is no block, is refused with the
+/// misuse (the thread cache then aborts): the second copy is seen as a double free.
+#[test]
+fn bestfit_free_many_reports_a_repeated_block() {
+    let mut h = BestFitHeap::EMPTY;
+    let blocks: Vec<usize> = (0..4).map(|_| unsafe { h.alloc(100, MIN_ALIGN) } as usize).collect();
+    let batch = [blocks[1], blocks[0], blocks[1]];
+    assert_eq!(unsafe { h.free_many(&batch) }, Err((blocks[1], Misuse::DoubleFree)));
+    let interior = [blocks[2], blocks[3] + 16];
+    assert_eq!(unsafe { h.free_many(&interior) }, Err((blocks[3] + 16, Misuse::InvalidPointer)));
+    h.check().unwrap();
+}
+
+/// A block refused in the middle of a run leaves the blocks before it freed, the heap
+/// consistent (as one free at a time would): a second free of a neighbour, joined from
+/// below.
+#[test]
+fn bestfit_free_many_refusal_inside_a_run_keeps_the_heap_whole() {
+    let mut h = BestFitHeap::EMPTY;
+    let b: Vec<usize> = (0..3).map(|_| unsafe { h.alloc(100, MIN_ALIGN) } as usize).collect();
+    unsafe { h.free_many(&[b[1]]) }.unwrap();
+    assert_eq!(unsafe { h.free_many(&[b[2], b[1]]) }, Err((b[1], Misuse::DoubleFree)));
+    h.check().unwrap();
+    unsafe { h.free(b[0] as *mut u8) }.unwrap();
+    h.check().unwrap();
+    assert_eq!(h.stats().used, 0);
+}

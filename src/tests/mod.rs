@@ -1,6 +1,7 @@
-//! Unit tests of both heaps: a shadow model driven by random operation sequences, and the
-//! edge cases one by one. Every heap here is a private instance, not the process allocator
-//! (which the test harness itself runs on, since this binary links the exported malloc).
+//! Unit tests of both heaps: the shadow model (src/shadow/) driven by random operation
+//! sequences, and the edge cases one by one. Every heap here is a private instance, not the
+//! process allocator (which the test harness itself runs on, since this binary links the
+//! exported malloc).
 
 mod edges;
 mod model;

@@ -1,0 +1,558 @@
+//! The shadow model of a heap, shared by the unit tests (src/tests/model.rs, which generate
+//! operations from seeded random numbers) and the fuzz targets (fuzz/, which decode them
+//! from the fuzzer's bytes). Compiled for the unit tests and with feature `shadow-model`,
+//! which the fuzz crate turns on; it needs std.
+//!
+//! A [`Model`] drives a fresh heap through a sequence of operations ([`Op`], applied one at
+//! a time with [`Model::apply`]) and, after each, checks it against what the model knows of
+//! the live blocks and against a twin heap (see `twin.rs`):
+//!
+//! * every block is non-null, aligned as asked (at least `MIN_ALIGN`), lies in one region
+//!   (the chunk map and its region bitmap both say so), has
+//!   `request <= usable_size <= 2 * request + 64` (buddy rounds up to a power of two), and
+//!   overlaps no live block; the lock-free peeks agree with `usable_size`, and refuse a
+//!   pointer into the block;
+//! * every block carries its own fill pattern (see `pattern.rs`), verified before the block
+//!   is freed or resized, up to the smaller size after a resize or realloc, and on every
+//!   block after a `trim`;
+//! * a freed block is no longer live: `usable_size` and a second `free` are refused, and
+//!   the fast path of free would not cache it; a refused resize changes nothing; misuse
+//!   (interior pointers, region metadata) is refused and changes nothing;
+//! * `heap.check()` passes and `stats().used` covers the live blocks, with at most 16 bytes
+//!   of overhead each; while the heap holds one region, the twin (which serves `alloc_many`
+//!   and `free_many` one block at a time and is spared the misuse) holds every block at the
+//!   same place, with equal stats and layout, and is intact too (in the unit tests);
+//! * at the end ([`Model::finish`]) everything is freed: nothing is used, all free memory is
+//!   in wholly free regions, at most the spare limit of them stay mapped, and `trim` unmaps
+//!   them all.
+
+mod pattern;
+mod twin;
+
+use std::collections::BTreeMap;
+
+use crate::chunkmap::{self, Owner};
+use crate::heap::{Heap, MIN_ALIGN, Misuse, REGION};
+use twin::Twin;
+pub use twin::{Layout, no_layout};
+
+/// One operation on the heap. An index names a live block in allocation order (a block
+/// resized or reallocated keeps its index), below [`Model::len`].
+#[derive(Clone, Debug)]
+pub enum Op {
+    /// `alloc(size, align)`.
+    Alloc { size: usize, align: usize },
+    /// A thread cache's refill: `alloc_many` of `count` blocks of `size` bytes.
+    AllocMany { size: usize, count: usize },
+    /// `free` of a block.
+    Free(usize),
+    /// A thread cache's flush: `free_many` of these blocks (distinct indices, all taken
+    /// before the call), in this order.
+    FreeMany(Vec<usize>),
+    /// `resize_in_place` of a block.
+    Resize { index: usize, size: usize },
+    /// realloc: `resize_in_place` of a block, else `alloc`, copy and `free`.
+    Realloc { index: usize, size: usize },
+    /// `usable_size` and the lock-free peeks of a block.
+    Usable(usize),
+    /// Interior pointers of a block and its region's metadata, handed to the heap.
+    Misuse(usize),
+    /// `trim`.
+    Trim,
+    /// `set_spare_limit`.
+    SpareLimit(usize),
+}
+
+/// How closely a run is watched.
+#[derive(Clone, Copy, Debug)]
+pub struct Config {
+    /// Walk the heaps and compare them after every this many operations (1: after each).
+    pub check_every: usize,
+    /// Live blocks hold at most this many usable bytes; requests past it are skipped.
+    pub live_budget: usize,
+    /// Blocks up to this many bytes carry their pattern whole, larger ones in stripes.
+    pub dense: usize,
+    /// Walk the twin's invariants too, not only compare it with the heap. The twin runs the
+    /// heap's own code, one block per call, which the heap's walk covers too; the walk is
+    /// most of the time a fuzz input takes, and the fuzz targets spend it on more inputs.
+    pub walk_twin: bool,
+}
+
+impl Config {
+    /// A fuzz input: every step checked, a few regions at most, large blocks in stripes.
+    pub const FUZZ: Config = Config {
+        check_every: 1,
+        live_budget: 8 << 20,
+        dense: 64 << 10,
+        walk_twin: false,
+    };
+    /// A unit test: every step checked, no budget, every byte of every block verified.
+    pub const TEST: Config = Config {
+        check_every: 1,
+        live_budget: usize::MAX,
+        dense: usize::MAX,
+        walk_twin: true,
+    };
+}
+
+/// A live block as the model knows it.
+#[derive(Clone, Copy)]
+struct Block {
+    p: usize,
+    /// The twin's block at the same place.
+    twin: usize,
+    size: usize,
+    usable: usize,
+    align: usize,
+    /// Its pattern (see `pattern.rs`).
+    seed: usize,
+}
+
+pub struct Model<H: Heap> {
+    heap: H,
+    twin: Twin<H>,
+    config: Config,
+    /// Live blocks in allocation order.
+    blocks: Vec<Block>,
+    /// Live blocks by address: start -> end of usable bytes.
+    by_addr: BTreeMap<usize, usize>,
+    live_bytes: usize,
+    /// Blocks recorded so far (each gets a pattern of its own).
+    recorded: usize,
+    /// Operations applied so far.
+    steps: usize,
+    /// The largest spare limit ever set: what may stay mapped when everything is free.
+    max_spare: usize,
+}
+
+impl<H: Heap> Model<H> {
+    /// A fresh heap and twin; `layout` says what of the two must be equal beyond stats.
+    pub fn new(config: Config, layout: fn(&H) -> Layout) -> Self {
+        Model {
+            heap: H::EMPTY,
+            twin: Twin::new(layout),
+            config,
+            blocks: Vec::new(),
+            by_addr: BTreeMap::new(),
+            live_bytes: 0,
+            recorded: 0,
+            steps: 0,
+            max_spare: 1,
+        }
+    }
+
+    /// Whether the twin still follows the heap (see `twin.rs`): it stops once the heap
+    /// holds two regions.
+    pub fn followed_by_twin(&self) -> bool {
+        self.twin.following()
+    }
+
+    /// Live blocks.
+    pub fn len(&self) -> usize {
+        self.blocks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.blocks.is_empty()
+    }
+
+    /// Applies one operation to the heap and the twin, and checks them (every
+    /// `check_every` operations).
+    pub fn apply(&mut self, op: Op) {
+        match op {
+            Op::Alloc { size, align } => self.alloc(size, align),
+            Op::AllocMany { size, count } => self.alloc_many(size, count),
+            Op::Free(i) => self.free(i),
+            Op::FreeMany(indices) => self.free_many(&indices),
+            Op::Resize { index, size } => self.resize(index, size),
+            Op::Realloc { index, size } => self.realloc(index, size),
+            Op::Usable(i) => self.usable(i),
+            Op::Misuse(i) => self.misuse(i),
+            Op::Trim => self.trim(),
+            Op::SpareLimit(regions) => {
+                self.max_spare = self.max_spare.max(regions);
+                self.heap.set_spare_limit(regions);
+                self.twin.set_spare_limit(regions);
+            }
+        }
+        self.step();
+    }
+
+    /// Frees every block, the order picked by `order` % 3 (allocation order, reverse, by
+    /// address), and proves the heap is then back to wholly free regions that `trim` unmaps.
+    pub fn finish(mut self, order: usize) {
+        match order % 3 {
+            0 => {}
+            1 => self.blocks.reverse(),
+            _ => self.blocks.sort_by_key(|b| b.p),
+        }
+        while !self.blocks.is_empty() {
+            self.free(0);
+            self.step();
+        }
+        self.check();
+        let s = self.heap.stats();
+        assert_eq!(s.used, 0, "nothing live, yet {} bytes used", s.used);
+        assert_eq!(
+            s.free, s.spare,
+            "free memory outside wholly free regions: {s:?}"
+        );
+        assert!(
+            s.regions <= self.max_spare,
+            "{} regions stay mapped, spare limit {}",
+            s.regions,
+            self.max_spare
+        );
+        self.trim();
+        assert_eq!(self.heap.stats().regions, 0, "trim left regions mapped");
+        self.check();
+    }
+
+    fn step(&mut self) {
+        self.twin
+            .keep_up(&self.heap, self.blocks.iter().map(|b| b.twin));
+        self.steps += 1;
+        if self.steps.is_multiple_of(self.config.check_every) {
+            self.check();
+        }
+    }
+
+    /// Proves the properties of a block just allocated or resized at `p` (the twin's at
+    /// `twin`) for `size` bytes, fills it, and records it.
+    fn record(&mut self, p: usize, twin: usize, size: usize, align: usize) -> Block {
+        assert_ne!(p, 0, "null block for {size} bytes");
+        assert_eq!(
+            p % align.max(MIN_ALIGN),
+            0,
+            "block {p:#x} not aligned to {align}"
+        );
+        // SAFETY (all the heap calls here): p is a live block of the heap.
+        let usable = unsafe { self.heap.usable_size(p as *mut u8) }
+            .unwrap_or_else(|e| panic!("usable_size of live block {p:#x}: {e:?}"));
+        assert!(
+            usable >= size,
+            "block {p:#x}: usable {usable} < requested {size}"
+        );
+        // Neither policy more than doubles a request (buddy rounds up to a power of two).
+        let bound = 2 * size.max(align).max(MIN_ALIGN) + 64;
+        assert!(
+            usable <= bound,
+            "block {p:#x}: usable {usable} for {size} bytes aligned to {align}"
+        );
+        let end = p + usable;
+        assert!(
+            matches!(chunkmap::owner(p), Owner::Region(_)),
+            "block {p:#x} not in a heap region"
+        );
+        assert!(chunkmap::is_region(p), "{p:#x} not in the region bitmap");
+        assert_eq!(
+            p & !(REGION - 1),
+            (end - 1) & !(REGION - 1),
+            "block {p:#x}+{usable} crosses a region boundary"
+        );
+        if let Some((&q, &q_end)) = self.by_addr.range(..end).next_back() {
+            assert!(q_end <= p, "{p:#x}+{usable} overlaps {q:#x}..{q_end:#x}");
+        }
+        // What the lock-free fast paths read agrees with the heap: the block is live where
+        // it starts, and not at a pointer into its payload.
+        assert_eq!(
+            unsafe { H::peek_usable(p as *mut u8) },
+            Some(usable),
+            "peek_usable of {p:#x}"
+        );
+        if usable >= 32 {
+            assert!(
+                unsafe { H::peek_class((p + 16) as *mut u8) }.is_none(),
+                "peek_class of a pointer into {p:#x}"
+            );
+        }
+        self.twin.assert_same_place(p, twin, usable);
+        // A pattern offset no other block of this run has (an odd multiplier permutes
+        // 0..PERIOD), while fewer than PERIOD blocks are recorded.
+        self.recorded += 1;
+        let seed = self.recorded.wrapping_mul(40_503) % pattern::PERIOD;
+        pattern::fill(p, usable, self.config.dense, seed);
+        self.by_addr.insert(p, end);
+        self.live_bytes += usable;
+        Block {
+            p,
+            twin,
+            size,
+            usable,
+            align,
+            seed,
+        }
+    }
+
+    /// Takes block `b` out of the address map and the byte count (the heap's block stays
+    /// as it is).
+    fn forget(&mut self, b: &Block) {
+        self.by_addr.remove(&b.p);
+        self.live_bytes -= b.usable;
+    }
+
+    /// Takes block `i` out of the model after verifying its contents.
+    fn take(&mut self, i: usize, what: &str) -> Block {
+        let b = self.blocks.remove(i);
+        self.verify(&b, b.usable, what);
+        self.forget(&b);
+        b
+    }
+
+    /// Panics unless block `b` holds its pattern below `upto`.
+    fn verify(&self, b: &Block, upto: usize, what: &str) {
+        pattern::verify(b.p, b.usable, upto, self.config.dense, b.seed, what);
+    }
+
+    fn alloc(&mut self, size: usize, align: usize) {
+        if self.live_bytes.saturating_add(size) > self.config.live_budget {
+            return;
+        }
+        // SAFETY: the heap's regions are only written inside its live blocks.
+        let p = unsafe { self.heap.alloc(size, align) } as usize;
+        let q = self.twin.alloc(size, align);
+        let b = self.record(p, q, size, align);
+        self.blocks.push(b);
+    }
+
+    fn alloc_many(&mut self, size: usize, n: usize) {
+        if self.live_bytes.saturating_add(size * n) > self.config.live_budget {
+            return;
+        }
+        let mut out = vec![0usize; n];
+        // SAFETY: as for alloc.
+        let got = unsafe { self.heap.alloc_many(size, &mut out) };
+        assert_eq!(got, n, "alloc_many of {n} x {size} bytes gave {got}");
+        let twins = self.twin.alloc_many(size, n);
+        for (&p, &q) in out.iter().zip(&twins) {
+            let b = self.record(p, q, size, MIN_ALIGN);
+            self.blocks.push(b);
+        }
+    }
+
+    /// Checks that the heap no longer takes `p` as a live block, just freed.
+    fn assert_freed(&mut self, p: usize, what: &str) {
+        // While the region stays mapped the block is refused (once it is unmapped, the
+        // process allocator asks the chunk map first, so it is refused there).
+        if !matches!(chunkmap::owner(p), Owner::Region(_)) {
+            return;
+        }
+        // SAFETY (all three): p lies in a mapped region.
+        unsafe {
+            assert!(
+                self.heap.usable_size(p as *mut u8).is_err(),
+                "usable_size of block {p:#x} after {what} accepted"
+            );
+            // The fast path of free (which caches without the lock) must not take it either.
+            assert!(
+                H::peek_class(p as *mut u8).is_none(),
+                "block {p:#x} cacheable after {what}"
+            );
+            assert!(
+                self.heap.free(p as *mut u8).is_err(),
+                "double free of {p:#x} after {what} accepted"
+            );
+        }
+    }
+
+    fn free(&mut self, i: usize) {
+        let b = self.take(i, "before free");
+        // SAFETY: b.p is a live block of the heap.
+        unsafe { self.heap.free(b.p as *mut u8) }
+            .unwrap_or_else(|e| panic!("free of live block {:#x}: {e:?}", b.p));
+        self.twin.free(b.twin);
+        self.assert_freed(b.p, "free");
+    }
+
+    fn free_many(&mut self, indices: &[usize]) {
+        let batch: Vec<Block> = indices.iter().map(|&i| self.blocks[i]).collect();
+        let mut taken = indices.to_vec();
+        taken.sort_unstable();
+        taken.dedup();
+        assert_eq!(
+            taken.len(),
+            indices.len(),
+            "free_many of a block twice: {indices:?}"
+        );
+        for &i in taken.iter().rev() {
+            self.take(i, "before free_many");
+        }
+        let ps: Vec<usize> = batch.iter().map(|b| b.p).collect();
+        let qs: Vec<usize> = batch.iter().map(|b| b.twin).collect();
+        // SAFETY: every block of the batch is a live block of the heap, named once.
+        unsafe { self.heap.free_many(&ps) }
+            .unwrap_or_else(|(p, e)| panic!("free_many: live block {p:#x} refused: {e:?}"));
+        self.twin.free_many(&qs);
+        for &p in &ps {
+            self.assert_freed(p, "free_many");
+        }
+    }
+
+    fn resize(&mut self, i: usize, size: usize) {
+        let b = self.blocks[i];
+        if size > b.usable && self.live_bytes - b.usable + size > self.config.live_budget {
+            return;
+        }
+        self.verify(&b, b.usable, "before resize_in_place");
+        // SAFETY: b.p is a live block of the heap.
+        let in_place = unsafe { self.heap.resize_in_place(b.p as *mut u8, size) }
+            .unwrap_or_else(|e| panic!("resize_in_place of live block {:#x}: {e:?}", b.p));
+        assert!(
+            self.twin.resize_in_place(b.twin, size, in_place),
+            "resize_in_place of {:#x} to {size}: the heap and its twin disagree",
+            b.p
+        );
+        if in_place {
+            self.resized(i, b, size);
+            return;
+        }
+        // Refused: the block is as it was.
+        // SAFETY: as above.
+        let usable = unsafe { self.heap.usable_size(b.p as *mut u8) }.expect("still live");
+        assert_eq!(
+            usable, b.usable,
+            "refused resize of {:#x} changed its size",
+            b.p
+        );
+        self.verify(&b, b.usable, "after refused resize_in_place");
+    }
+
+    /// Block `i` (`b`) was resized in place to hold `size` bytes: its contents survived up
+    /// to the smaller usable size; record it anew.
+    fn resized(&mut self, i: usize, b: Block, size: usize) {
+        self.forget(&b);
+        // SAFETY: b.p is a live block of the heap.
+        let new = unsafe { self.heap.usable_size(b.p as *mut u8) }.expect("resized block is live");
+        self.verify(&b, new, "after resize_in_place");
+        self.blocks[i] = self.record(b.p, b.twin, size, b.align);
+    }
+
+    fn realloc(&mut self, i: usize, size: usize) {
+        let b = self.blocks[i];
+        if self.live_bytes.saturating_add(size) > self.config.live_budget {
+            return;
+        }
+        self.verify(&b, b.usable, "before realloc");
+        // SAFETY: b.p is a live block of the heap.
+        let in_place = unsafe { self.heap.resize_in_place(b.p as *mut u8, size) }.expect("live");
+        assert!(
+            self.twin.resize_in_place(b.twin, size, in_place),
+            "realloc of {:#x} to {size}: the heap and its twin disagree on moving",
+            b.p
+        );
+        if in_place {
+            self.resized(i, b, size);
+            return;
+        }
+        // SAFETY: as for alloc.
+        let p = unsafe { self.heap.alloc(size, MIN_ALIGN) } as usize;
+        let q = self.twin.alloc(size, MIN_ALIGN);
+        assert_ne!(p, 0, "null block for {size} bytes");
+        let keep = b.usable.min(size);
+        pattern::copy(b.p, p, b.usable, keep, self.config.dense);
+        self.free(i);
+        pattern::verify(
+            p,
+            b.usable,
+            keep,
+            self.config.dense,
+            b.seed,
+            "after realloc's copy",
+        );
+        let moved = self.record(p, q, size, MIN_ALIGN);
+        self.blocks.insert(i, moved);
+    }
+
+    fn usable(&self, i: usize) {
+        let b = self.blocks[i];
+        let p = b.p as *mut u8;
+        // SAFETY (all the calls here): p is a live block of the heap.
+        let usable = unsafe { self.heap.usable_size(p) }.expect("live");
+        assert_eq!(usable, b.usable, "usable size of {:#x} changed", b.p);
+        assert!(usable >= b.size);
+        assert_eq!(
+            unsafe { H::peek_usable(p) },
+            Some(usable),
+            "peek_usable of {:#x}",
+            b.p
+        );
+        assert!(unsafe { H::peek_live(p) }, "peek_live of {:#x}", b.p);
+        if let Some(c) = unsafe { H::peek_class(p) } {
+            assert!(c < H::CACHE_CLASSES, "class {c} of {:#x} out of range", b.p);
+            assert!(
+                H::class_size(c) <= usable,
+                "{:#x}: class {c} serves {} bytes, block holds {usable}",
+                b.p,
+                H::class_size(c)
+            );
+        }
+    }
+
+    /// Pointers into block `i` and into its region's metadata are refused, and change
+    /// nothing (the block keeps its pattern; the twin, spared them, still matches).
+    fn misuse(&mut self, i: usize) {
+        let b = self.blocks[i];
+        // A pointer past a 16-byte boundary is invalid whatever the bytes around it; one on a
+        // boundary inside the block may read as a freed block's header (the program's bytes
+        // before it can say anything), and be refused as a double free instead.
+        for off in [8, 16, 32, 48] {
+            if off >= b.usable {
+                break;
+            }
+            let q = (b.p + off) as *mut u8;
+            let refused = |got: Result<(), Misuse>, call: &str| match got {
+                Err(Misuse::InvalidPointer) => {}
+                Err(Misuse::DoubleFree) if off % MIN_ALIGN == 0 => {}
+                _ => panic!("{call} of {q:?}, {off} bytes into a live block: {got:?}"),
+            };
+            // SAFETY (all three): q lies in a mapped region of the heap.
+            unsafe {
+                refused(self.heap.free(q), "free");
+                refused(self.heap.usable_size(q).map(drop), "usable_size");
+                refused(self.heap.resize_in_place(q, 1).map(drop), "resize_in_place");
+            }
+        }
+        // The region's metadata is never a block.
+        let meta = ((b.p & !(REGION - 1)) + 64) as *mut u8;
+        // SAFETY: meta lies in a mapped region of the heap.
+        assert_eq!(
+            unsafe { self.heap.free(meta) },
+            Err(Misuse::InvalidPointer),
+            "free of region metadata {meta:?}"
+        );
+        self.verify(&b, b.usable, "after misuse");
+    }
+
+    fn trim(&mut self) {
+        let released = self.heap.trim();
+        assert!(
+            self.twin.trim(released),
+            "trim: the heap and its twin disagree on releasing"
+        );
+        for b in &self.blocks {
+            self.verify(b, b.usable, "after trim");
+        }
+    }
+
+    fn check(&self) {
+        if let Err(e) = self.heap.check() {
+            panic!("{} invariant broken: {e}", H::NAME);
+        }
+        let s = self.heap.stats();
+        assert!(
+            s.used >= self.live_bytes,
+            "heap says {} bytes used, model holds {}",
+            s.used,
+            self.live_bytes
+        );
+        // Per-block overhead: best fit's 8-byte header, nothing for buddy.
+        assert!(
+            s.used <= self.live_bytes + 16 * self.blocks.len(),
+            "heap says {} bytes used, model holds {} in {} blocks",
+            s.used,
+            self.live_bytes,
+            self.blocks.len()
+        );
+        self.twin.assert_matches(&self.heap, self.config.walk_twin);
+    }
+}
