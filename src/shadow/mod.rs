@@ -125,11 +125,23 @@ pub struct Model<H: Heap> {
     max_spare: usize,
 }
 
+/// A fresh heap with an arena number of its own among those alive at once. Heaps in tests
+/// that run in parallel map regions from one address space: a region one unmaps may come
+/// back as another's, and a heap refuses a block of a region that names another arena, so
+/// the model's checks on a freed block can never reach into another test's heap.
+pub fn fresh_heap<H: Heap>() -> H {
+    static NEXT: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+    let mut heap = H::EMPTY;
+    heap.set_arena(1 + (n % (crate::chunkmap::MAX_ARENAS - 1)) as u8);
+    heap
+}
+
 impl<H: Heap> Model<H> {
     /// A fresh heap and twin; `layout` says what of the two must be equal beyond stats.
     pub fn new(config: Config, layout: fn(&H) -> Layout) -> Self {
         Model {
-            heap: H::EMPTY,
+            heap: fresh_heap(),
             twin: Twin::new(layout),
             config,
             blocks: Vec::new(),

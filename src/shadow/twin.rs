@@ -35,7 +35,7 @@ pub struct Twin<H: Heap> {
 impl<H: Heap> Twin<H> {
     pub fn new(layout: fn(&H) -> Layout) -> Self {
         Twin {
-            heap: H::EMPTY,
+            heap: super::fresh_heap(),
             following: true,
             layout,
         }
