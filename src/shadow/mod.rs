@@ -238,7 +238,7 @@ impl<H: Heap> Model<H> {
             0,
             "block {p:#x} not aligned to {align}"
         );
-        // SAFETY (all the heap calls here): p is a live block of the heap.
+        // SAFETY: p is a live block of the heap.
         let usable = unsafe { self.heap.usable_size(p as *mut u8) }
             .unwrap_or_else(|e| panic!("usable_size of live block {p:#x}: {e:?}"));
         assert!(
@@ -268,12 +268,14 @@ impl<H: Heap> Model<H> {
         // What the lock-free fast paths read agrees with the heap: the block is live where
         // it starts, and not at a pointer into its payload.
         assert_eq!(
+            // SAFETY: p is a live block of the heap.
             unsafe { H::peek_usable(p as *mut u8) },
             Some(usable),
             "peek_usable of {p:#x}"
         );
         if usable >= 32 {
             assert!(
+                // SAFETY: p is a live block of the heap.
                 unsafe { H::peek_class((p + 16) as *mut u8) }.is_none(),
                 "peek_class of a pointer into {p:#x}"
             );
@@ -349,7 +351,7 @@ impl<H: Heap> Model<H> {
         if !matches!(chunkmap::owner(p), Owner::Region(_)) {
             return;
         }
-        // SAFETY (all three): p lies in a mapped region.
+        // SAFETY: p lies in a mapped region.
         unsafe {
             assert!(
                 self.heap.usable_size(p as *mut u8).is_err(),
@@ -478,17 +480,20 @@ impl<H: Heap> Model<H> {
     fn usable(&self, i: usize) {
         let b = self.blocks[i];
         let p = b.p as *mut u8;
-        // SAFETY (all the calls here): p is a live block of the heap.
+        // SAFETY: p is a live block of the heap.
         let usable = unsafe { self.heap.usable_size(p) }.expect("live");
         assert_eq!(usable, b.usable, "usable size of {:#x} changed", b.p);
         assert!(usable >= b.size);
         assert_eq!(
+            // SAFETY: p is a live block of the heap.
             unsafe { H::peek_usable(p) },
             Some(usable),
             "peek_usable of {:#x}",
             b.p
         );
+        // SAFETY: p is a live block of the heap.
         assert!(unsafe { H::peek_live(p) }, "peek_live of {:#x}", b.p);
+        // SAFETY: p is a live block of the heap.
         if let Some(c) = unsafe { H::peek_class(p) } {
             assert!(c < H::CACHE_CLASSES, "class {c} of {:#x} out of range", b.p);
             assert!(
@@ -517,7 +522,7 @@ impl<H: Heap> Model<H> {
                 Err(Misuse::DoubleFree) if off % MIN_ALIGN == 0 => {}
                 _ => panic!("{call} of {q:?}, {off} bytes into a live block: {got:?}"),
             };
-            // SAFETY (all three): q lies in a mapped region of the heap.
+            // SAFETY: q lies in a mapped region of the heap.
             unsafe {
                 refused(self.heap.free(q), "free");
                 refused(self.heap.usable_size(q).map(drop), "usable_size");
@@ -528,6 +533,7 @@ impl<H: Heap> Model<H> {
         let meta = ((b.p & !(REGION - 1)) + 64) as *mut u8;
         // SAFETY: meta lies in a mapped region of the heap.
         assert_eq!(
+            // SAFETY: meta lies in a mapped region of the heap.
             unsafe { self.heap.free(meta) },
             Err(Misuse::InvalidPointer),
             "free of region metadata {meta:?}"

@@ -5,12 +5,14 @@ use crate::buddy::{self, BuddyHeap};
 use crate::heap::{Heap, MIN_ALIGN, Misuse, REGION};
 
 fn alloc<H: Heap>(h: &mut H, size: usize) -> usize {
+    // SAFETY: the test's own heap; every pointer given lies in its regions.
     let p = unsafe { h.alloc(size, MIN_ALIGN) } as usize;
     assert_ne!(p, 0);
     p
 }
 
 fn free<H: Heap>(h: &mut H, p: usize) {
+    // SAFETY: the test's own heap; every pointer given lies in its regions.
     unsafe { h.free(p as *mut u8) }.unwrap();
     h.check().unwrap();
 }
@@ -99,6 +101,7 @@ fn bestfit_realloc_grows_into_free_neighbour_and_shrinks_in_place() {
     let b = alloc(&mut h, 1000);
     let _fence = alloc(&mut h, 16);
     free(&mut h, b);
+    // SAFETY: the test's own heap; every pointer given lies in its regions.
     unsafe {
         assert_eq!(h.resize_in_place(a as *mut u8, 1000), Ok(true));
         assert!(h.usable_size(a as *mut u8).unwrap() >= 1000);
@@ -120,6 +123,7 @@ fn bestfit_overhead_and_minimum_block() {
     // One 8-byte header per block: 24 usable bytes in the 32-byte minimum block.
     assert_eq!(b - a, bestfit::MIN_BLOCK);
     assert_eq!(c - b, bestfit::MIN_BLOCK);
+    // SAFETY: the test's own heap; every pointer given lies in its regions.
     assert_eq!(unsafe { h.usable_size(c as *mut u8) }, Ok(40));
 }
 
@@ -128,6 +132,7 @@ fn bestfit_aligned_requests() {
     let mut h = BestFitHeap::EMPTY;
     let mut align = 32;
     while align <= BestFitHeap::MAX_ALIGN {
+        // SAFETY: the test's own heap; every pointer given lies in its regions.
         let p = unsafe { h.alloc(100, align) } as usize;
         assert_eq!(p % align, 0);
         h.check().unwrap();
@@ -141,6 +146,7 @@ fn buddy_power_of_two_requests_take_their_own_order() {
     for shift in 4..=21 {
         let size = 1usize << shift;
         let p = alloc(&mut h, size);
+        // SAFETY: the test's own heap; every pointer given lies in its regions.
         assert_eq!(unsafe { h.usable_size(p as *mut u8) }, Ok(size));
         // Blocks are aligned to their size.
         assert_eq!(p % size, 0);
@@ -171,6 +177,7 @@ fn buddy_splits_and_merges_back() {
 fn buddy_realloc_in_place() {
     let mut h = BuddyHeap::EMPTY;
     let a = alloc(&mut h, 64);
+    // SAFETY: the test's own heap; every pointer given lies in its regions.
     unsafe {
         // a is the lower half at every level and its buddies are free: grows in place.
         assert_eq!(h.resize_in_place(a as *mut u8, 1000), Ok(true));
@@ -183,6 +190,7 @@ fn buddy_realloc_in_place() {
     let b = alloc(&mut h, 32);
     assert_eq!(b, a + 32);
     // a's buddy is now in use: growing must move.
+    // SAFETY: the test's own heap; every pointer given lies in its regions.
     assert_eq!(unsafe { h.resize_in_place(a as *mut u8, 64) }, Ok(false));
 }
 
@@ -287,12 +295,17 @@ fn refuses_another_arenas_block<H: Heap>() {
     let (mut a, mut b) = (H::EMPTY, H::EMPTY);
     a.set_arena(1);
     b.set_arena(2);
+    // SAFETY: the test's own heap; every pointer given lies in its regions.
     let p = unsafe { a.alloc(100, MIN_ALIGN) };
     assert!(!p.is_null());
+    // SAFETY: the test's own heap; every pointer given lies in its regions.
     assert_eq!(unsafe { b.free(p) }, Err(Misuse::InvalidPointer));
+    // SAFETY: the test's own heap; every pointer given lies in its regions.
     assert_eq!(unsafe { b.usable_size(p) }, Err(Misuse::InvalidPointer));
+    // SAFETY: the test's own heap; every pointer given lies in its regions.
     assert_eq!(unsafe { b.free_many(&[p as usize]) }, Err((p as usize, Misuse::InvalidPointer)));
     a.check().unwrap();
+    // SAFETY: the test's own heap; every pointer given lies in its regions.
     unsafe { a.free(p) }.unwrap();
     a.trim();
     assert_eq!(a.stats().regions, 0);
@@ -312,6 +325,7 @@ fn buddy_refuses_another_arenas_block() {
 /// is unchanged by the refusal.
 fn misuse<H: Heap>() {
     let mut h = H::EMPTY;
+    // SAFETY: the test's own heap; every pointer given lies in its regions.
     unsafe {
         let a = h.alloc(256, MIN_ALIGN);
         let b = h.alloc(256, MIN_ALIGN);
@@ -350,10 +364,13 @@ fn buddy_misuse() {
 #[test]
 fn bestfit_free_many_reports_a_repeated_block() {
     let mut h = BestFitHeap::EMPTY;
+    // SAFETY: the test's own heap; every pointer given lies in its regions.
     let blocks: Vec<usize> = (0..4).map(|_| unsafe { h.alloc(100, MIN_ALIGN) } as usize).collect();
     let batch = [blocks[1], blocks[0], blocks[1]];
+    // SAFETY: the test's own heap; every pointer given lies in its regions.
     assert_eq!(unsafe { h.free_many(&batch) }, Err((blocks[1], Misuse::DoubleFree)));
     let interior = [blocks[2], blocks[3] + 16];
+    // SAFETY: the test's own heap; every pointer given lies in its regions.
     assert_eq!(unsafe { h.free_many(&interior) }, Err((blocks[3] + 16, Misuse::InvalidPointer)));
     h.check().unwrap();
 }
@@ -364,10 +381,14 @@ fn bestfit_free_many_reports_a_repeated_block() {
 #[test]
 fn bestfit_free_many_refusal_inside_a_run_keeps_the_heap_whole() {
     let mut h = BestFitHeap::EMPTY;
+    // SAFETY: the test's own heap; every pointer given lies in its regions.
     let b: Vec<usize> = (0..3).map(|_| unsafe { h.alloc(100, MIN_ALIGN) } as usize).collect();
+    // SAFETY: the test's own heap; every pointer given lies in its regions.
     unsafe { h.free_many(&[b[1]]) }.unwrap();
+    // SAFETY: the test's own heap; every pointer given lies in its regions.
     assert_eq!(unsafe { h.free_many(&[b[2], b[1]]) }, Err((b[1], Misuse::DoubleFree)));
     h.check().unwrap();
+    // SAFETY: the test's own heap; every pointer given lies in its regions.
     unsafe { h.free(b[0] as *mut u8) }.unwrap();
     h.check().unwrap();
     assert_eq!(h.stats().used, 0);
