@@ -140,7 +140,7 @@ pub struct Arenas<H> {
     spare_limit_plus_one: AtomicUsize,
 }
 
-// A bit per arena in a u32, with the all-ones mask left free (global.rs's FORK_SKIPPED).
+// A bit per arena in a u32, with the all-ones mask left free (global/fork.rs's FORK_SKIPPED).
 const _: () = assert!(MAX_ARENAS < u32::BITS as usize);
 
 impl<H: Heap> Arenas<H> {

@@ -3,7 +3,7 @@
 //! A heap owns regions: chunk-aligned mappings of [`REGION`] bytes taken from the OS through
 //! [`map_region`] and given back through [`unmap_region`]. It serves requests up to its own
 //! `MAX_REQUEST` bytes and alignments up to `MAX_ALIGN`; larger ones never reach it (they get
-//! a mapping of their own, see `large.rs`). A heap is not thread-safe: the caller holds its
+//! a mapping of their own, see `large/`). A heap is not thread-safe: the caller holds its
 //! lock for every call.
 
 use crate::chunkmap::{self, CHUNK, Owner};

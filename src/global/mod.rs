@@ -147,7 +147,7 @@ pub fn alloc_zeroed(size: usize) -> *mut u8 {
 enum Home {
     /// In a heap region of this arena.
     Heap(u8),
-    /// In a mapping of its own (`large.rs`).
+    /// In a mapping of its own (`large/`).
     Large,
 }
 
