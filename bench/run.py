@@ -64,6 +64,10 @@ UNHARDENED = [
     ("bb-buddy-unh", os.path.join(ROOT, "out", "unhardened-buddy", "libbestbuddy.so")),
 ]
 
+# --extra NAME=PATH: another build of the library (e.g. of an older commit), run beside the
+# others in the same interleaved rounds, for a before/after comparison.
+EXTRA = []
+
 
 def log(msg):
     print(msg, file=sys.stderr, flush=True)
@@ -144,8 +148,8 @@ def allocators(wanted):
             log("warning: %s (%s) not available, skipped" % (name, pkg))
             continue
         out.append((name, lib))
-    for name, lib in BESTBUDDY + UNHARDENED:
-        if (wanted or (name, lib) in UNHARDENED) and name not in wanted:
+    for name, lib in BESTBUDDY + UNHARDENED + EXTRA:
+        if (wanted or (name, lib) in UNHARDENED) and name not in wanted and (name, lib) not in EXTRA:
             continue
         if not os.path.exists(lib):
             log("warning: %s missing (run `make` in %s), skipped" % (lib, ROOT))
@@ -624,6 +628,9 @@ def main():
     ap.add_argument("--sqlite-rows", type=int, default=None, help="rows inserted by the sqlite "
                     "workload (default 200000, 40000 with --quick)")
     ap.add_argument("--only", default="", help="comma-separated programs to run (default: all)")
+    ap.add_argument("--extra", action="append", default=[], metavar="NAME=PATH",
+                    help="also run this libbestbuddy.so under NAME (repeatable), e.g. a build of "
+                    "an older commit for a before/after table")
     ap.add_argument("--alloc", default="", help="comma-separated allocators (default: all); names: "
                     "glibc jemalloc mimalloc tcmalloc bb-bestfit bb-buddy, and bb-bestfit-unh bb-buddy-unh "
                     "(unhardened builds, only when named)")
@@ -633,6 +640,11 @@ def main():
     ap.add_argument("--callgrind-n", default="100000,200000", help="the two loop counts N1,N2")
     ap.add_argument("--no-chart", action="store_true", help="do not write ratios.png")
     args = ap.parse_args()
+    for spec in args.extra:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not os.path.exists(path):
+            ap.error("--extra wants NAME=PATH of an existing library, got %r" % spec)
+        EXTRA.append((name, os.path.abspath(path)))
 
     reps = args.reps if args.reps is not None else (1 if args.quick else 5)
     scale = args.scale if args.scale is not None else (0.2 if args.quick else 1.0)

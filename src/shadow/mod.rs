@@ -26,13 +26,13 @@
 //!   in wholly free regions, at most the spare limit of them stay mapped, and `trim` unmaps
 //!   them all.
 
+mod checks;
 mod pattern;
 mod twin;
 
 use std::collections::BTreeMap;
 
-use crate::chunkmap::{self, Owner};
-use crate::heap::{Heap, MIN_ALIGN, Misuse, REGION};
+use crate::heap::{Heap, MIN_ALIGN};
 use twin::Twin;
 pub use twin::{Layout, no_layout};
 
@@ -229,75 +229,6 @@ impl<H: Heap> Model<H> {
         }
     }
 
-    /// Proves the properties of a block just allocated or resized at `p` (the twin's at
-    /// `twin`) for `size` bytes, fills it, and records it.
-    fn record(&mut self, p: usize, twin: usize, size: usize, align: usize) -> Block {
-        assert_ne!(p, 0, "null block for {size} bytes");
-        assert_eq!(
-            p % align.max(MIN_ALIGN),
-            0,
-            "block {p:#x} not aligned to {align}"
-        );
-        // SAFETY: p is a live block of the heap.
-        let usable = unsafe { self.heap.usable_size(p as *mut u8) }
-            .unwrap_or_else(|e| panic!("usable_size of live block {p:#x}: {e:?}"));
-        assert!(
-            usable >= size,
-            "block {p:#x}: usable {usable} < requested {size}"
-        );
-        // Neither policy more than doubles a request (buddy rounds up to a power of two).
-        let bound = 2 * size.max(align).max(MIN_ALIGN) + 64;
-        assert!(
-            usable <= bound,
-            "block {p:#x}: usable {usable} for {size} bytes aligned to {align}"
-        );
-        let end = p + usable;
-        assert!(
-            matches!(chunkmap::owner(p), Owner::Region(_)),
-            "block {p:#x} not in a heap region"
-        );
-        assert!(chunkmap::is_region(p), "{p:#x} not in the region bitmap");
-        assert_eq!(
-            p & !(REGION - 1),
-            (end - 1) & !(REGION - 1),
-            "block {p:#x}+{usable} crosses a region boundary"
-        );
-        if let Some((&q, &q_end)) = self.by_addr.range(..end).next_back() {
-            assert!(q_end <= p, "{p:#x}+{usable} overlaps {q:#x}..{q_end:#x}");
-        }
-        // What the lock-free fast paths read agrees with the heap: the block is live where
-        // it starts, and not at a pointer into its payload.
-        assert_eq!(
-            // SAFETY: p is a live block of the heap.
-            unsafe { H::peek_usable(p as *mut u8) },
-            Some(usable),
-            "peek_usable of {p:#x}"
-        );
-        if usable >= 32 {
-            assert!(
-                // SAFETY: p is a live block of the heap.
-                unsafe { H::peek_class((p + 16) as *mut u8) }.is_none(),
-                "peek_class of a pointer into {p:#x}"
-            );
-        }
-        self.twin.assert_same_place(p, twin, usable);
-        // A pattern offset no other block of this run has (an odd multiplier permutes
-        // 0..PERIOD), while fewer than PERIOD blocks are recorded.
-        self.recorded += 1;
-        let seed = self.recorded.wrapping_mul(40_503) % pattern::PERIOD;
-        pattern::fill(p, usable, self.config.dense, seed);
-        self.by_addr.insert(p, end);
-        self.live_bytes += usable;
-        Block {
-            p,
-            twin,
-            size,
-            usable,
-            align,
-            seed,
-        }
-    }
-
     /// Takes block `b` out of the address map and the byte count (the heap's block stays
     /// as it is).
     fn forget(&mut self, b: &Block) {
@@ -311,11 +242,6 @@ impl<H: Heap> Model<H> {
         self.verify(&b, b.usable, what);
         self.forget(&b);
         b
-    }
-
-    /// Panics unless block `b` holds its pattern below `upto`.
-    fn verify(&self, b: &Block, upto: usize, what: &str) {
-        pattern::verify(b.p, b.usable, upto, self.config.dense, b.seed, what);
     }
 
     fn alloc(&mut self, size: usize, align: usize) {
@@ -341,31 +267,6 @@ impl<H: Heap> Model<H> {
         for (&p, &q) in out.iter().zip(&twins) {
             let b = self.record(p, q, size, MIN_ALIGN);
             self.blocks.push(b);
-        }
-    }
-
-    /// Checks that the heap no longer takes `p` as a live block, just freed.
-    fn assert_freed(&mut self, p: usize, what: &str) {
-        // While the region stays mapped the block is refused (once it is unmapped, the
-        // process allocator asks the chunk map first, so it is refused there).
-        if !matches!(chunkmap::owner(p), Owner::Region(_)) {
-            return;
-        }
-        // SAFETY: p lies in a mapped region.
-        unsafe {
-            assert!(
-                self.heap.usable_size(p as *mut u8).is_err(),
-                "usable_size of block {p:#x} after {what} accepted"
-            );
-            // The fast path of free (which caches without the lock) must not take it either.
-            assert!(
-                H::peek_class(p as *mut u8).is_none(),
-                "block {p:#x} cacheable after {what}"
-            );
-            assert!(
-                self.heap.free(p as *mut u8).is_err(),
-                "double free of {p:#x} after {what} accepted"
-            );
         }
     }
 
@@ -477,70 +378,6 @@ impl<H: Heap> Model<H> {
         self.blocks.insert(i, moved);
     }
 
-    fn usable(&self, i: usize) {
-        let b = self.blocks[i];
-        let p = b.p as *mut u8;
-        // SAFETY: p is a live block of the heap.
-        let usable = unsafe { self.heap.usable_size(p) }.expect("live");
-        assert_eq!(usable, b.usable, "usable size of {:#x} changed", b.p);
-        assert!(usable >= b.size);
-        assert_eq!(
-            // SAFETY: p is a live block of the heap.
-            unsafe { H::peek_usable(p) },
-            Some(usable),
-            "peek_usable of {:#x}",
-            b.p
-        );
-        // SAFETY: p is a live block of the heap.
-        assert!(unsafe { H::peek_live(p) }, "peek_live of {:#x}", b.p);
-        // SAFETY: p is a live block of the heap.
-        if let Some(c) = unsafe { H::peek_class(p) } {
-            assert!(c < H::CACHE_CLASSES, "class {c} of {:#x} out of range", b.p);
-            assert!(
-                H::class_size(c) <= usable,
-                "{:#x}: class {c} serves {} bytes, block holds {usable}",
-                b.p,
-                H::class_size(c)
-            );
-        }
-    }
-
-    /// Pointers into block `i` and into its region's metadata are refused, and change
-    /// nothing (the block keeps its pattern; the twin, spared them, still matches).
-    fn misuse(&mut self, i: usize) {
-        let b = self.blocks[i];
-        // A pointer past a 16-byte boundary is invalid whatever the bytes around it; one on a
-        // boundary inside the block may read as a freed block's header (the program's bytes
-        // before it can say anything), and be refused as a double free instead.
-        for off in [8, 16, 32, 48] {
-            if off >= b.usable {
-                break;
-            }
-            let q = (b.p + off) as *mut u8;
-            let refused = |got: Result<(), Misuse>, call: &str| match got {
-                Err(Misuse::InvalidPointer) => {}
-                Err(Misuse::DoubleFree) if off % MIN_ALIGN == 0 => {}
-                _ => panic!("{call} of {q:?}, {off} bytes into a live block: {got:?}"),
-            };
-            // SAFETY: q lies in a mapped region of the heap.
-            unsafe {
-                refused(self.heap.free(q), "free");
-                refused(self.heap.usable_size(q).map(drop), "usable_size");
-                refused(self.heap.resize_in_place(q, 1).map(drop), "resize_in_place");
-            }
-        }
-        // The region's metadata is never a block.
-        let meta = ((b.p & !(REGION - 1)) + 64) as *mut u8;
-        // SAFETY: meta lies in a mapped region of the heap.
-        assert_eq!(
-            // SAFETY: meta lies in a mapped region of the heap.
-            unsafe { self.heap.free(meta) },
-            Err(Misuse::InvalidPointer),
-            "free of region metadata {meta:?}"
-        );
-        self.verify(&b, b.usable, "after misuse");
-    }
-
     fn trim(&mut self) {
         let released = self.heap.trim();
         assert!(
@@ -550,27 +387,5 @@ impl<H: Heap> Model<H> {
         for b in &self.blocks {
             self.verify(b, b.usable, "after trim");
         }
-    }
-
-    fn check(&self) {
-        if let Err(e) = self.heap.check() {
-            panic!("{} invariant broken: {e}", H::NAME);
-        }
-        let s = self.heap.stats();
-        assert!(
-            s.used >= self.live_bytes,
-            "heap says {} bytes used, model holds {}",
-            s.used,
-            self.live_bytes
-        );
-        // Per-block overhead: best fit's 8-byte header, nothing for buddy.
-        assert!(
-            s.used <= self.live_bytes + 16 * self.blocks.len(),
-            "heap says {} bytes used, model holds {} in {} blocks",
-            s.used,
-            self.live_bytes,
-            self.blocks.len()
-        );
-        self.twin.assert_matches(&self.heap, self.config.walk_twin);
     }
 }
