@@ -98,8 +98,8 @@ impl BestFitHeap {
         // SAFETY: b is a free block with header and footer written.
         unsafe {
             let size = size_of(b);
-            self.free += size;
-            self.free_blocks += 1;
+            self.core.free += size;
+            self.core.free_blocks += 1;
             if self.top == 0 && b + size == (b & !(REGION - 1)) + EPILOGUE {
                 self.top = b;
             } else {
@@ -142,8 +142,8 @@ impl BestFitHeap {
         // SAFETY: b is the top or a free block in its bin.
         unsafe {
             let size = size_of(b);
-            self.free -= size;
-            self.free_blocks -= 1;
+            self.core.free -= size;
+            self.core.free_blocks -= 1;
             if b == self.top {
                 self.top = 0;
                 return;
