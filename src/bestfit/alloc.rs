@@ -10,10 +10,10 @@ use super::block::{
     FLAGS, HEADER, IN_USE, MIN_BLOCK, PREV_IN_USE, bits, block_size, make_free, scrub_links,
     set_header, set_live, set_prev_in_use, size_of,
 };
-use crate::heap::{Call, MIN_ALIGN, Misuse};
+use crate::heap::{Call, MIN_ALIGN, Misuse, RegionSource};
 use crate::seal;
 
-impl BestFitHeap {
+impl<S: RegionSource> BestFitHeap<S> {
     /// The best-fitting free block for `size` bytes, left where it is: the smallest fitting
     /// block of the bins, or the top if it fits and is smaller; 0 if none. The flag says
     /// whether it is the treap's smallest block (what `carve_treap_min` carves from).

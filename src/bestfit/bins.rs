@@ -13,7 +13,7 @@
 
 use super::BestFitHeap;
 use super::block::{EPILOGUE, links_to, set_left, set_right, size_of};
-use crate::heap::REGION;
+use crate::heap::{REGION, RegionSource};
 use crate::seal;
 
 /// Sizes up to this have a bin (a list) of their own.
@@ -54,7 +54,7 @@ unsafe fn set_prev(b: usize, v: usize) {
     unsafe { set_right(b, v) }
 }
 
-impl BestFitHeap {
+impl<S: RegionSource> BestFitHeap<S> {
     /// Sets the bit of `bin` and its word's summary bit.
     #[inline]
     fn mark_nonempty(&mut self, bin: usize) {

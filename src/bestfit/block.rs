@@ -11,7 +11,7 @@ use core::sync::atomic::Ordering::Relaxed;
 use core::sync::atomic::{AtomicU8, AtomicUsize};
 
 use super::BestFitHeap;
-use crate::heap::{MIN_ALIGN, REGION};
+use crate::heap::{MIN_ALIGN, REGION, RegionSource};
 use crate::seal;
 
 /// Block flag: this block is in use.
@@ -233,7 +233,7 @@ pub(super) unsafe fn set_live(payload: usize, live: bool) {
     byte.store(if live { old | bit } else { old & !bit }, Relaxed);
 }
 
-impl BestFitHeap {
+impl<S: RegionSource> BestFitHeap<S> {
     /// The link stored at `slot` of free block `b`; damage is reported and aborts.
     ///
     /// # Safety

@@ -9,9 +9,9 @@ use super::block::{
     size_of, word,
 };
 use super::treap::{key, priority};
-use crate::heap::{REGION, Tally};
+use crate::heap::{REGION, RegionSource, Tally};
 
-impl BestFitHeap {
+impl<S: RegionSource> BestFitHeap<S> {
     /// `Heap::check`: walks every region's blocks, every bin and the top, and compares what
     /// it finds with the heap's counts (the invariants are listed in docs/ARCHITECTURE.md).
     pub(super) fn check_invariants(&self) -> Result<(), &'static str> {

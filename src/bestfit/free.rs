@@ -7,10 +7,10 @@ use super::block::{
     EPILOGUE, FIRST_BLOCK, FLAGS, HEADER, IN_USE, MIN_BLOCK, PREV_IN_USE, bits, header_intact,
     is_live, make_free, scrub_links, set_header, set_live, set_prev_in_use, size_of, word,
 };
-use crate::heap::{Call, MIN_ALIGN, Misuse, REGION, region_of};
+use crate::heap::{Call, MIN_ALIGN, Misuse, REGION, RegionSource, region_of};
 use crate::seal;
 
-impl BestFitHeap {
+impl<S: RegionSource> BestFitHeap<S> {
     /// Checks that `p` is the payload of a live block and returns the block.
     ///
     /// # Safety

@@ -54,7 +54,7 @@
 //! - `region.rs`: mapping and releasing regions, per-region counts, `malloc_trim`;
 //! - `check.rs`: the invariant walker and the tests' layout.
 
-use crate::heap::{Heap, HeapCore, MIN_ALIGN, Misuse, REGION, Region};
+use crate::heap::{Heap, HeapCore, MIN_ALIGN, Misuse, OsRegions, REGION, Region, RegionSource};
 use crate::seal;
 
 mod alloc;
@@ -71,7 +71,7 @@ use block::{
     FIRST_BLOCK, FLAGS, HEADER, IN_USE, block_size, header_intact, is_live, size_of, word,
 };
 
-pub struct BestFitHeap {
+pub struct BestFitHeap<S: RegionSource = OsRegions> {
     /// List heads (bins below `MIXED_BIN`) and the treap root (`MIXED_BIN`); 0 = empty.
     /// Invariant: bin `i < MIXED_BIN` holds only free blocks of size `(i + 2) * 16`, linked
     /// next/prev through their first two payload words; `MIXED_BIN` holds the free blocks
@@ -84,7 +84,7 @@ pub struct BestFitHeap {
     nonempty_words: u64,
     /// The regions, counts, spare limit, arena and call. A region's `used` is 0 iff it is
     /// one free block.
-    core: HeapCore,
+    core: HeapCore<S>,
     /// The top: a free block that ends its region, kept out of the bins (0 = none), so that
     /// carving requests off the end of a fresh region costs no tree operations. It counts in
     /// `free` and `free_blocks`; `best_fit` weighs it against the bins' best candidate,
@@ -93,9 +93,9 @@ pub struct BestFitHeap {
 }
 
 // SAFETY: the heap owns its regions; the caller serialises access with a lock.
-unsafe impl Send for BestFitHeap {}
+unsafe impl<S: RegionSource> Send for BestFitHeap<S> {}
 
-impl Heap for BestFitHeap {
+impl<S: RegionSource> Heap for BestFitHeap<S> {
     const NAME: &'static str = "best-fit";
     const EMPTY: Self = BestFitHeap {
         bins: [0; BINS],
@@ -243,11 +243,13 @@ impl Heap for BestFitHeap {
 
     const AREA: usize = AREA;
 
-    fn core(&self) -> &HeapCore {
+    type Source = S;
+
+    fn core(&self) -> &HeapCore<S> {
         &self.core
     }
 
-    fn core_mut(&mut self) -> &mut HeapCore {
+    fn core_mut(&mut self) -> &mut HeapCore<S> {
         &mut self.core
     }
 

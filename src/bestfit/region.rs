@@ -6,9 +6,9 @@ use super::block::{
     AREA, EPILOGUE, FIRST_BLOCK, IN_USE, MIN_BLOCK, header_intact, make_free, set_header, size_of,
     word,
 };
-use crate::heap::{self, Region};
+use crate::heap::{Region, RegionSource};
 
-impl BestFitHeap {
+impl<S: RegionSource> BestFitHeap<S> {
     /// Maps one more region, which becomes a single free block.
     #[cold]
     pub(super) fn grow(&mut self) -> bool {
@@ -51,7 +51,7 @@ impl BestFitHeap {
                     }
                     if word(b) & IN_USE == 0 {
                         // Keep the header and links at the front and the footer at the end.
-                        released |= heap::decommit_inside(b + 24, b + size - 8);
+                        released |= self.core.decommit_inside(b + 24, b + size - 8);
                     }
                     b += size;
                 }

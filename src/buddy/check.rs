@@ -5,9 +5,9 @@ use core::sync::atomic::Ordering::Relaxed;
 
 use super::orders::{entry, split_addr};
 use super::{BuddyHeap, IN_USE, MAX_ORDER, META, MIN_SHIFT, ORDERS, block_bytes};
-use crate::heap::{REGION, Tally};
+use crate::heap::{REGION, RegionSource, Tally};
 
-impl BuddyHeap {
+impl<S: RegionSource> BuddyHeap<S> {
     /// `Heap::check`: walks every region's order map and every list, and compares what it
     /// finds with the heap's counts (the invariants are listed in docs/ARCHITECTURE.md).
     pub(super) fn check_invariants(&self) -> Result<(), &'static str> {

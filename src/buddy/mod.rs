@@ -33,7 +33,9 @@
 use core::ptr;
 use core::sync::atomic::Ordering::Relaxed;
 
-use crate::heap::{Call, Heap, HeapCore, MIN_ALIGN, Misuse, REGION, Region, region_of};
+use crate::heap::{
+    Call, Heap, HeapCore, MIN_ALIGN, Misuse, OsRegions, REGION, Region, RegionSource, region_of,
+};
 
 mod check;
 mod orders;
@@ -67,7 +69,7 @@ pub fn order_for(size: usize) -> usize {
     }
 }
 
-pub struct BuddyHeap {
+pub struct BuddyHeap<S: RegionSource = OsRegions> {
     /// Free list heads per order (0 = empty); the links live in the free blocks themselves.
     /// Invariant: every block on list `k` is free, of order `k`, with map entry `k + 1`, and
     /// its buddy is not a free block of order `k` (it would have been merged).
@@ -76,13 +78,13 @@ pub struct BuddyHeap {
     nonempty: u32,
     /// The regions (each header sits inside the metadata block), counts, spare limit, arena
     /// and call. A region's `used` is 0 iff it is its four top blocks, free.
-    core: HeapCore,
+    core: HeapCore<S>,
 }
 
 // SAFETY: the heap owns its regions; the caller serialises access with a lock.
-unsafe impl Send for BuddyHeap {}
+unsafe impl<S: RegionSource> Send for BuddyHeap<S> {}
 
-impl BuddyHeap {
+impl<S: RegionSource> BuddyHeap<S> {
     /// Checks that `p` is a live block and returns its order.
     ///
     /// # Safety
@@ -150,7 +152,7 @@ impl BuddyHeap {
     }
 }
 
-impl Heap for BuddyHeap {
+impl<S: RegionSource> Heap for BuddyHeap<S> {
     const NAME: &'static str = "buddy";
     const EMPTY: Self = BuddyHeap {
         heads: [0; ORDERS],
@@ -309,11 +311,13 @@ impl Heap for BuddyHeap {
 
     const AREA: usize = REGION - META;
 
-    fn core(&self) -> &HeapCore {
+    type Source = S;
+
+    fn core(&self) -> &HeapCore<S> {
         &self.core
     }
 
-    fn core_mut(&mut self) -> &mut HeapCore {
+    fn core_mut(&mut self) -> &mut HeapCore<S> {
         &mut self.core
     }
 

@@ -10,7 +10,7 @@ use core::sync::atomic::AtomicU8;
 use core::sync::atomic::Ordering::Relaxed;
 
 use super::{BuddyHeap, IN_USE, META, MIN_SHIFT, block_bytes};
-use crate::heap::{MIN_ALIGN, REGION};
+use crate::heap::{MIN_ALIGN, REGION, RegionSource};
 use crate::seal;
 
 /// The region of `p` and `p`'s offset in it.
@@ -64,7 +64,7 @@ pub(super) unsafe fn live_order(p: usize) -> Option<usize> {
     }
 }
 
-impl BuddyHeap {
+impl<S: RegionSource> BuddyHeap<S> {
     /// Link `slot` (0: next, 1: prev) of the free block `b`; a link that does not decode (the
     /// freed block was written to) is reported and aborts.
     ///

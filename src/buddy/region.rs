@@ -3,9 +3,9 @@
 //! region bookkeeping is `HeapCore`'s).
 
 use super::{BuddyHeap, META_ORDER, ORDERS, block_bytes};
-use crate::heap;
+use crate::heap::RegionSource;
 
-impl BuddyHeap {
+impl<S: RegionSource> BuddyHeap<S> {
     /// Maps one more region, whose four top blocks go on their lists.
     #[cold]
     pub(super) fn grow(&mut self) -> bool {
@@ -43,7 +43,7 @@ impl BuddyHeap {
             while b != 0 {
                 // SAFETY: b is a free block; its first 16 bytes (the links) are kept.
                 unsafe {
-                    released |= heap::decommit_inside(b + 16, b + block_bytes(order));
+                    released |= self.core.decommit_inside(b + 16, b + block_bytes(order));
                     b = self.link(b, 0);
                 }
             }

@@ -8,16 +8,18 @@
 //! The files: this one has the [`Heap`] trait (what a policy must say, and the calls written
 //! once for both on top of it) and the small shared types; `shared.rs` the [`HeapCore`]
 //! each policy embeds (its regions, counts, spare limit, arena and the call being served);
-//! `region.rs` a region's header and the list of a heap's regions.
+//! `region.rs` a region's header and the list of a heap's regions; `source.rs` where
+//! regions come from ([`RegionSource`]; the process allocator's is [`OsRegions`]).
 
 use crate::chunkmap::CHUNK;
-use crate::os;
 
 mod region;
 mod shared;
+mod source;
 
 pub use region::{Region, Regions, decode_link, region_arena, region_of};
 pub use shared::{HeapCore, Tally};
+pub use source::{OsRegions, RegionSource};
 
 /// The size and alignment of every heap region.
 pub const REGION: usize = CHUNK;
@@ -114,8 +116,9 @@ pub struct HeapStats {
     pub spare: usize,
 }
 
-/// A heap policy. Every pointer argument must come from a region whose chunk map entry is
-/// [`Owner::Region`] of this heap's arena; the heap validates that it is one of its own live blocks.
+/// A heap policy. Every pointer argument must lie in a region of the heap's
+/// [`Source`](Heap::Source) (for [`OsRegions`], a chunk whose chunk map entry is a region);
+/// the heap validates that it is one of its own live blocks.
 pub trait Heap {
     /// What `bestbuddy_backend()` reports.
     const NAME: &'static str;
@@ -229,11 +232,14 @@ pub trait Heap {
     /// this size, or its free blocks add up to it).
     const AREA: usize;
 
+    /// Where this heap's regions come from.
+    type Source: RegionSource;
+
     /// The bookkeeping this heap shares with the other policy.
-    fn core(&self) -> &HeapCore;
+    fn core(&self) -> &HeapCore<Self::Source>;
 
     /// As [`core`](Self::core), to change it.
-    fn core_mut(&mut self) -> &mut HeapCore;
+    fn core_mut(&mut self) -> &mut HeapCore<Self::Source>;
 
     /// Takes the blocks of the wholly free `region` off the free structures, before
     /// [`trim`](Self::trim) unmaps it.
@@ -251,8 +257,8 @@ pub trait Heap {
         self.core().stats(Self::AREA)
     }
 
-    /// Which arena this heap is: its regions are recorded in the chunk map under this index.
-    /// Set before the heap maps its first region.
+    /// Which arena this heap is: its regions carry this index in their headers (and, from
+    /// [`OsRegions`], in the chunk map). Set before the heap maps its first region.
     fn set_arena(&mut self, arena: u8) {
         self.core_mut().arena = arena;
     }
@@ -283,21 +289,4 @@ pub trait Heap {
         }
         self.decommit_free() | released
     }
-}
-
-/// Releases the whole pages strictly inside `[start, end)` (free memory) to the OS.
-///
-/// # Safety
-/// The range must be free memory of a mapped region; its first and last partial pages are
-/// left alone, so metadata stored at either end survives.
-pub unsafe fn decommit_inside(start: usize, end: usize) -> bool {
-    let Some(first) = os::align_up(start, os::PAGE) else {
-        return false;
-    };
-    let last = end & !(os::PAGE - 1);
-    if last <= first {
-        return false;
-    }
-    // SAFETY: the caller guarantees the range is free memory of a mapped region.
-    unsafe { os::decommit(first as *mut u8, last - first) }
 }

@@ -1,9 +1,7 @@
 //! A region's header and a heap's list of regions: what every region starts with, whichever
-//! the policy, and how a region is mapped and given back.
+//! the policy, and the checked decoding of a link into them.
 
-use super::REGION;
-use crate::chunkmap::{self, Owner};
-use crate::os;
+use super::{REGION, RegionSource};
 use crate::seal;
 
 /// The header at the start of every region, whichever the policy.
@@ -39,7 +37,7 @@ pub fn region_of(addr: usize) -> *mut Region {
 /// heaps' validation, their link checks and a thread cache's flush all ask it.
 ///
 /// # Safety
-/// `addr` lies in a mapped region (the chunk map's region bitmap says so).
+/// `addr` lies in a mapped region (its source says so).
 #[inline(always)]
 pub unsafe fn region_arena(addr: usize) -> u8 {
     // SAFETY: a region starts with its header, mapped while the region is.
@@ -49,19 +47,23 @@ pub unsafe fn region_arena(addr: usize) -> u8 {
 /// Decodes a sealed heap link (`seal::decode`) and, in a hardened build, also requires a
 /// link other than 0 to point into a heap region of `arena`, so that following it reads
 /// mapped memory of ours: a link with a few bits flipped (a one-byte overflow into a freed
-/// block) decodes to an aligned address that may be anywhere. The region bitmap proves the
-/// address mapped, after which its region's header names the arena (two loads, no radix
-/// walk: this runs for every link a heap follows). It lives here, not in `seal.rs`, because
-/// the region header is the heap's.
+/// block) decodes to an aligned address that may be anywhere. The source proves the address
+/// in one of its regions (for [`OsRegions`](super::OsRegions) the region bitmap), after which
+/// its region's header names the arena (two loads, no radix walk: this runs for every link a
+/// heap follows). It lives here, not in `seal.rs`, because the region header is the heap's.
 #[inline(always)]
-pub fn decode_link(slot: usize, stored: usize, low: usize, arena: u8) -> Option<usize> {
+pub fn decode_link<S: RegionSource>(
+    slot: usize,
+    stored: usize,
+    low: usize,
+    arena: u8,
+) -> Option<usize> {
     let ptr = seal::decode(slot, stored, low)?;
     if !seal::HARDENED || ptr == 0 {
         return Some(ptr);
     }
-    // SAFETY: the region bitmap says ptr lies in a mapped region, which starts with its
-    // header.
-    if chunkmap::is_region(ptr) && unsafe { region_arena(ptr) } == arena {
+    // SAFETY: the source says ptr lies in one of its regions, which starts with its header.
+    if S::contains(ptr) && unsafe { region_arena(ptr) } == arena {
         Some(ptr)
     } else {
         None
@@ -81,10 +83,10 @@ impl Regions {
         count: 0,
     };
 
-    /// Maps a fresh, zeroed region for `arena` and puts it on the list. Null if the OS
-    /// refuses.
-    pub fn map(&mut self, arena: u8) -> *mut Region {
-        let region = map_region(arena) as *mut Region;
+    /// Takes a fresh, zeroed region for `arena` from `S` and puts it on the list. Null if
+    /// `S` has none.
+    pub fn map<S: RegionSource>(&mut self, arena: u8) -> *mut Region {
+        let region = S::map(arena) as *mut Region;
         if region.is_null() {
             return region;
         }
@@ -105,11 +107,12 @@ impl Regions {
         region
     }
 
-    /// Takes `region` off the list and unmaps it.
+    /// Takes `region` off the list and gives it back to `S`.
     ///
     /// # Safety
-    /// `region` is on this list and holds no live block; nothing refers to it afterwards.
-    pub unsafe fn unmap(&mut self, region: *mut Region) {
+    /// `region` is on this list, came from `S`, and holds no live block; nothing refers to
+    /// it afterwards.
+    pub unsafe fn unmap<S: RegionSource>(&mut self, region: *mut Region) {
         // SAFETY: region and its neighbours are live regions of this list.
         unsafe {
             let (next, prev) = ((*region).next, (*region).prev);
@@ -121,7 +124,7 @@ impl Regions {
             } else {
                 (*prev).next = next;
             }
-            unmap_region(region.cast());
+            S::unmap(region.cast());
         }
         self.count -= 1;
     }
@@ -134,28 +137,4 @@ impl Regions {
     pub fn first(&self) -> *mut Region {
         self.first
     }
-}
-
-/// Maps a fresh region and records it in the chunk map as belonging to `arena`. Null if the
-/// OS refuses.
-fn map_region(arena: u8) -> *mut u8 {
-    let Some(region) = os::map_aligned(REGION, REGION) else {
-        return core::ptr::null_mut();
-    };
-    if !chunkmap::claim(region.as_ptr() as usize, REGION, Owner::Region(arena)) {
-        // SAFETY: the region was just mapped and nobody has seen it.
-        unsafe { os::unmap(region.as_ptr(), REGION) };
-        return core::ptr::null_mut();
-    }
-    region.as_ptr()
-}
-
-/// Forgets and unmaps a region.
-///
-/// # Safety
-/// `region` came from `map_region` and holds no live block.
-unsafe fn unmap_region(region: *mut u8) {
-    chunkmap::forget(region as usize, REGION);
-    // SAFETY: the caller guarantees the region is ours and unused.
-    unsafe { os::unmap(region, REGION) };
 }

@@ -1,11 +1,14 @@
 //! [`HeapCore`]: the bookkeeping both policies share, written once. Each heap embeds one and
 //! keeps only its policy (free lists, bins, order map) beside it.
 
-use super::region::{Region, Regions, decode_link, region_arena, region_of};
-use super::{Call, HeapStats, SpareLimit};
+use core::marker::PhantomData;
 
-/// A heap's regions and counts, its spare limit, its arena and the C call it is serving.
-pub struct HeapCore {
+use super::region::{Region, Regions, decode_link, region_arena, region_of};
+use super::{Call, HeapStats, OsRegions, RegionSource, SpareLimit};
+
+/// A heap's regions (taken from `S`) and counts, its spare limit, its arena and the C call it
+/// is serving.
+pub struct HeapCore<S: RegionSource = OsRegions> {
     /// Every mapped region. A region's `used` is 0 iff it is wholly free (a spare).
     regions: Regions,
     /// Bytes of blocks in use, over all regions: the sum of the regions' `used`.
@@ -19,11 +22,12 @@ pub struct HeapCore {
     spare_count: usize,
     /// How many wholly free regions stay mapped; a region freed beyond that is unmapped.
     spare_limit: SpareLimit,
-    /// The arena index recorded in the chunk map (and each region's header) for this heap's
-    /// regions.
+    /// The arena index recorded in each region's header (and by `OsRegions` in the chunk
+    /// map) for this heap's regions.
     pub arena: u8,
     /// The C call being served, named when damage is found.
     pub call: Call,
+    source: PhantomData<S>,
 }
 
 /// What an invariant walk found, to compare with the counts ([`HeapCore::check_totals`]).
@@ -37,9 +41,9 @@ pub struct Tally {
     pub free_blocks: usize,
 }
 
-impl HeapCore {
+impl<S: RegionSource> HeapCore<S> {
     /// No regions, nothing counted: all zero bytes (see `Heap::EMPTY`).
-    pub const EMPTY: HeapCore = HeapCore {
+    pub const EMPTY: Self = HeapCore {
         regions: Regions::EMPTY,
         used: 0,
         free: 0,
@@ -48,6 +52,7 @@ impl HeapCore {
         spare_limit: SpareLimit::DEFAULT,
         arena: 0,
         call: Call::Malloc,
+        source: PhantomData,
     };
 
     pub fn regions(&self) -> &Regions {
@@ -55,9 +60,9 @@ impl HeapCore {
     }
 
     /// Maps a fresh, zeroed region for this heap's arena, counted as a spare (the policy
-    /// then lays its free blocks out). Its base, or 0 if the OS refuses.
+    /// then lays its free blocks out). Its base, or 0 if the source has none.
     pub fn map_region(&mut self) -> usize {
-        let base = self.regions.map(self.arena) as usize;
+        let base = self.regions.map::<S>(self.arena) as usize;
         if base != 0 {
             self.spare_count += 1;
         }
@@ -72,7 +77,7 @@ impl HeapCore {
     /// on a free structure; nothing refers to it afterwards.
     pub unsafe fn release(&mut self, region: *mut Region) {
         // SAFETY: forwarded from the caller.
-        unsafe { self.regions.unmap(region) };
+        unsafe { self.regions.unmap::<S>(region) };
         self.spare_count -= 1;
     }
 
@@ -158,7 +163,17 @@ impl HeapCore {
     /// into this heap's regions.
     #[inline(always)]
     pub fn decode_link(&self, slot: usize, stored: usize, low: usize) -> Option<usize> {
-        decode_link(slot, stored, low, self.arena)
+        decode_link::<S>(slot, stored, low, self.arena)
+    }
+
+    /// Gives the whole pages strictly inside the free memory `[start, end)` back to the
+    /// source ([`RegionSource::decommit_inside`]).
+    ///
+    /// # Safety
+    /// The range is free memory of one of this heap's regions.
+    pub unsafe fn decommit_inside(&self, start: usize, end: usize) -> bool {
+        // SAFETY: forwarded from the caller.
+        unsafe { S::decommit_inside(start, end) }
     }
 
     /// Reports that the heap's metadata at `p` (a header, footer or link of the block whose

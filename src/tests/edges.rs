@@ -30,7 +30,7 @@ fn fenced_holes<H: Heap>(h: &mut H, sizes: &[usize]) -> Vec<usize> {
 
 #[test]
 fn bestfit_takes_smallest_fitting_block() {
-    let mut h = BestFitHeap::EMPTY;
+    let mut h = <BestFitHeap>::EMPTY;
     // Holes of 200, 100, 300, 100 bytes, each fenced by a block in use.
     let sizes = [200, 100, 300, 100];
     let holes = fenced_holes(&mut h, &sizes);
@@ -48,7 +48,7 @@ fn bestfit_takes_smallest_fitting_block() {
 
 #[test]
 fn bestfit_best_fit_among_large_sizes() {
-    let mut h = BestFitHeap::EMPTY;
+    let mut h = <BestFitHeap>::EMPTY;
     // Above the exact bins (32 KiB), in the treap: equal sizes go to the lowest address.
     let sizes = [72000, 40000, 56000, 40000, 160000];
     let holes = fenced_holes(&mut h, &sizes);
@@ -62,7 +62,7 @@ fn bestfit_best_fit_among_large_sizes() {
 #[test]
 fn bestfit_best_fit_among_exact_bin_sizes() {
     // 4..32 KiB: exact bins, one size each; equal sizes in either order.
-    let mut h = BestFitHeap::EMPTY;
+    let mut h = <BestFitHeap>::EMPTY;
     let sizes = [9000, 5000, 7000, 5000, 20000];
     let holes = fenced_holes(&mut h, &sizes);
     assert_eq!(alloc(&mut h, 6000), holes[2]);
@@ -76,7 +76,7 @@ fn bestfit_best_fit_among_exact_bin_sizes() {
 
 #[test]
 fn bestfit_free_coalesces_with_both_neighbours() {
-    let mut h = BestFitHeap::EMPTY;
+    let mut h = <BestFitHeap>::EMPTY;
     let a = alloc(&mut h, 100);
     let b = alloc(&mut h, 100);
     let c = alloc(&mut h, 100);
@@ -94,7 +94,7 @@ fn bestfit_free_coalesces_with_both_neighbours() {
 
 #[test]
 fn bestfit_realloc_grows_into_free_neighbour_and_shrinks_in_place() {
-    let mut h = BestFitHeap::EMPTY;
+    let mut h = <BestFitHeap>::EMPTY;
     let a = alloc(&mut h, 100);
     let b = alloc(&mut h, 1000);
     let _fence = alloc(&mut h, 16);
@@ -113,7 +113,7 @@ fn bestfit_realloc_grows_into_free_neighbour_and_shrinks_in_place() {
 
 #[test]
 fn bestfit_overhead_and_minimum_block() {
-    let mut h = BestFitHeap::EMPTY;
+    let mut h = <BestFitHeap>::EMPTY;
     let a = alloc(&mut h, 1);
     let b = alloc(&mut h, 24);
     let c = alloc(&mut h, 25);
@@ -125,9 +125,9 @@ fn bestfit_overhead_and_minimum_block() {
 
 #[test]
 fn bestfit_aligned_requests() {
-    let mut h = BestFitHeap::EMPTY;
+    let mut h = <BestFitHeap>::EMPTY;
     let mut align = 32;
-    while align <= BestFitHeap::MAX_ALIGN {
+    while align <= <BestFitHeap>::MAX_ALIGN {
         let p = unsafe { h.alloc(100, align) } as usize;
         assert_eq!(p % align, 0);
         h.check().unwrap();
@@ -137,7 +137,7 @@ fn bestfit_aligned_requests() {
 
 #[test]
 fn buddy_power_of_two_requests_take_their_own_order() {
-    let mut h = BuddyHeap::EMPTY;
+    let mut h = <BuddyHeap>::EMPTY;
     for shift in 4..=21 {
         let size = 1usize << shift;
         let p = alloc(&mut h, size);
@@ -153,7 +153,7 @@ fn buddy_power_of_two_requests_take_their_own_order() {
 
 #[test]
 fn buddy_splits_and_merges_back() {
-    let mut h = BuddyHeap::EMPTY;
+    let mut h = <BuddyHeap>::EMPTY;
     let a = alloc(&mut h, 16);
     let fresh = h.stats();
     // Splitting a 256 KiB block down to 16 bytes left one free block per order in between.
@@ -169,7 +169,7 @@ fn buddy_splits_and_merges_back() {
 
 #[test]
 fn buddy_realloc_in_place() {
-    let mut h = BuddyHeap::EMPTY;
+    let mut h = <BuddyHeap>::EMPTY;
     let a = alloc(&mut h, 64);
     unsafe {
         // a is the lower half at every level and its buddies are free: grows in place.
@@ -230,7 +230,7 @@ fn trim_releases_free_pages_inside_used_regions() {
 fn region_layout_constants() {
     assert_eq!(REGION, 4 << 20);
     assert_eq!(bestfit::AREA % 16, 0);
-    assert_eq!(buddy::order_for(BuddyHeap::MAX_REQUEST), 17);
+    assert_eq!(buddy::order_for(<BuddyHeap>::MAX_REQUEST), 17);
 }
 
 #[test]
@@ -349,7 +349,7 @@ fn buddy_misuse() {
 /// misuse (the thread cache then aborts): the second copy is seen as a double free.
 #[test]
 fn bestfit_free_many_reports_a_repeated_block() {
-    let mut h = BestFitHeap::EMPTY;
+    let mut h = <BestFitHeap>::EMPTY;
     let blocks: Vec<usize> = (0..4).map(|_| unsafe { h.alloc(100, MIN_ALIGN) } as usize).collect();
     let batch = [blocks[1], blocks[0], blocks[1]];
     assert_eq!(unsafe { h.free_many(&batch) }, Err((blocks[1], Misuse::DoubleFree)));
@@ -363,7 +363,7 @@ fn bestfit_free_many_reports_a_repeated_block() {
 /// below.
 #[test]
 fn bestfit_free_many_refusal_inside_a_run_keeps_the_heap_whole() {
-    let mut h = BestFitHeap::EMPTY;
+    let mut h = <BestFitHeap>::EMPTY;
     let b: Vec<usize> = (0..3).map(|_| unsafe { h.alloc(100, MIN_ALIGN) } as usize).collect();
     unsafe { h.free_many(&[b[1]]) }.unwrap();
     assert_eq!(unsafe { h.free_many(&[b[2], b[1]]) }, Err((b[1], Misuse::DoubleFree)));
