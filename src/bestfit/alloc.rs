@@ -10,10 +10,10 @@ use super::block::{
     FLAGS, HEADER, IN_USE, MIN_BLOCK, PREV_IN_USE, bits, block_size, make_free, scrub_links,
     set_header, set_live, set_prev_in_use, size_of,
 };
-use crate::heap::{Call, MIN_ALIGN, Misuse, region_of};
+use crate::heap::{Call, MIN_ALIGN, Misuse, RegionSource};
 use crate::seal;
 
-impl BestFitHeap {
+impl<S: RegionSource> BestFitHeap<S> {
     /// The best-fitting free block for `size` bytes, left where it is: the smallest fitting
     /// block of the bins, or the top if it fits and is smaller; 0 if none. The flag says
     /// whether it is the treap's smallest block (what `carve_treap_min` carves from).
@@ -85,7 +85,7 @@ impl BestFitHeap {
     /// As for `Heap::alloc`: `size <= MAX_REQUEST`, `align` a power of two up to
     /// `MAX_ALIGN`, and the heap's regions intact.
     pub(super) unsafe fn allocate(&mut self, size: usize, align: usize) -> *mut u8 {
-        self.call = Call::Malloc;
+        self.core.call = Call::Malloc;
         let need = block_size(size);
         // An aligned request needs room to skip to an aligned payload, leaving a gap that is
         // either empty or big enough to be a free block of its own.
@@ -132,7 +132,7 @@ impl BestFitHeap {
     /// # Safety
     /// As for `Heap::alloc_many`: `size <= MAX_REQUEST` and the heap's regions intact.
     pub(super) unsafe fn allocate_many(&mut self, size: usize, out: &mut [usize]) -> usize {
-        self.call = Call::Malloc;
+        self.core.call = Call::Malloc;
         let need = block_size(size);
         // A free block, header and footer written, in no bin and not the top, not counted
         // in `free`: the rest of the last split.
@@ -225,8 +225,8 @@ impl BestFitHeap {
             }
             make_free(b, size, flags & PREV_IN_USE != 0);
             let bytes = end - b - size;
-            self.free -= bytes;
-            self.count_in_use(b, bytes);
+            self.core.free -= bytes;
+            self.core.take(b, bytes);
             n
         }
     }
@@ -287,7 +287,7 @@ impl BestFitHeap {
                 b += take;
                 size -= take;
             }
-            self.count_in_use(rest, b - rest);
+            self.core.take(rest, b - rest);
             if size == 0 {
                 // All of it went: the block after it has a neighbour in use now.
                 let flags = self.checked_bits(b);
@@ -312,7 +312,7 @@ impl BestFitHeap {
             set_header(b, bits(b) | IN_USE);
             set_prev_in_use(b + size, true);
             set_live(b + HEADER, true);
-            self.count_in_use(b, size);
+            self.core.take(b, size);
             (b + HEADER) as *mut u8
         }
     }
@@ -370,7 +370,7 @@ impl BestFitHeap {
     pub(super) unsafe fn resize(&mut self, p: *mut u8, size: usize) -> Result<bool, Misuse> {
         // SAFETY: validate proves b is a live block; neighbours are read through its size.
         unsafe {
-            self.call = Call::Realloc;
+            self.core.call = Call::Realloc;
             let b = self.validate(p as usize)?;
             let current = size_of(b);
             let need = block_size(size);
@@ -387,9 +387,7 @@ impl BestFitHeap {
             }
             self.cut_back(b, need);
             let after = size_of(b);
-            let region = region_of(b);
-            (*region).used = (*region).used + after - current;
-            self.used = self.used + after - current;
+            self.core.resized(b, current, after);
             Ok(true)
         }
     }

@@ -13,7 +13,7 @@
 
 use super::BestFitHeap;
 use super::block::{EPILOGUE, links_to, set_left, set_right, size_of};
-use crate::heap::REGION;
+use crate::heap::{REGION, RegionSource};
 use crate::seal;
 
 /// Sizes up to this have a bin (a list) of their own.
@@ -54,7 +54,7 @@ unsafe fn set_prev(b: usize, v: usize) {
     unsafe { set_right(b, v) }
 }
 
-impl BestFitHeap {
+impl<S: RegionSource> BestFitHeap<S> {
     /// Sets the bit of `bin` and its word's summary bit.
     #[inline]
     fn mark_nonempty(&mut self, bin: usize) {
@@ -98,8 +98,8 @@ impl BestFitHeap {
         // SAFETY: b is a free block with header and footer written.
         unsafe {
             let size = size_of(b);
-            self.free += size;
-            self.free_blocks += 1;
+            self.core.free += size;
+            self.core.free_blocks += 1;
             if self.top == 0 && b + size == (b & !(REGION - 1)) + EPILOGUE {
                 self.top = b;
             } else {
@@ -142,8 +142,8 @@ impl BestFitHeap {
         // SAFETY: b is the top or a free block in its bin.
         unsafe {
             let size = size_of(b);
-            self.free -= size;
-            self.free_blocks -= 1;
+            self.core.free -= size;
+            self.core.free_blocks -= 1;
             if b == self.top {
                 self.top = 0;
                 return;

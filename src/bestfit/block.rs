@@ -11,8 +11,7 @@ use core::sync::atomic::Ordering::Relaxed;
 use core::sync::atomic::{AtomicU8, AtomicUsize};
 
 use super::BestFitHeap;
-use crate::heap::decode_link;
-use crate::heap::{MIN_ALIGN, REGION};
+use crate::heap::{MIN_ALIGN, REGION, RegionSource};
 use crate::seal;
 
 /// Block flag: this block is in use.
@@ -234,7 +233,7 @@ pub(super) unsafe fn set_live(payload: usize, live: bool) {
     byte.store(if live { old | bit } else { old & !bit }, Relaxed);
 }
 
-impl BestFitHeap {
+impl<S: RegionSource> BestFitHeap<S> {
     /// The link stored at `slot` of free block `b`; damage is reported and aborts.
     ///
     /// # Safety
@@ -242,7 +241,7 @@ impl BestFitHeap {
     #[inline]
     pub(super) unsafe fn link(&self, b: usize, slot: usize) -> usize {
         // SAFETY: slot is a link word of the free block b.
-        match decode_link(slot, unsafe { word(slot) }, HEADER, self.arena) {
+        match self.core.decode_link(slot, unsafe { word(slot) }, HEADER) {
             Some(v) => v,
             None => self.corrupted(b),
         }
@@ -272,7 +271,7 @@ impl BestFitHeap {
     #[cold]
     #[inline(never)]
     pub(super) fn corrupted(&self, b: usize) -> ! {
-        crate::diag::misuse(self.call.name(), "corrupted block", b + HEADER)
+        self.core.corrupted(b + HEADER)
     }
 
     /// The header of `b` if it is intact, else the damage is reported.

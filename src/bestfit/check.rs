@@ -9,77 +9,18 @@ use super::block::{
     size_of, word,
 };
 use super::treap::{key, priority};
-use crate::heap::decode_link;
-use crate::heap::{REGION, Region};
+use crate::heap::{REGION, RegionSource, Tally};
 
-impl BestFitHeap {
+impl<S: RegionSource> BestFitHeap<S> {
     /// `Heap::check`: walks every region's blocks, every bin and the top, and compares what
     /// it finds with the heap's counts (the invariants are listed in docs/ARCHITECTURE.md).
     pub(super) fn check_invariants(&self) -> Result<(), &'static str> {
-        let mut used = 0;
-        let mut free = 0;
-        let mut free_blocks = 0;
-        let mut regions = 0;
-        let mut spare = 0;
         // SAFETY: walking our own regions.
+        let tally = self
+            .core
+            .check_regions(|region, tally| unsafe { check_region(region as usize, tally) })?;
+        // SAFETY: walking our own bins from their heads.
         unsafe {
-            let mut region = self.regions.first();
-            while !region.is_null() {
-                regions += 1;
-                if (*region).used == 0 {
-                    spare += 1;
-                }
-                let base = region as usize;
-                if word(base + EPILOGUE) & IN_USE == 0 {
-                    return Err("epilogue damaged");
-                }
-                let mut region_used = 0;
-                let mut b = base + FIRST_BLOCK;
-                let mut prev_in_use = true;
-                while b < base + EPILOGUE {
-                    let size = size_of(b);
-                    if size < MIN_BLOCK || !size.is_multiple_of(16) || b + size > base + EPILOGUE {
-                        return Err("block size out of bounds");
-                    }
-                    if !header_intact(b) {
-                        return Err("block header seal broken");
-                    }
-                    let h = bits(b);
-                    if (h & PREV_IN_USE != 0) != prev_in_use {
-                        return Err("PREV_IN_USE flag disagrees with the previous block");
-                    }
-                    let live = is_live(b + HEADER);
-                    if h & IN_USE != 0 {
-                        if !live {
-                            return Err("block in use without its live bit");
-                        }
-                        region_used += size;
-                        prev_in_use = true;
-                    } else {
-                        if live {
-                            return Err("free block with a live bit");
-                        }
-                        if !prev_in_use {
-                            return Err("two adjacent free blocks");
-                        }
-                        if word(b + size - 8) != size {
-                            return Err("free block footer disagrees with its header");
-                        }
-                        free += size;
-                        free_blocks += 1;
-                        prev_in_use = false;
-                    }
-                    b += size;
-                }
-                if (word(base + EPILOGUE) & PREV_IN_USE != 0) != prev_in_use {
-                    return Err("epilogue PREV_IN_USE flag wrong");
-                }
-                if region_used != (*region).used {
-                    return Err("region used count wrong");
-                }
-                used += region_used;
-                region = Region::next(region);
-            }
             let mut in_bins = 0;
             for (bin, &root) in self.bins.iter().enumerate() {
                 if (root != 0) != (self.nonempty[bin / 64] & (1 << (bin % 64)) != 0) {
@@ -103,17 +44,11 @@ impl BestFitHeap {
                 }
                 in_bins += 1;
             }
-            if in_bins != free_blocks {
+            if in_bins != tally.free_blocks {
                 return Err("free blocks missing from the bins");
             }
         }
-        if used != self.used || free != self.free || free_blocks != self.free_blocks {
-            return Err("heap totals wrong");
-        }
-        if regions != self.regions.count() || spare != self.spare_count {
-            return Err("region counts wrong");
-        }
-        Ok(())
+        self.core.check_totals(&tally)
     }
 
     /// Verifies one exact bin's list: links both ways, sizes, free blocks. Returns its length.
@@ -136,8 +71,14 @@ impl BestFitHeap {
                 if bin_of(size_of(b)) != bin {
                     return Err("free block in the wrong bin");
                 }
-                let next = decode_link(b + 8, word(b + 8), HEADER, self.arena).ok_or(damaged)?;
-                let back = decode_link(b + 16, word(b + 16), HEADER, self.arena).ok_or(damaged)?;
+                let next = self
+                    .core
+                    .decode_link(b + 8, word(b + 8), HEADER)
+                    .ok_or(damaged)?;
+                let back = self
+                    .core
+                    .decode_link(b + 16, word(b + 16), HEADER)
+                    .ok_or(damaged)?;
                 if back != prev {
                     return Err("free list back link broken");
                 }
@@ -180,8 +121,14 @@ impl BestFitHeap {
                 return Err("free block in the wrong bin");
             }
             let damaged = "free-list link damaged";
-            let l = decode_link(t + 8, word(t + 8), HEADER, self.arena).ok_or(damaged)?;
-            let r = decode_link(t + 16, word(t + 16), HEADER, self.arena).ok_or(damaged)?;
+            let l = self
+                .core
+                .decode_link(t + 8, word(t + 8), HEADER)
+                .ok_or(damaged)?;
+            let r = self
+                .core
+                .decode_link(t + 16, word(t + 16), HEADER)
+                .ok_or(damaged)?;
             for child in [l, r] {
                 if child != 0 && priority(child) > priority(t) {
                     return Err("treap out of priority order");
@@ -202,10 +149,10 @@ impl BestFitHeap {
         let mut out = std::vec::Vec::new();
         // SAFETY: walking our own regions and exact bins' lists (check() proves them).
         unsafe {
-            let mut region = self.regions.first();
+            let mut region = self.core.regions().first();
             while !region.is_null() {
                 bases.push(region as usize);
-                region = Region::next(region);
+                region = crate::heap::Region::next(region);
             }
             let place = |b: usize| {
                 let base = b & !(REGION - 1);
@@ -235,5 +182,61 @@ impl BestFitHeap {
             }
         }
         out
+    }
+}
+
+/// One region's blocks for `check_invariants`: sizes, seals, flags, live bits, footers; its
+/// free blocks go into `tally`. Returns the bytes in use found.
+///
+/// # Safety
+/// `base` is one of the heap's regions.
+unsafe fn check_region(base: usize, tally: &mut Tally) -> Result<usize, &'static str> {
+    // SAFETY: the blocks of a live region, each read only once its size is in bounds.
+    unsafe {
+        if word(base + EPILOGUE) & IN_USE == 0 {
+            return Err("epilogue damaged");
+        }
+        let mut region_used = 0;
+        let mut b = base + FIRST_BLOCK;
+        let mut prev_in_use = true;
+        while b < base + EPILOGUE {
+            let size = size_of(b);
+            if size < MIN_BLOCK || !size.is_multiple_of(16) || b + size > base + EPILOGUE {
+                return Err("block size out of bounds");
+            }
+            if !header_intact(b) {
+                return Err("block header seal broken");
+            }
+            let h = bits(b);
+            if (h & PREV_IN_USE != 0) != prev_in_use {
+                return Err("PREV_IN_USE flag disagrees with the previous block");
+            }
+            let live = is_live(b + HEADER);
+            if h & IN_USE != 0 {
+                if !live {
+                    return Err("block in use without its live bit");
+                }
+                region_used += size;
+                prev_in_use = true;
+            } else {
+                if live {
+                    return Err("free block with a live bit");
+                }
+                if !prev_in_use {
+                    return Err("two adjacent free blocks");
+                }
+                if word(b + size - 8) != size {
+                    return Err("free block footer disagrees with its header");
+                }
+                tally.free += size;
+                tally.free_blocks += 1;
+                prev_in_use = false;
+            }
+            b += size;
+        }
+        if (word(base + EPILOGUE) & PREV_IN_USE != 0) != prev_in_use {
+            return Err("epilogue PREV_IN_USE flag wrong");
+        }
+        Ok(region_used)
     }
 }

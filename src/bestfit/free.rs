@@ -7,10 +7,10 @@ use super::block::{
     EPILOGUE, FIRST_BLOCK, FLAGS, HEADER, IN_USE, MIN_BLOCK, PREV_IN_USE, bits, header_intact,
     is_live, make_free, scrub_links, set_header, set_live, set_prev_in_use, size_of, word,
 };
-use crate::heap::{self, Call, MIN_ALIGN, Misuse, REGION, region_of};
+use crate::heap::{Call, MIN_ALIGN, Misuse, REGION, RegionSource, region_of};
 use crate::seal;
 
-impl BestFitHeap {
+impl<S: RegionSource> BestFitHeap<S> {
     /// Checks that `p` is the payload of a live block and returns the block.
     ///
     /// # Safety
@@ -25,7 +25,7 @@ impl BestFitHeap {
         // A region of another arena is not ours, whatever routed the block here (a thread
         // cache finds a block's arena in this very header).
         // SAFETY: p is in a mapped region, whose header is at its start.
-        if unsafe { heap::region_arena(p) } != self.arena {
+        if unsafe { !self.core.is_own(p) } {
             return Err(Misuse::InvalidPointer);
         }
         // SAFETY: p is in a mapped region of ours.
@@ -54,7 +54,7 @@ impl BestFitHeap {
     pub(super) unsafe fn deallocate(&mut self, p: *mut u8) -> Result<(), Misuse> {
         // SAFETY: retire proves b a live block of one of our regions.
         unsafe {
-            self.call = Call::Free;
+            self.core.call = Call::Free;
             let b = self.retire(p as usize)?;
             self.coalesce_and_insert(b, size_of(b));
         }
@@ -70,7 +70,7 @@ impl BestFitHeap {
         &mut self,
         blocks: &[usize],
     ) -> Result<(), (usize, Misuse)> {
-        self.call = Call::Free;
+        self.core.call = Call::Free;
         let mut k = 0;
         // SAFETY: retire proves each block live; a run's blocks are neighbours, so together
         // they form one block from the lowest one's header to the highest one's end.
@@ -129,8 +129,7 @@ impl BestFitHeap {
             set_live(p, false);
             let size = size_of(b);
             set_header(b, bits(b) & !IN_USE);
-            (*region_of(b)).used -= size;
-            self.used -= size;
+            self.core.give(b, size);
             Ok(b)
         }
     }
@@ -203,12 +202,9 @@ impl BestFitHeap {
             }
             make_free(start, total, true);
             set_prev_in_use(start + total, false);
-            if (*region).used == 0 {
-                if self.spare_count >= self.spare_limit.regions() {
-                    self.release(region);
-                    return;
-                }
-                self.spare_count += 1;
+            if (*region).used == 0 && self.core.emptied() {
+                self.core.release(region);
+                return;
             }
             self.insert_free(start);
         }

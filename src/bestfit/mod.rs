@@ -54,7 +54,7 @@
 //! - `region.rs`: mapping and releasing regions, per-region counts, `malloc_trim`;
 //! - `check.rs`: the invariant walker and the tests' layout.
 
-use crate::heap::{Call, Heap, HeapStats, MIN_ALIGN, Misuse, REGION, Regions, SpareLimit};
+use crate::heap::{Heap, HeapCore, MIN_ALIGN, Misuse, OsRegions, REGION, Region, RegionSource};
 use crate::seal;
 
 mod alloc;
@@ -71,7 +71,7 @@ use block::{
     FIRST_BLOCK, FLAGS, HEADER, IN_USE, block_size, header_intact, is_live, size_of, word,
 };
 
-pub struct BestFitHeap {
+pub struct BestFitHeap<S: RegionSource = OsRegions> {
     /// List heads (bins below `MIXED_BIN`) and the treap root (`MIXED_BIN`); 0 = empty.
     /// Invariant: bin `i < MIXED_BIN` holds only free blocks of size `(i + 2) * 16`, linked
     /// next/prev through their first two payload words; `MIXED_BIN` holds the free blocks
@@ -82,21 +82,9 @@ pub struct BestFitHeap {
     /// Bit `w` is set iff `nonempty[w]` is not 0: the first non-empty bin above any bin is
     /// found with two bit scans, however many bins lie between.
     nonempty_words: u64,
-    /// Every mapped region. A region's `used` is 0 iff it is one free block.
-    regions: Regions,
-    /// Bytes of blocks in use, over all regions.
-    used: usize,
-    /// Bytes and count of free blocks, over all regions (spare regions included).
-    free: usize,
-    free_blocks: usize,
-    /// Regions whose `used` is 0.
-    spare_count: usize,
-    /// How many wholly free regions stay mapped; a region freed beyond that is unmapped.
-    spare_limit: SpareLimit,
-    /// The arena index recorded in the chunk map for this heap's regions.
-    arena: u8,
-    /// The C call being served, named when damage is found.
-    call: Call,
+    /// The regions, counts, spare limit, arena and call. A region's `used` is 0 iff it is
+    /// one free block.
+    core: HeapCore<S>,
     /// The top: a free block that ends its region, kept out of the bins (0 = none), so that
     /// carving requests off the end of a fresh region costs no tree operations. It counts in
     /// `free` and `free_blocks`; `best_fit` weighs it against the bins' best candidate,
@@ -105,22 +93,15 @@ pub struct BestFitHeap {
 }
 
 // SAFETY: the heap owns its regions; the caller serialises access with a lock.
-unsafe impl Send for BestFitHeap {}
+unsafe impl<S: RegionSource> Send for BestFitHeap<S> {}
 
-impl Heap for BestFitHeap {
+impl<S: RegionSource> Heap for BestFitHeap<S> {
     const NAME: &'static str = "best-fit";
     const EMPTY: Self = BestFitHeap {
         bins: [0; BINS],
         nonempty: [0; BITMAP_WORDS],
         nonempty_words: 0,
-        regions: Regions::EMPTY,
-        used: 0,
-        free: 0,
-        free_blocks: 0,
-        spare_count: 0,
-        spare_limit: SpareLimit::DEFAULT,
-        arena: 0,
-        call: Call::Malloc,
+        core: HeapCore::EMPTY,
         top: 0,
     };
     /// Blocks of 32..=4096 bytes, one class per 16 bytes (the sizes of the exact bins).
@@ -256,29 +237,30 @@ impl Heap for BestFitHeap {
         unsafe { self.resize(p, size) }
     }
 
-    fn stats(&self) -> HeapStats {
-        HeapStats {
-            regions: self.regions.count(),
-            used: self.used,
-            free: self.free,
-            free_blocks: self.free_blocks,
-            spare: self.spare_count * AREA,
-        }
-    }
-
-    fn set_arena(&mut self, arena: u8) {
-        self.arena = arena;
-    }
-
-    fn set_spare_limit(&mut self, regions: usize) {
-        self.spare_limit = SpareLimit::new(regions);
-    }
-
-    fn trim(&mut self) -> bool {
-        self.trim_regions()
-    }
-
     fn check(&self) -> Result<(), &'static str> {
         self.check_invariants()
+    }
+
+    const AREA: usize = AREA;
+
+    type Source = S;
+
+    fn core(&self) -> &HeapCore<S> {
+        &self.core
+    }
+
+    fn core_mut(&mut self) -> &mut HeapCore<S> {
+        &mut self.core
+    }
+
+    /// # Safety
+    /// The trait's contract ([`Heap::forget_region`]).
+    unsafe fn forget_region(&mut self, region: *mut Region) {
+        // SAFETY: a wholly free region is one free block, in its bin or the top.
+        unsafe { self.remove_free(region as usize + FIRST_BLOCK) };
+    }
+
+    fn decommit_free(&mut self) -> bool {
+        self.decommit_free_blocks()
     }
 }

@@ -10,6 +10,7 @@
 use super::BestFitHeap;
 use super::bins::MIXED_BIN;
 use super::block::{set_link, size_of};
+use crate::heap::RegionSource;
 
 /// The treap operations' name for the slot that holds the tree's root (no link word of a
 /// block is at address 0).
@@ -32,7 +33,7 @@ pub(super) unsafe fn key(b: usize) -> (usize, usize) {
     (unsafe { size_of(b) }, b)
 }
 
-impl BestFitHeap {
+impl<S: RegionSource> BestFitHeap<S> {
     /// Points a slot at node `v`.
     ///
     /// # Safety

@@ -5,64 +5,18 @@ use core::sync::atomic::Ordering::Relaxed;
 
 use super::orders::{entry, split_addr};
 use super::{BuddyHeap, IN_USE, MAX_ORDER, META, MIN_SHIFT, ORDERS, block_bytes};
-use crate::heap::decode_link;
-use crate::heap::{REGION, Region};
+use crate::heap::{REGION, RegionSource, Tally};
 
-impl BuddyHeap {
+impl<S: RegionSource> BuddyHeap<S> {
     /// `Heap::check`: walks every region's order map and every list, and compares what it
     /// finds with the heap's counts (the invariants are listed in docs/ARCHITECTURE.md).
     pub(super) fn check_invariants(&self) -> Result<(), &'static str> {
-        let (mut used, mut free, mut free_blocks, mut regions, mut spare) = (0, 0, 0, 0, 0);
-        // SAFETY: walking our own regions and lists.
+        // SAFETY: walking our own regions.
+        let tally = self
+            .core
+            .check_regions(|region, tally| unsafe { check_region(region as usize, tally) })?;
+        // SAFETY: walking our own lists from their heads.
         unsafe {
-            let mut region = self.regions.first();
-            while !region.is_null() {
-                let base = region as usize;
-                regions += 1;
-                let mut region_used = 0;
-                let mut offset = META;
-                while offset < REGION {
-                    let e = entry(base, offset).load(Relaxed);
-                    let order = (e & !IN_USE) as usize;
-                    if order == 0 || order > ORDERS {
-                        return Err("order map: no block starts here");
-                    }
-                    let order = order - 1;
-                    let bytes = block_bytes(order);
-                    if !offset.is_multiple_of(bytes) || offset + bytes > REGION {
-                        return Err("block not aligned to its size");
-                    }
-                    // Entries inside a block must be 0; checked for blocks up to 4 KiB,
-                    // which keeps a check proportional to the number of blocks.
-                    for g in 1..(bytes >> MIN_SHIFT).min(256) {
-                        if entry(base, offset + (g << MIN_SHIFT)).load(Relaxed) != 0 {
-                            return Err("order map: entry inside a block");
-                        }
-                    }
-                    if e & IN_USE != 0 {
-                        region_used += bytes;
-                    } else {
-                        let buddy = offset ^ bytes;
-                        if order < MAX_ORDER
-                            && buddy >= META
-                            && entry(base, buddy).load(Relaxed) == e
-                        {
-                            return Err("two free buddies not merged");
-                        }
-                        free += bytes;
-                        free_blocks += 1;
-                    }
-                    offset += bytes;
-                }
-                if region_used != (*region).used {
-                    return Err("region used count wrong");
-                }
-                if region_used == 0 {
-                    spare += 1;
-                }
-                used += region_used;
-                region = Region::next(region);
-            }
             let mut listed = 0;
             for order in 0..ORDERS {
                 let head = self.heads[order];
@@ -77,9 +31,13 @@ impl BuddyHeap {
                         return Err("listed block is not free of its order");
                     }
                     let damaged = "free-list link damaged";
-                    let next =
-                        decode_link(b, *(b as *const usize), 0, self.arena).ok_or(damaged)?;
-                    let back = decode_link(b + 8, *((b + 8) as *const usize), 0, self.arena)
+                    let next = self
+                        .core
+                        .decode_link(b, *(b as *const usize), 0)
+                        .ok_or(damaged)?;
+                    let back = self
+                        .core
+                        .decode_link(b + 8, *((b + 8) as *const usize), 0)
                         .ok_or(damaged)?;
                     if back != prev {
                         return Err("free list back link broken");
@@ -89,16 +47,54 @@ impl BuddyHeap {
                     b = next;
                 }
             }
-            if listed != free_blocks {
+            if listed != tally.free_blocks {
                 return Err("free blocks missing from the lists");
             }
         }
-        if used != self.used || free != self.free || free_blocks != self.free_blocks {
-            return Err("heap totals wrong");
-        }
-        if regions != self.regions.count() || spare != self.spare_count {
-            return Err("region counts wrong");
-        }
-        Ok(())
+        self.core.check_totals(&tally)
     }
+}
+
+/// One region's order map for `check_invariants`: blocks tile it, aligned to their sizes,
+/// no two free buddies; its free blocks go into `tally`. Returns the bytes in use found.
+///
+/// # Safety
+/// `base` is one of the heap's regions.
+unsafe fn check_region(base: usize, tally: &mut Tally) -> Result<usize, &'static str> {
+    let mut region_used = 0;
+    let mut offset = META;
+    // SAFETY: the order map lies in the region's metadata block.
+    unsafe {
+        while offset < REGION {
+            let e = entry(base, offset).load(Relaxed);
+            let order = (e & !IN_USE) as usize;
+            if order == 0 || order > ORDERS {
+                return Err("order map: no block starts here");
+            }
+            let order = order - 1;
+            let bytes = block_bytes(order);
+            if !offset.is_multiple_of(bytes) || offset + bytes > REGION {
+                return Err("block not aligned to its size");
+            }
+            // Entries inside a block must be 0; checked for blocks up to 4 KiB, which keeps
+            // a check proportional to the number of blocks.
+            for g in 1..(bytes >> MIN_SHIFT).min(256) {
+                if entry(base, offset + (g << MIN_SHIFT)).load(Relaxed) != 0 {
+                    return Err("order map: entry inside a block");
+                }
+            }
+            if e & IN_USE != 0 {
+                region_used += bytes;
+            } else {
+                let buddy = offset ^ bytes;
+                if order < MAX_ORDER && buddy >= META && entry(base, buddy).load(Relaxed) == e {
+                    return Err("two free buddies not merged");
+                }
+                tally.free += bytes;
+                tally.free_blocks += 1;
+            }
+            offset += bytes;
+        }
+    }
+    Ok(region_used)
 }

@@ -34,7 +34,7 @@ use core::ptr;
 use core::sync::atomic::Ordering::Relaxed;
 
 use crate::heap::{
-    self, Call, Heap, HeapStats, MIN_ALIGN, Misuse, REGION, Regions, SpareLimit, region_of,
+    Call, Heap, HeapCore, MIN_ALIGN, Misuse, OsRegions, REGION, Region, RegionSource, region_of,
 };
 
 mod check;
@@ -69,32 +69,22 @@ pub fn order_for(size: usize) -> usize {
     }
 }
 
-pub struct BuddyHeap {
+pub struct BuddyHeap<S: RegionSource = OsRegions> {
     /// Free list heads per order (0 = empty); the links live in the free blocks themselves.
     /// Invariant: every block on list `k` is free, of order `k`, with map entry `k + 1`, and
     /// its buddy is not a free block of order `k` (it would have been merged).
     heads: [usize; ORDERS],
     /// Bit `k` is set iff `heads[k]` is not empty.
     nonempty: u32,
-    /// Every mapped region (its header sits inside the metadata block). A region's `used` is
-    /// 0 iff it is wholly free.
-    regions: Regions,
-    used: usize,
-    free: usize,
-    free_blocks: usize,
-    /// Regions whose `used` is 0.
-    spare_count: usize,
-    spare_limit: SpareLimit,
-    /// The arena index recorded in the chunk map for this heap's regions.
-    arena: u8,
-    /// The C call being served, named when damage is found.
-    call: Call,
+    /// The regions (each header sits inside the metadata block), counts, spare limit, arena
+    /// and call. A region's `used` is 0 iff it is its four top blocks, free.
+    core: HeapCore<S>,
 }
 
 // SAFETY: the heap owns its regions; the caller serialises access with a lock.
-unsafe impl Send for BuddyHeap {}
+unsafe impl<S: RegionSource> Send for BuddyHeap<S> {}
 
-impl BuddyHeap {
+impl<S: RegionSource> BuddyHeap<S> {
     /// Checks that `p` is a live block and returns its order.
     ///
     /// # Safety
@@ -108,7 +98,7 @@ impl BuddyHeap {
         // A region of another arena is not ours, whatever routed the block here (a thread
         // cache finds a block's arena in this very header).
         // SAFETY: p is in a mapped region, whose header is at its start.
-        if unsafe { heap::region_arena(p) } != self.arena {
+        if unsafe { !self.core.is_own(p) } {
             return Err(Misuse::InvalidPointer);
         }
         // SAFETY: the order map is in the region's metadata block.
@@ -162,19 +152,12 @@ impl BuddyHeap {
     }
 }
 
-impl Heap for BuddyHeap {
+impl<S: RegionSource> Heap for BuddyHeap<S> {
     const NAME: &'static str = "buddy";
     const EMPTY: Self = BuddyHeap {
         heads: [0; ORDERS],
         nonempty: 0,
-        regions: Regions::EMPTY,
-        used: 0,
-        free: 0,
-        free_blocks: 0,
-        spare_count: 0,
-        spare_limit: SpareLimit::DEFAULT,
-        arena: 0,
-        call: Call::Malloc,
+        core: HeapCore::EMPTY,
     };
     /// Blocks of 16 B..=4 KiB: orders 0..=8.
     const CACHE_CLASSES: usize = 9;
@@ -228,7 +211,7 @@ impl Heap for BuddyHeap {
     /// # Safety
     /// The trait's contract ([`Heap::alloc`]).
     unsafe fn alloc(&mut self, size: usize, align: usize) -> *mut u8 {
-        self.call = Call::Malloc;
+        self.core.call = Call::Malloc;
         // A block of order k is aligned to 2^k bytes, so alignment is just a larger order.
         let order = order_for(size).max(order_for(align));
         let mut fits = self.nonempty & (!0u32 << order);
@@ -249,7 +232,7 @@ impl Heap for BuddyHeap {
             }
             let (base, offset) = split_addr(b);
             entry(base, offset).store(IN_USE | (order + 1) as u8, Relaxed);
-            self.account(b, block_bytes(order), true);
+            self.core.take(b, block_bytes(order));
         }
         b as *mut u8
     }
@@ -258,15 +241,16 @@ impl Heap for BuddyHeap {
     /// The trait's contract ([`Heap::free`]).
     unsafe fn free(&mut self, p: *mut u8) -> Result<(), Misuse> {
         let b = p as usize;
-        self.call = Call::Free;
+        self.core.call = Call::Free;
         // SAFETY: validate proves b is a live block of ours.
         unsafe {
             let order = self.validate(b)?;
-            self.account(b, block_bytes(order), false);
+            self.core.give(b, block_bytes(order));
             self.release_block(b, order);
             let region = region_of(b);
-            if (*region).used == 0 && self.spare_count > self.spare_limit.regions() {
-                self.release(region);
+            if (*region).used == 0 && self.core.emptied() {
+                self.forget_region(region);
+                self.core.release(region);
             }
         }
         Ok(())
@@ -283,7 +267,7 @@ impl Heap for BuddyHeap {
     /// The trait's contract ([`Heap::resize_in_place`]).
     unsafe fn resize_in_place(&mut self, p: *mut u8, size: usize) -> Result<bool, Misuse> {
         let b = p as usize;
-        self.call = Call::Realloc;
+        self.core.call = Call::Realloc;
         let (base, offset) = split_addr(b);
         // SAFETY: validate proves b is live; buddies are read through the order map.
         unsafe {
@@ -315,37 +299,36 @@ impl Heap for BuddyHeap {
                 return Ok(true);
             }
             entry(base, offset).store(IN_USE | (wanted + 1) as u8, Relaxed);
-            let (old, new) = (block_bytes(current), block_bytes(wanted));
-            let region = region_of(b);
-            (*region).used = (*region).used + new - old;
-            self.used = self.used + new - old;
+            self.core
+                .resized(b, block_bytes(current), block_bytes(wanted));
         }
         Ok(true)
     }
 
-    fn stats(&self) -> HeapStats {
-        HeapStats {
-            regions: self.regions.count(),
-            used: self.used,
-            free: self.free,
-            free_blocks: self.free_blocks,
-            spare: self.spare_count * (REGION - META),
-        }
-    }
-
-    fn set_arena(&mut self, arena: u8) {
-        self.arena = arena;
-    }
-
-    fn set_spare_limit(&mut self, regions: usize) {
-        self.spare_limit = SpareLimit::new(regions);
-    }
-
-    fn trim(&mut self) -> bool {
-        self.trim_regions()
-    }
-
     fn check(&self) -> Result<(), &'static str> {
         self.check_invariants()
+    }
+
+    const AREA: usize = REGION - META;
+
+    type Source = S;
+
+    fn core(&self) -> &HeapCore<S> {
+        &self.core
+    }
+
+    fn core_mut(&mut self) -> &mut HeapCore<S> {
+        &mut self.core
+    }
+
+    /// # Safety
+    /// The trait's contract ([`Heap::forget_region`]).
+    unsafe fn forget_region(&mut self, region: *mut Region) {
+        // SAFETY: region is ours and wholly free, so it is exactly its four top blocks.
+        unsafe { self.unlink_top_blocks(region as usize) };
+    }
+
+    fn decommit_free(&mut self) -> bool {
+        self.decommit_free_blocks()
     }
 }

@@ -10,8 +10,7 @@ use core::sync::atomic::AtomicU8;
 use core::sync::atomic::Ordering::Relaxed;
 
 use super::{BuddyHeap, IN_USE, META, MIN_SHIFT, block_bytes};
-use crate::heap::decode_link;
-use crate::heap::{MIN_ALIGN, REGION};
+use crate::heap::{MIN_ALIGN, REGION, RegionSource};
 use crate::seal;
 
 /// The region of `p` and `p`'s offset in it.
@@ -65,7 +64,7 @@ pub(super) unsafe fn live_order(p: usize) -> Option<usize> {
     }
 }
 
-impl BuddyHeap {
+impl<S: RegionSource> BuddyHeap<S> {
     /// Link `slot` (0: next, 1: prev) of the free block `b`; a link that does not decode (the
     /// freed block was written to) is reported and aborts.
     ///
@@ -75,18 +74,11 @@ impl BuddyHeap {
     pub(super) unsafe fn link(&self, b: usize, slot: usize) -> usize {
         let at = b + slot * 8;
         // SAFETY: b is a free block of at least 16 bytes, whose first two words are its links.
-        match decode_link(at, unsafe { *(at as *const usize) }, 0, self.arena) {
+        let stored = unsafe { *(at as *const usize) };
+        match self.core.decode_link(at, stored, 0) {
             Some(v) => v,
-            None => self.corrupted(b),
+            None => self.core.corrupted(b),
         }
-    }
-
-    /// Reports that the links of free block `b` (or its neighbours' back links) were
-    /// overwritten.
-    #[cold]
-    #[inline(never)]
-    fn corrupted(&self, b: usize) -> ! {
-        crate::diag::misuse(self.call.name(), "corrupted block", b)
     }
 
     /// Puts `b` on the list of `order` (at its head) and marks it free in the order map.
@@ -109,8 +101,8 @@ impl BuddyHeap {
             entry(base, offset).store((order + 1) as u8, Relaxed);
         }
         self.nonempty |= 1 << order;
-        self.free += block_bytes(order);
-        self.free_blocks += 1;
+        self.core.free += block_bytes(order);
+        self.core.free_blocks += 1;
     }
 
     /// Takes `b` off the list of `order` and clears its map entry; a list whose neighbours do
@@ -129,7 +121,7 @@ impl BuddyHeap {
                     || prev != 0 && self.link(prev, 0) != b
                     || prev == 0 && self.heads[order] != b)
             {
-                self.corrupted(b);
+                self.core.corrupted(b);
             }
             if next != 0 {
                 set_link(next, 1, prev);
@@ -145,7 +137,7 @@ impl BuddyHeap {
             let (base, offset) = split_addr(b);
             entry(base, offset).store(0, Relaxed);
         }
-        self.free -= block_bytes(order);
-        self.free_blocks -= 1;
+        self.core.free -= block_bytes(order);
+        self.core.free_blocks -= 1;
     }
 }

@@ -1,14 +1,15 @@
-//! The heap's regions: mapping one more (its four top blocks go on their lists), giving a
-//! wholly free one back, the per-region count of bytes in use, and `malloc_trim`.
+//! The heap's regions: laying out one more (its four top blocks go on their lists), taking
+//! a wholly free one's blocks off them, and `malloc_trim`'s walk over the free blocks (the
+//! region bookkeeping is `HeapCore`'s).
 
 use super::{BuddyHeap, META_ORDER, ORDERS, block_bytes};
-use crate::heap::{self, Region, region_of};
+use crate::heap::RegionSource;
 
-impl BuddyHeap {
+impl<S: RegionSource> BuddyHeap<S> {
     /// Maps one more region, whose four top blocks go on their lists.
     #[cold]
     pub(super) fn grow(&mut self) -> bool {
-        let base = self.regions.map(self.arena) as usize;
+        let base = self.core.map_region();
         if base == 0 {
             return false;
         }
@@ -18,74 +19,31 @@ impl BuddyHeap {
                 self.push(base + block_bytes(order), order);
             }
         }
-        self.spare_count += 1;
         true
     }
 
-    /// Unmaps a wholly free region, taking its four top blocks off their lists.
+    /// Takes the four top blocks of the wholly free region at `base` off their lists.
     ///
     /// # Safety
-    /// `region` is one of this heap's regions, with no block in use.
-    pub(super) unsafe fn release(&mut self, region: *mut Region) {
-        let base = region as usize;
-        // SAFETY: region is ours and wholly free, so it is exactly its four top blocks.
+    /// `base` is one of this heap's regions, with no block in use.
+    pub(super) unsafe fn unlink_top_blocks(&mut self, base: usize) {
+        // SAFETY: the region is ours and wholly free, so it is exactly its four top blocks.
         unsafe {
             for order in META_ORDER..ORDERS {
                 self.unlink(base + block_bytes(order), order);
             }
-            self.regions.unmap(region);
-        }
-        self.spare_count -= 1;
-    }
-
-    /// Counts `bytes` more in use (`taken`) or fewer in the region of `b` and in the heap,
-    /// keeping the count of wholly free regions.
-    ///
-    /// # Safety
-    /// `b` lies in one of this heap's regions.
-    #[inline]
-    pub(super) unsafe fn account(&mut self, b: usize, bytes: usize, taken: bool) {
-        let region = region_of(b);
-        // SAFETY: b lies in one of our regions.
-        unsafe {
-            if taken {
-                if (*region).used == 0 {
-                    self.spare_count -= 1;
-                }
-                (*region).used += bytes;
-                self.used += bytes;
-            } else {
-                (*region).used -= bytes;
-                self.used -= bytes;
-                if (*region).used == 0 {
-                    self.spare_count += 1;
-                }
-            }
         }
     }
 
-    /// `Heap::trim`: unmaps every wholly free region and gives back the pages inside the
-    /// other free blocks.
-    pub(super) fn trim_regions(&mut self) -> bool {
+    /// `Heap::decommit_free`: gives back the pages inside every free block.
+    pub(super) fn decommit_free_blocks(&mut self) -> bool {
         let mut released = false;
-        let mut region = self.regions.first();
-        while !region.is_null() {
-            // SAFETY: walking our own region list; `next` is read before a release.
-            unsafe {
-                let next = Region::next(region);
-                if (*region).used == 0 {
-                    self.release(region);
-                    released = true;
-                }
-                region = next;
-            }
-        }
         for order in 0..ORDERS {
             let mut b = self.heads[order];
             while b != 0 {
                 // SAFETY: b is a free block; its first 16 bytes (the links) are kept.
                 unsafe {
-                    released |= heap::decommit_inside(b + 16, b + block_bytes(order));
+                    released |= self.core.decommit_inside(b + 16, b + block_bytes(order));
                     b = self.link(b, 0);
                 }
             }

@@ -32,7 +32,7 @@ fn fenced_holes<H: Heap>(h: &mut H, sizes: &[usize]) -> Vec<usize> {
 
 #[test]
 fn bestfit_takes_smallest_fitting_block() {
-    let mut h = BestFitHeap::EMPTY;
+    let mut h = <BestFitHeap>::EMPTY;
     // Holes of 200, 100, 300, 100 bytes, each fenced by a block in use.
     let sizes = [200, 100, 300, 100];
     let holes = fenced_holes(&mut h, &sizes);
@@ -50,7 +50,7 @@ fn bestfit_takes_smallest_fitting_block() {
 
 #[test]
 fn bestfit_best_fit_among_large_sizes() {
-    let mut h = BestFitHeap::EMPTY;
+    let mut h = <BestFitHeap>::EMPTY;
     // Above the exact bins (32 KiB), in the treap: equal sizes go to the lowest address.
     let sizes = [72000, 40000, 56000, 40000, 160000];
     let holes = fenced_holes(&mut h, &sizes);
@@ -64,7 +64,7 @@ fn bestfit_best_fit_among_large_sizes() {
 #[test]
 fn bestfit_best_fit_among_exact_bin_sizes() {
     // 4..32 KiB: exact bins, one size each; equal sizes in either order.
-    let mut h = BestFitHeap::EMPTY;
+    let mut h = <BestFitHeap>::EMPTY;
     let sizes = [9000, 5000, 7000, 5000, 20000];
     let holes = fenced_holes(&mut h, &sizes);
     assert_eq!(alloc(&mut h, 6000), holes[2]);
@@ -78,7 +78,7 @@ fn bestfit_best_fit_among_exact_bin_sizes() {
 
 #[test]
 fn bestfit_free_coalesces_with_both_neighbours() {
-    let mut h = BestFitHeap::EMPTY;
+    let mut h = <BestFitHeap>::EMPTY;
     let a = alloc(&mut h, 100);
     let b = alloc(&mut h, 100);
     let c = alloc(&mut h, 100);
@@ -96,7 +96,7 @@ fn bestfit_free_coalesces_with_both_neighbours() {
 
 #[test]
 fn bestfit_realloc_grows_into_free_neighbour_and_shrinks_in_place() {
-    let mut h = BestFitHeap::EMPTY;
+    let mut h = <BestFitHeap>::EMPTY;
     let a = alloc(&mut h, 100);
     let b = alloc(&mut h, 1000);
     let _fence = alloc(&mut h, 16);
@@ -116,7 +116,7 @@ fn bestfit_realloc_grows_into_free_neighbour_and_shrinks_in_place() {
 
 #[test]
 fn bestfit_overhead_and_minimum_block() {
-    let mut h = BestFitHeap::EMPTY;
+    let mut h = <BestFitHeap>::EMPTY;
     let a = alloc(&mut h, 1);
     let b = alloc(&mut h, 24);
     let c = alloc(&mut h, 25);
@@ -129,9 +129,9 @@ fn bestfit_overhead_and_minimum_block() {
 
 #[test]
 fn bestfit_aligned_requests() {
-    let mut h = BestFitHeap::EMPTY;
+    let mut h = <BestFitHeap>::EMPTY;
     let mut align = 32;
-    while align <= BestFitHeap::MAX_ALIGN {
+    while align <= <BestFitHeap>::MAX_ALIGN {
         // SAFETY: the test's own heap; every pointer given lies in its regions.
         let p = unsafe { h.alloc(100, align) } as usize;
         assert_eq!(p % align, 0);
@@ -142,7 +142,7 @@ fn bestfit_aligned_requests() {
 
 #[test]
 fn buddy_power_of_two_requests_take_their_own_order() {
-    let mut h = BuddyHeap::EMPTY;
+    let mut h = <BuddyHeap>::EMPTY;
     for shift in 4..=21 {
         let size = 1usize << shift;
         let p = alloc(&mut h, size);
@@ -159,7 +159,7 @@ fn buddy_power_of_two_requests_take_their_own_order() {
 
 #[test]
 fn buddy_splits_and_merges_back() {
-    let mut h = BuddyHeap::EMPTY;
+    let mut h = <BuddyHeap>::EMPTY;
     let a = alloc(&mut h, 16);
     let fresh = h.stats();
     // Splitting a 256 KiB block down to 16 bytes left one free block per order in between.
@@ -175,7 +175,7 @@ fn buddy_splits_and_merges_back() {
 
 #[test]
 fn buddy_realloc_in_place() {
-    let mut h = BuddyHeap::EMPTY;
+    let mut h = <BuddyHeap>::EMPTY;
     let a = alloc(&mut h, 64);
     // SAFETY: the test's own heap; every pointer given lies in its regions.
     unsafe {
@@ -238,7 +238,7 @@ fn trim_releases_free_pages_inside_used_regions() {
 fn region_layout_constants() {
     assert_eq!(REGION, 4 << 20);
     assert_eq!(bestfit::AREA % 16, 0);
-    assert_eq!(buddy::order_for(BuddyHeap::MAX_REQUEST), 17);
+    assert_eq!(buddy::order_for(<BuddyHeap>::MAX_REQUEST), 17);
 }
 
 #[test]
@@ -363,7 +363,7 @@ fn buddy_misuse() {
 /// misuse (the thread cache then aborts): the second copy is seen as a double free.
 #[test]
 fn bestfit_free_many_reports_a_repeated_block() {
-    let mut h = BestFitHeap::EMPTY;
+    let mut h = <BestFitHeap>::EMPTY;
     // SAFETY: the test's own heap; every pointer given lies in its regions.
     let blocks: Vec<usize> = (0..4).map(|_| unsafe { h.alloc(100, MIN_ALIGN) } as usize).collect();
     let batch = [blocks[1], blocks[0], blocks[1]];
@@ -380,7 +380,7 @@ fn bestfit_free_many_reports_a_repeated_block() {
 /// below.
 #[test]
 fn bestfit_free_many_refusal_inside_a_run_keeps_the_heap_whole() {
-    let mut h = BestFitHeap::EMPTY;
+    let mut h = <BestFitHeap>::EMPTY;
     // SAFETY: the test's own heap; every pointer given lies in its regions.
     let b: Vec<usize> = (0..3).map(|_| unsafe { h.alloc(100, MIN_ALIGN) } as usize).collect();
     // SAFETY: the test's own heap; every pointer given lies in its regions.

@@ -5,6 +5,7 @@
 
 mod edges;
 mod model;
+mod source;
 
 /// xorshift64*: a small deterministic generator, so a failing seed can be replayed.
 pub struct Rng(u64);

@@ -1,14 +1,25 @@
-//! The contract between the C layer and the two heap policies.
+//! The contract between the C layer and the two heap policies, and what the two share.
 //!
-//! A heap owns regions: chunk-aligned mappings of [`REGION`] bytes taken from the OS through
-//! [`map_region`] and given back through [`unmap_region`]. It serves requests up to its own
-//! `MAX_REQUEST` bytes and alignments up to `MAX_ALIGN`; larger ones never reach it (they get
-//! a mapping of their own, see `large/`). A heap is not thread-safe: the caller holds its
-//! lock for every call.
+//! A heap owns regions: chunk-aligned mappings of [`REGION`] bytes (`region.rs`). It serves
+//! requests up to its own `MAX_REQUEST` bytes and alignments up to `MAX_ALIGN`; larger ones
+//! never reach it (they get a mapping of their own, see `large/`). A heap is not
+//! thread-safe: the caller holds its lock for every call.
+//!
+//! The files: this one has the [`Heap`] trait (what a policy must say, and the calls written
+//! once for both on top of it) and the small shared types; `shared.rs` the [`HeapCore`]
+//! each policy embeds (its regions, counts, spare limit, arena and the call being served);
+//! `region.rs` a region's header and the list of a heap's regions; `source.rs` where
+//! regions come from ([`RegionSource`]; the process allocator's is [`OsRegions`]).
 
-use crate::chunkmap::{self, CHUNK, Owner};
-use crate::os;
-use crate::seal;
+use crate::chunkmap::CHUNK;
+
+mod region;
+mod shared;
+mod source;
+
+pub use region::{Region, Regions, decode_link, region_arena, region_of};
+pub use shared::{HeapCore, Tally};
+pub use source::{OsRegions, RegionSource};
 
 /// The size and alignment of every heap region.
 pub const REGION: usize = CHUNK;
@@ -105,8 +116,9 @@ pub struct HeapStats {
     pub spare: usize,
 }
 
-/// A heap policy. Every pointer argument must come from a region whose chunk map entry is
-/// [`Owner::Region`] of this heap's arena; the heap validates that it is one of its own live blocks.
+/// A heap policy. Every pointer argument must lie in a region of the heap's
+/// [`Source`](Heap::Source) (for [`OsRegions`], a chunk whose chunk map entry is a region);
+/// the heap validates that it is one of its own live blocks.
 pub trait Heap {
     /// What `bestbuddy_backend()` reports.
     const NAME: &'static str;
@@ -213,191 +225,68 @@ pub trait Heap {
     /// As for `free`.
     unsafe fn resize_in_place(&mut self, ptr: *mut u8, size: usize) -> Result<bool, Misuse>;
 
-    /// Current figures.
-    fn stats(&self) -> HeapStats;
+    /// Walks every region, block and free structure and reports the first broken invariant.
+    fn check(&self) -> Result<(), &'static str>;
 
-    /// Which arena this heap is: its regions are recorded in the chunk map under this index.
-    /// Set before the heap maps its first region.
-    fn set_arena(&mut self, arena: u8);
+    /// The bytes of blocks one region holds (a wholly free region is one free block of
+    /// this size, or its free blocks add up to it).
+    const AREA: usize;
+
+    /// Where this heap's regions come from.
+    type Source: RegionSource;
+
+    /// The bookkeeping this heap shares with the other policy.
+    fn core(&self) -> &HeapCore<Self::Source>;
+
+    /// As [`core`](Self::core), to change it.
+    fn core_mut(&mut self) -> &mut HeapCore<Self::Source>;
+
+    /// Takes the blocks of the wholly free `region` off the free structures, before
+    /// [`trim`](Self::trim) unmaps it.
+    ///
+    /// # Safety
+    /// `region` is one of this heap's regions, with no block in use.
+    unsafe fn forget_region(&mut self, region: *mut Region);
+
+    /// Gives back to the OS the whole pages inside the free blocks of every region (trim's
+    /// second half). True if anything was released.
+    fn decommit_free(&mut self) -> bool;
+
+    /// Current figures.
+    fn stats(&self) -> HeapStats {
+        self.core().stats(Self::AREA)
+    }
+
+    /// Which arena this heap is: its regions carry this index in their headers (and, from
+    /// [`OsRegions`], in the chunk map). Set before the heap maps its first region.
+    fn set_arena(&mut self, arena: u8) {
+        self.core_mut().arena = arena;
+    }
 
     /// How many wholly free regions to keep mapped for reuse instead of unmapping them.
-    fn set_spare_limit(&mut self, regions: usize);
+    fn set_spare_limit(&mut self, regions: usize) {
+        self.core_mut().set_spare_limit(regions);
+    }
 
     /// Returns every wholly free region and the free pages inside partly used regions to the
     /// OS. True if anything was released.
-    fn trim(&mut self) -> bool;
-
-    /// Walks every region, block and free structure and reports the first broken invariant.
-    fn check(&self) -> Result<(), &'static str>;
-}
-
-/// The header at the start of every region, whichever the policy.
-#[repr(C)]
-pub struct Region {
-    next: *mut Region,
-    prev: *mut Region,
-    /// Bytes of blocks in use in this region; 0 iff the region is wholly free.
-    pub used: usize,
-    /// The arena whose heap owns this region (the same as its chunk map entry says), for
-    /// checks that a heap link stays inside its own heap without a radix walk.
-    pub arena: u8,
-}
-
-impl Region {
-    /// The region after `region` on its list (null at the end).
-    ///
-    /// # Safety
-    /// `region` is a live region.
-    pub unsafe fn next(region: *mut Region) -> *mut Region {
-        // SAFETY: forwarded from the caller.
-        unsafe { (*region).next }
-    }
-}
-
-/// The region holding `addr`.
-#[inline]
-pub fn region_of(addr: usize) -> *mut Region {
-    (addr & !(REGION - 1)) as *mut Region
-}
-
-/// The arena that owns the region holding `addr`, from the region's header (one load): the
-/// heaps' validation, their link checks and a thread cache's flush all ask it.
-///
-/// # Safety
-/// `addr` lies in a mapped region (the chunk map's region bitmap says so).
-#[inline(always)]
-pub unsafe fn region_arena(addr: usize) -> u8 {
-    // SAFETY: a region starts with its header, mapped while the region is.
-    unsafe { (*region_of(addr)).arena }
-}
-
-/// Decodes a sealed heap link (`seal::decode`) and, in a hardened build, also requires a
-/// link other than 0 to point into a heap region of `arena`, so that following it reads
-/// mapped memory of ours: a link with a few bits flipped (a one-byte overflow into a freed
-/// block) decodes to an aligned address that may be anywhere. The region bitmap proves the
-/// address mapped, after which its region's header names the arena (two loads, no radix
-/// walk: this runs for every link a heap follows). It lives here, not in `seal.rs`, because
-/// the region header is the heap's.
-#[inline(always)]
-pub fn decode_link(slot: usize, stored: usize, low: usize, arena: u8) -> Option<usize> {
-    let ptr = seal::decode(slot, stored, low)?;
-    if !seal::HARDENED || ptr == 0 {
-        return Some(ptr);
-    }
-    // SAFETY: the region bitmap says ptr lies in a mapped region, which starts with its
-    // header.
-    if chunkmap::is_region(ptr) && unsafe { region_arena(ptr) } == arena {
-        Some(ptr)
-    } else {
-        None
-    }
-}
-
-/// A heap's regions: a doubly linked list through their headers.
-pub struct Regions {
-    first: *mut Region,
-    /// Regions on the list.
-    count: usize,
-}
-
-impl Regions {
-    pub const EMPTY: Regions = Regions {
-        first: core::ptr::null_mut(),
-        count: 0,
-    };
-
-    /// Maps a fresh, zeroed region for `arena` and puts it on the list. Null if the OS
-    /// refuses.
-    pub fn map(&mut self, arena: u8) -> *mut Region {
-        let region = map_region(arena) as *mut Region;
-        if region.is_null() {
-            return region;
-        }
-        // SAFETY: a fresh region that only this list knows; `first` is null or a live region.
-        unsafe {
-            region.write(Region {
-                next: self.first,
-                prev: core::ptr::null_mut(),
-                used: 0,
-                arena,
-            });
-            if !self.first.is_null() {
-                (*self.first).prev = region;
+    fn trim(&mut self) -> bool {
+        self.core_mut().call = Call::MallocTrim;
+        let mut released = false;
+        let mut region = self.core().regions().first();
+        while !region.is_null() {
+            // SAFETY: walking our own region list; `next` is read before a release, and a
+            // region with no block in use is exactly what `forget_region` takes.
+            unsafe {
+                let next = Region::next(region);
+                if (*region).used == 0 {
+                    self.forget_region(region);
+                    self.core_mut().release(region);
+                    released = true;
+                }
+                region = next;
             }
         }
-        self.first = region;
-        self.count += 1;
-        region
+        self.decommit_free() | released
     }
-
-    /// Takes `region` off the list and unmaps it.
-    ///
-    /// # Safety
-    /// `region` is on this list and holds no live block; nothing refers to it afterwards.
-    pub unsafe fn unmap(&mut self, region: *mut Region) {
-        // SAFETY: region and its neighbours are live regions of this list.
-        unsafe {
-            let (next, prev) = ((*region).next, (*region).prev);
-            if !next.is_null() {
-                (*next).prev = prev;
-            }
-            if prev.is_null() {
-                self.first = next;
-            } else {
-                (*prev).next = next;
-            }
-            unmap_region(region.cast());
-        }
-        self.count -= 1;
-    }
-
-    pub fn count(&self) -> usize {
-        self.count
-    }
-
-    /// The first region (null if none); walk on with [`Region::next`].
-    pub fn first(&self) -> *mut Region {
-        self.first
-    }
-}
-
-/// Maps a fresh region and records it in the chunk map as belonging to `arena`. Null if the
-/// OS refuses.
-fn map_region(arena: u8) -> *mut u8 {
-    let Some(region) = os::map_aligned(REGION, REGION) else {
-        return core::ptr::null_mut();
-    };
-    if !chunkmap::claim(region.as_ptr() as usize, REGION, Owner::Region(arena)) {
-        // SAFETY: the region was just mapped and nobody has seen it.
-        unsafe { os::unmap(region.as_ptr(), REGION) };
-        return core::ptr::null_mut();
-    }
-    region.as_ptr()
-}
-
-/// Forgets and unmaps a region.
-///
-/// # Safety
-/// `region` came from `map_region` and holds no live block.
-unsafe fn unmap_region(region: *mut u8) {
-    chunkmap::forget(region as usize, REGION);
-    // SAFETY: the caller guarantees the region is ours and unused.
-    unsafe { os::unmap(region, REGION) };
-}
-
-/// Releases the whole pages strictly inside `[start, end)` (free memory) to the OS.
-///
-/// # Safety
-/// The range must be free memory of a mapped region; its first and last partial pages are
-/// left alone, so metadata stored at either end survives.
-pub unsafe fn decommit_inside(start: usize, end: usize) -> bool {
-    let Some(first) = os::align_up(start, os::PAGE) else {
-        return false;
-    };
-    let last = end & !(os::PAGE - 1);
-    if last <= first {
-        return false;
-    }
-    // SAFETY: the caller guarantees the range is free memory of a mapped region.
-    unsafe { os::decommit(first as *mut u8, last - first) }
 }

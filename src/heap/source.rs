@@ -1,0 +1,87 @@
+//! Where a heap's regions come from: [`RegionSource`], the contract, and [`OsRegions`], the
+//! process allocator's source (fresh mappings recorded in the chunk map). A heap over memory
+//! of its caller's (a test's, an embedder's) takes a source of that caller's instead; the
+//! heap itself names no global of the allocator.
+
+use super::REGION;
+use crate::chunkmap::{self, Owner};
+use crate::os;
+
+/// A supply of regions. Every method is an associated function: a source is global state
+/// of its own (the heap stores nothing of it), and it must not allocate from the heap that
+/// asks it (the heap's caller holds its lock).
+pub trait RegionSource {
+    /// A region for the heap of `arena`: [`REGION`] bytes aligned to `REGION`, zeroed, that
+    /// nobody else uses until [`unmap`](Self::unmap); null when there is none.
+    fn map(arena: u8) -> *mut u8;
+
+    /// Takes back a region.
+    ///
+    /// # Safety
+    /// `region` came from [`map`](Self::map) of this source, holds no live block, and
+    /// nothing refers to it afterwards.
+    unsafe fn unmap(region: *mut u8);
+
+    /// Whether `addr` lies in a region this source handed out and has not taken back: what
+    /// a heap asks before it follows a decoded link (reading a region's header at `addr`
+    /// must then be safe).
+    fn contains(addr: usize) -> bool;
+
+    /// Gives the whole pages strictly inside `[start, end)` (free memory of a region) back
+    /// to whoever supplies the memory, leaving the partial pages at either end alone; true if
+    /// anything was given back. By default nothing is: the memory stays as it is.
+    ///
+    /// # Safety
+    /// The range is free memory of a region of this source; nothing reads the pages inside
+    /// it before the heap writes them again (they may read as zeroes afterwards).
+    unsafe fn decommit_inside(start: usize, end: usize) -> bool {
+        let _ = (start, end);
+        false
+    }
+}
+
+/// The process allocator's regions: chunk-aligned mappings from the OS, recorded in the chunk
+/// map as belonging to their arena (which is what `free` consults to route a pointer).
+pub struct OsRegions;
+
+impl RegionSource for OsRegions {
+    fn map(arena: u8) -> *mut u8 {
+        let Some(region) = os::map_aligned(REGION, REGION) else {
+            return core::ptr::null_mut();
+        };
+        if !chunkmap::claim(region.as_ptr() as usize, REGION, Owner::Region(arena)) {
+            // SAFETY: the region was just mapped and nobody has seen it.
+            unsafe { os::unmap(region.as_ptr(), REGION) };
+            return core::ptr::null_mut();
+        }
+        region.as_ptr()
+    }
+
+    /// # Safety
+    /// The trait's contract ([`RegionSource::unmap`]).
+    unsafe fn unmap(region: *mut u8) {
+        chunkmap::forget(region as usize, REGION);
+        // SAFETY: the caller guarantees the region is ours and unused.
+        unsafe { os::unmap(region, REGION) };
+    }
+
+    /// The region bitmap: one shift, one load, one bit test.
+    #[inline(always)]
+    fn contains(addr: usize) -> bool {
+        chunkmap::is_region(addr)
+    }
+
+    /// # Safety
+    /// The trait's contract ([`RegionSource::decommit_inside`]).
+    unsafe fn decommit_inside(start: usize, end: usize) -> bool {
+        let Some(first) = os::align_up(start, os::PAGE) else {
+            return false;
+        };
+        let last = end & !(os::PAGE - 1);
+        if last <= first {
+            return false;
+        }
+        // SAFETY: the caller guarantees the range is free memory of a mapped region.
+        unsafe { os::decommit(first as *mut u8, last - first) }
+    }
+}

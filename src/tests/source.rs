@@ -1,0 +1,107 @@
+//! Both heaps over regions of the test's own (a `RegionSource` carved from one mapping the
+//! test makes): the heap cores need nothing of the process allocator, not even the chunk map.
+
+use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering::SeqCst};
+
+use crate::bestfit::BestFitHeap;
+use crate::buddy::BuddyHeap;
+use crate::chunkmap;
+use crate::heap::{Heap, MIN_ALIGN, REGION, RegionSource};
+use crate::os;
+
+/// Regions in the arena of this source, handed out by a bit each.
+const SLOTS: usize = 8;
+
+/// The arena's base (0 until the first map) and which of its slots are handed out.
+static BASE: AtomicUsize = AtomicUsize::new(0);
+static TAKEN: AtomicU32 = AtomicU32::new(0);
+
+/// Regions carved from one `SLOTS * REGION` mapping, made once and never given back.
+struct Carved;
+
+impl Carved {
+    fn base() -> usize {
+        if BASE.load(SeqCst) == 0 {
+            let arena = os::map_aligned(SLOTS * REGION, REGION).expect("test arena");
+            BASE.store(arena.as_ptr() as usize, SeqCst);
+        }
+        BASE.load(SeqCst)
+    }
+}
+
+impl RegionSource for Carved {
+    fn map(_arena: u8) -> *mut u8 {
+        let base = Self::base();
+        for slot in 0..SLOTS {
+            if TAKEN.fetch_or(1 << slot, SeqCst) & (1 << slot) == 0 {
+                let region = (base + slot * REGION) as *mut u8;
+                // SAFETY: the slot is ours now; a region is handed out zeroed.
+                unsafe { region.write_bytes(0, REGION) };
+                return region;
+            }
+        }
+        core::ptr::null_mut()
+    }
+
+    unsafe fn unmap(region: *mut u8) {
+        let slot = (region as usize - Self::base()) / REGION;
+        TAKEN.fetch_and(!(1 << slot), SeqCst);
+    }
+
+    fn contains(addr: usize) -> bool {
+        let base = BASE.load(SeqCst);
+        base != 0
+            && (base..base + SLOTS * REGION).contains(&addr)
+            && TAKEN.load(SeqCst) & (1 << ((addr - base) / REGION)) != 0
+    }
+}
+
+/// Fills more than one region, frees it all, and checks the heap and its figures at each
+/// step; every block lies in the test's regions, none in the chunk map's.
+fn drive<H: Heap<Source = Carved>>() {
+    let mut h = H::EMPTY;
+    h.set_spare_limit(0);
+    let mut blocks = std::vec::Vec::new();
+    // SAFETY: a private heap; every pointer handed back is one it returned.
+    unsafe {
+        for i in 0..1500 {
+            let size = 1000 + (i % 7) * 1500;
+            let p = h.alloc(size, MIN_ALIGN);
+            assert!(!p.is_null());
+            assert!(Carved::contains(p as usize));
+            assert!(!chunkmap::is_region(p as usize));
+            p.write_bytes(0xAB, size);
+            blocks.push(p);
+        }
+        h.check().unwrap();
+        assert!(
+            h.stats().regions >= 2,
+            "the test wants more than one region"
+        );
+        for (i, &p) in blocks.iter().enumerate() {
+            if i % 2 == 0 {
+                h.free(p).unwrap();
+            }
+        }
+        h.check().unwrap();
+        assert_eq!(h.free(blocks[0]), Err(crate::heap::Misuse::DoubleFree));
+        for (i, &p) in blocks.iter().enumerate() {
+            if i % 2 == 1 {
+                h.free(p).unwrap();
+            }
+        }
+        h.check().unwrap();
+        h.trim();
+        h.check().unwrap();
+        assert_eq!(h.stats().regions, 0);
+        assert_eq!(h.stats().used, 0);
+    }
+    assert_eq!(TAKEN.load(SeqCst), 0);
+}
+
+#[test]
+fn heaps_over_regions_of_the_callers() {
+    // One test drives both heaps in turn: the source is one static arena.
+    drive::<BestFitHeap<Carved>>();
+    drive::<BuddyHeap<Carved>>();
+}
