@@ -243,15 +243,7 @@ impl<S: RegionSource> Heap for BestFitHeap<S> {
 
     const AREA: usize = AREA;
 
-    type Source = S;
-
-    fn core(&self) -> &HeapCore<S> {
-        &self.core
-    }
-
-    fn core_mut(&mut self) -> &mut HeapCore<S> {
-        &mut self.core
-    }
+    crate::heap::embeds_core!(S);
 
     /// # Safety
     /// The trait's contract ([`Heap::forget_region`]).

@@ -12,10 +12,9 @@ impl<S: RegionSource> BestFitHeap<S> {
     /// Maps one more region, which becomes a single free block.
     #[cold]
     pub(super) fn grow(&mut self) -> bool {
-        let base = self.core.map_region();
-        if base == 0 {
+        let Some(base) = self.core.map_region() else {
             return false;
-        }
+        };
         // SAFETY: the region is freshly mapped, zeroed and ours alone; the old top is free.
         unsafe {
             make_free(base + FIRST_BLOCK, AREA, true);

@@ -9,10 +9,9 @@ impl<S: RegionSource> BuddyHeap<S> {
     /// Maps one more region, whose four top blocks go on their lists.
     #[cold]
     pub(super) fn grow(&mut self) -> bool {
-        let base = self.core.map_region();
-        if base == 0 {
+        let Some(base) = self.core.map_region() else {
             return false;
-        }
+        };
         // SAFETY: a fresh, zeroed region that only this heap knows.
         unsafe {
             for order in META_ORDER..ORDERS {

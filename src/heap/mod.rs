@@ -21,6 +21,24 @@ pub use region::{Region, Regions, decode_link, region_arena, region_of};
 pub use shared::{HeapCore, Tally};
 pub use source::{OsRegions, RegionSource};
 
+/// The part of a `Heap` impl that is the same for every policy: the heap embeds its
+/// [`HeapCore`] as the field `core`, its regions come from `$source`. Written once here so
+/// that the policies' impls hold only what differs.
+macro_rules! embeds_core {
+    ($source:ty) => {
+        type Source = $source;
+
+        fn core(&self) -> &$crate::heap::HeapCore<$source> {
+            &self.core
+        }
+
+        fn core_mut(&mut self) -> &mut $crate::heap::HeapCore<$source> {
+            &mut self.core
+        }
+    };
+}
+pub(crate) use embeds_core;
+
 /// The size and alignment of every heap region.
 pub const REGION: usize = CHUNK;
 

@@ -60,13 +60,14 @@ impl<S: RegionSource> HeapCore<S> {
     }
 
     /// Maps a fresh, zeroed region for this heap's arena, counted as a spare (the policy
-    /// then lays its free blocks out). Its base, or 0 if the source has none.
-    pub fn map_region(&mut self) -> usize {
+    /// then lays its free blocks out). Its base, or None if the source has none.
+    pub fn map_region(&mut self) -> Option<usize> {
         let base = self.regions.map::<S>(self.arena) as usize;
-        if base != 0 {
-            self.spare_count += 1;
+        if base == 0 {
+            return None;
         }
-        base
+        self.spare_count += 1;
+        Some(base)
     }
 
     /// Unmaps a wholly free region (a spare) whose blocks the policy has taken off its free
