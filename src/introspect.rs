@@ -177,7 +177,7 @@ pub unsafe fn malloc_info(options: c_int, stream: *mut libc::FILE) -> c_int {
         .str("\" size=\"");
     tail.dec(s.large_bytes)
         .str("\"/>\n<system type=\"current\" size=\"");
-    tail.dec(regions * crate::heap::REGION + s.large_bytes)
+    tail.dec(regions * crate::heap::CHUNK + s.large_bytes)
         .str("\"/>\n</malloc>\n");
     write_line(&tail, stream);
     0

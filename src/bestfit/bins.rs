@@ -13,7 +13,7 @@
 
 use super::BestFitHeap;
 use super::block::{EPILOGUE, links_to, set_left, set_right, size_of};
-use crate::heap::{REGION, RegionSource};
+use crate::heap::{CHUNK, RegionSource};
 use crate::seal;
 
 /// Sizes up to this have a bin (a list) of their own.
@@ -100,7 +100,7 @@ impl<S: RegionSource> BestFitHeap<S> {
             let size = size_of(b);
             self.core.free += size;
             self.core.free_blocks += 1;
-            if self.top == 0 && b + size == (b & !(REGION - 1)) + EPILOGUE {
+            if self.top == 0 && b + size == (b & !(CHUNK - 1)) + EPILOGUE {
                 self.top = b;
             } else {
                 self.bin_insert(b, size);

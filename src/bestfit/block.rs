@@ -11,7 +11,7 @@ use core::sync::atomic::Ordering::Relaxed;
 use core::sync::atomic::{AtomicU8, AtomicUsize};
 
 use super::BestFitHeap;
-use crate::heap::{MIN_ALIGN, REGION, RegionSource};
+use crate::heap::{CHUNK, MIN_ALIGN, RegionSource};
 use crate::seal;
 
 /// Block flag: this block is in use.
@@ -25,11 +25,11 @@ pub(super) const HEADER: usize = 8;
 pub const MIN_BLOCK: usize = 32;
 
 pub(super) const BITMAP_OFFSET: usize = 64;
-const BITMAP_BYTES: usize = REGION / MIN_ALIGN / 8;
+const BITMAP_BYTES: usize = CHUNK / MIN_ALIGN / 8;
 /// The first block's header: 8 bytes before a 16-aligned payload.
 pub(super) const FIRST_BLOCK: usize = BITMAP_OFFSET + BITMAP_BYTES + HEADER;
 /// The epilogue: a zero-sized block marked in use, so coalescing stops at the region's end.
-pub(super) const EPILOGUE: usize = REGION - HEADER;
+pub(super) const EPILOGUE: usize = CHUNK - HEADER;
 /// The bytes of blocks a region holds when it is one free block.
 pub const AREA: usize = EPILOGUE - FIRST_BLOCK;
 
@@ -200,7 +200,7 @@ pub(super) fn block_size(size: usize) -> usize {
 /// `payload` lies in a mapped region of the heap.
 #[inline]
 unsafe fn live_bit<'a>(payload: usize) -> (&'a AtomicU8, u8) {
-    let base = payload & !(REGION - 1);
+    let base = payload & !(CHUNK - 1);
     let granule = (payload - base) / MIN_ALIGN;
     // SAFETY: the bitmap lies in the region's header pages, mapped while the region is.
     (

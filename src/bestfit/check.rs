@@ -9,7 +9,7 @@ use super::block::{
     size_of, word,
 };
 use super::treap::{key, priority};
-use crate::heap::{REGION, RegionSource, Tally};
+use crate::heap::{CHUNK, RegionSource, Tally};
 
 impl<S: RegionSource> BestFitHeap<S> {
     /// `Heap::check`: walks every region's blocks, every bin and the top, and compares what
@@ -38,7 +38,7 @@ impl<S: RegionSource> BestFitHeap<S> {
             }
             if self.top != 0 {
                 let top = self.top;
-                if bits(top) & IN_USE != 0 || top + size_of(top) != (top & !(REGION - 1)) + EPILOGUE
+                if bits(top) & IN_USE != 0 || top + size_of(top) != (top & !(CHUNK - 1)) + EPILOGUE
                 {
                     return Err("top is not a free block at its region's end");
                 }
@@ -155,7 +155,7 @@ impl<S: RegionSource> BestFitHeap<S> {
                 region = crate::heap::Region::next(region);
             }
             let place = |b: usize| {
-                let base = b & !(REGION - 1);
+                let base = b & !(CHUNK - 1);
                 (bases.iter().position(|&r| r == base).unwrap(), b - base)
             };
             for &base in &bases {

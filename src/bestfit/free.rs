@@ -7,7 +7,7 @@ use super::block::{
     EPILOGUE, FIRST_BLOCK, FLAGS, HEADER, IN_USE, MIN_BLOCK, PREV_IN_USE, bits, header_intact,
     is_live, make_free, scrub_links, set_header, set_live, set_prev_in_use, size_of, word,
 };
-use crate::heap::{Call, MIN_ALIGN, Misuse, REGION, RegionSource, region_of};
+use crate::heap::{CHUNK, Call, MIN_ALIGN, Misuse, RegionSource, region_of};
 use crate::seal;
 
 impl<S: RegionSource> BestFitHeap<S> {
@@ -17,7 +17,7 @@ impl<S: RegionSource> BestFitHeap<S> {
     /// `p` lies in a chunk owned by a heap region (see the `Heap` trait), mapped.
     #[inline]
     pub(super) unsafe fn validate(&self, p: usize) -> Result<usize, Misuse> {
-        let base = p & !(REGION - 1);
+        let base = p & !(CHUNK - 1);
         let offset = p - base;
         if !p.is_multiple_of(MIN_ALIGN) || !(FIRST_BLOCK + HEADER..EPILOGUE).contains(&offset) {
             return Err(Misuse::InvalidPointer);
@@ -142,7 +142,7 @@ impl<S: RegionSource> BestFitHeap<S> {
     /// `low` is a block header of this heap and `p < low`.
     #[inline]
     unsafe fn borders_below(&self, p: usize, low: usize) -> bool {
-        let first = (low & !(REGION - 1)) + FIRST_BLOCK;
+        let first = (low & !(CHUNK - 1)) + FIRST_BLOCK;
         p.is_multiple_of(MIN_ALIGN)
             && p >= first + HEADER
             // SAFETY: p - HEADER lies in the block area of low's region, mapped.
@@ -160,7 +160,7 @@ impl<S: RegionSource> BestFitHeap<S> {
         // region once the size is proved in range.
         unsafe {
             let prev_size = word(b - 8);
-            let first = (b & !(REGION - 1)) + FIRST_BLOCK;
+            let first = (b & !(CHUNK - 1)) + FIRST_BLOCK;
             let start = b.wrapping_sub(prev_size);
             if seal::HARDENED
                 && (prev_size < MIN_BLOCK

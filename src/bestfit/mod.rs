@@ -54,7 +54,7 @@
 //! - `region.rs`: mapping and releasing regions, per-region counts, `malloc_trim`;
 //! - `check.rs`: the invariant walker and the tests' layout.
 
-use crate::heap::{Heap, HeapCore, MIN_ALIGN, Misuse, OsRegions, REGION, Region, RegionSource};
+use crate::heap::{CHUNK, Heap, HeapCore, MIN_ALIGN, Misuse, OsRegions, Region, RegionSource};
 use crate::seal;
 
 mod alloc;
@@ -130,8 +130,8 @@ impl<S: RegionSource> Heap for BestFitHeap<S> {
         // One test for both: below the first payload the offset wraps to a huge value, and
         // the first payload is 16-aligned, so the low bits of the difference are p's.
         const _: () = assert!((FIRST_BLOCK + HEADER).is_multiple_of(MIN_ALIGN));
-        let past_first = (p & (REGION - 1)).wrapping_sub(FIRST_BLOCK + HEADER);
-        if past_first & (!(REGION - 1) | (MIN_ALIGN - 1)) != 0 {
+        let past_first = (p & (CHUNK - 1)).wrapping_sub(FIRST_BLOCK + HEADER);
+        if past_first & (!(CHUNK - 1) | (MIN_ALIGN - 1)) != 0 {
             return None;
         }
         // SAFETY: p is inside a mapped region, past its first header; a live block's size is

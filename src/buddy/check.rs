@@ -5,7 +5,7 @@ use core::sync::atomic::Ordering::Relaxed;
 
 use super::orders::{entry, split_addr};
 use super::{BuddyHeap, IN_USE, MAX_ORDER, META, MIN_SHIFT, ORDERS, block_bytes};
-use crate::heap::{REGION, RegionSource, Tally};
+use crate::heap::{CHUNK, RegionSource, Tally};
 
 impl<S: RegionSource> BuddyHeap<S> {
     /// `Heap::check`: walks every region's order map and every list, and compares what it
@@ -65,7 +65,7 @@ unsafe fn check_region(base: usize, tally: &mut Tally) -> Result<usize, &'static
     let mut offset = META;
     // SAFETY: the order map lies in the region's metadata block.
     unsafe {
-        while offset < REGION {
+        while offset < CHUNK {
             let e = entry(base, offset).load(Relaxed);
             let order = (e & !IN_USE) as usize;
             if order == 0 || order > ORDERS {
@@ -73,7 +73,7 @@ unsafe fn check_region(base: usize, tally: &mut Tally) -> Result<usize, &'static
             }
             let order = order - 1;
             let bytes = block_bytes(order);
-            if !offset.is_multiple_of(bytes) || offset + bytes > REGION {
+            if !offset.is_multiple_of(bytes) || offset + bytes > CHUNK {
                 return Err("block not aligned to its size");
             }
             // Entries inside a block must be 0; checked for blocks up to 4 KiB, which keeps

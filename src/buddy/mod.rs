@@ -34,7 +34,7 @@ use core::ptr;
 use core::sync::atomic::Ordering::Relaxed;
 
 use crate::heap::{
-    Call, Heap, HeapCore, MIN_ALIGN, Misuse, OsRegions, REGION, Region, RegionSource, region_of,
+    CHUNK, Call, Heap, HeapCore, MIN_ALIGN, Misuse, OsRegions, Region, RegionSource, region_of,
 };
 
 mod check;
@@ -49,7 +49,7 @@ const MIN_SHIFT: usize = 4;
 const MAX_ORDER: usize = 17;
 const ORDERS: usize = MAX_ORDER + 1;
 /// The metadata block at the start of each region: the header and one map byte per granule.
-const META: usize = REGION >> MIN_SHIFT;
+const META: usize = CHUNK >> MIN_SHIFT;
 const META_ORDER: usize = 14;
 const IN_USE: u8 = 0x80;
 
@@ -286,7 +286,7 @@ impl<S: RegionSource> Heap for BuddyHeap<S> {
                 for k in current..wanted {
                     let buddy = offset + block_bytes(k);
                     if offset & block_bytes(k) != 0
-                        || buddy >= REGION
+                        || buddy >= CHUNK
                         || entry(base, buddy).load(Relaxed) != (k + 1) as u8
                     {
                         return Ok(false);
@@ -309,7 +309,7 @@ impl<S: RegionSource> Heap for BuddyHeap<S> {
         self.check_invariants()
     }
 
-    const AREA: usize = REGION - META;
+    const AREA: usize = CHUNK - META;
 
     crate::heap::embeds_core!(S);
 

@@ -10,20 +10,20 @@ use core::sync::atomic::AtomicU8;
 use core::sync::atomic::Ordering::Relaxed;
 
 use super::{BuddyHeap, IN_USE, META, MIN_SHIFT, block_bytes};
-use crate::heap::{MIN_ALIGN, REGION, RegionSource};
+use crate::heap::{CHUNK, MIN_ALIGN, RegionSource};
 use crate::seal;
 
 /// The region of `p` and `p`'s offset in it.
 #[inline]
 pub(super) fn split_addr(p: usize) -> (usize, usize) {
-    let base = p & !(REGION - 1);
+    let base = p & !(CHUNK - 1);
     (base, p - base)
 }
 
 /// The order map entry of the granule at `offset` in the region at `base`.
 ///
 /// # Safety
-/// `base` is a mapped region of the heap and `offset < REGION`.
+/// `base` is a mapped region of the heap and `offset < CHUNK`.
 #[inline]
 pub(super) unsafe fn entry<'a>(base: usize, offset: usize) -> &'a AtomicU8 {
     // SAFETY: the caller passes a region of ours and an offset inside it.
@@ -52,7 +52,7 @@ pub(super) unsafe fn live_order(p: usize) -> Option<usize> {
     // One test for offset < META and misalignment: below META the difference wraps to a
     // huge value, and META is 16-aligned, so the low bits of the difference are p's.
     const _: () = assert!(META.is_multiple_of(MIN_ALIGN));
-    if offset.wrapping_sub(META) & (!(REGION - 1) | (MIN_ALIGN - 1)) != 0 {
+    if offset.wrapping_sub(META) & (!(CHUNK - 1) | (MIN_ALIGN - 1)) != 0 {
         return None;
     }
     // SAFETY: the order map is in the region's metadata block.

@@ -5,7 +5,7 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 
 use super::{ARENAS, ActiveHeap, MMAP_MAX, MMAP_THRESHOLD, PERTURB, ensure_init};
 use crate::chunkmap;
-use crate::heap::{Heap, HeapStats, REGION};
+use crate::heap::{CHUNK, Heap, HeapStats};
 use crate::large;
 use crate::sync::RawLock;
 use crate::tcache;
@@ -40,7 +40,7 @@ pub fn arena_stats(out: &mut [Option<HeapStats>; chunkmap::MAX_ARENAS]) {
 
 /// Bytes the heap has mapped in regions.
 pub fn region_bytes(stats: &HeapStats) -> usize {
-    stats.regions * REGION
+    stats.regions * CHUNK
 }
 
 /// Gives this thread's cached blocks back to the heap (before trimming or perturbing).
@@ -105,11 +105,11 @@ fn set_spare_bound(bound: &AtomicUsize, bytes: usize) {
     bound.store(bytes.min(UNSET - 1), Ordering::Relaxed);
     let trim = match TRIM_THRESHOLD.load(Ordering::Relaxed) {
         UNSET => 0,
-        bytes => bytes / REGION,
+        bytes => bytes / CHUNK,
     };
     let pad = match TOP_PAD.load(Ordering::Relaxed) {
         UNSET => 0,
-        bytes => bytes.div_ceil(REGION),
+        bytes => bytes.div_ceil(CHUNK),
     };
     ARENAS.set_spare_limit(trim.max(pad));
     SETTINGS.unlock();

@@ -1,6 +1,6 @@
 //! The contract between the C layer and the two heap policies, and what the two share.
 //!
-//! A heap owns regions: chunk-aligned mappings of [`REGION`] bytes (`region.rs`). It serves
+//! A heap owns regions: chunk-aligned mappings of [`CHUNK`] bytes (`region.rs`). It serves
 //! requests up to its own `MAX_REQUEST` bytes and alignments up to `MAX_ALIGN`; larger ones
 //! never reach it (they get a mapping of their own, see `large/`). A heap is not
 //! thread-safe: the caller holds its lock for every call.
@@ -10,8 +10,6 @@
 //! each policy embeds (its regions, counts, spare limit, arena and the call being served);
 //! `region.rs` a region's header and the list of a heap's regions; `source.rs` where
 //! regions come from ([`RegionSource`]; the process allocator's is [`OsRegions`]).
-
-use crate::chunkmap::CHUNK;
 
 mod region;
 mod shared;
@@ -39,8 +37,9 @@ macro_rules! embeds_core {
 }
 pub(crate) use embeds_core;
 
-/// The size and alignment of every heap region.
-pub const REGION: usize = CHUNK;
+/// The size and alignment of every heap region: a region is one chunk of the chunk map, so
+/// the map records its owner in one entry.
+pub use crate::chunkmap::CHUNK;
 
 /// The alignment of every pointer a heap returns: `alignof(max_align_t)` on x86_64.
 pub const MIN_ALIGN: usize = 16;

@@ -1,7 +1,7 @@
 //! A region's header and a heap's list of regions: what every region starts with, whichever
 //! the policy, and the checked decoding of a link into them.
 
-use super::{REGION, RegionSource};
+use super::{CHUNK, RegionSource};
 use crate::seal;
 
 /// The header at the start of every region, whichever the policy.
@@ -30,7 +30,7 @@ impl Region {
 /// The region holding `addr`.
 #[inline]
 pub fn region_of(addr: usize) -> *mut Region {
-    (addr & !(REGION - 1)) as *mut Region
+    (addr & !(CHUNK - 1)) as *mut Region
 }
 
 /// The arena that owns the region holding `addr`, from the region's header (one load): the

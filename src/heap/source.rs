@@ -3,7 +3,7 @@
 //! of its caller's (a test's, an embedder's) takes a source of that caller's instead; the
 //! heap itself names no global of the allocator.
 
-use super::REGION;
+use super::CHUNK;
 use crate::chunkmap::{self, Owner};
 use crate::os;
 
@@ -11,7 +11,7 @@ use crate::os;
 /// of its own (the heap stores nothing of it), and it must not allocate from the heap that
 /// asks it (the heap's caller holds its lock).
 pub trait RegionSource {
-    /// A region for the heap of `arena`: [`REGION`] bytes aligned to `REGION`, zeroed, that
+    /// A region for the heap of `arena`: [`CHUNK`] bytes aligned to `CHUNK`, zeroed, that
     /// nobody else uses until [`unmap`](Self::unmap); null when there is none.
     fn map(arena: u8) -> *mut u8;
 
@@ -46,12 +46,12 @@ pub struct OsRegions;
 
 impl RegionSource for OsRegions {
     fn map(arena: u8) -> *mut u8 {
-        let Some(region) = os::map_aligned(REGION, REGION) else {
+        let Some(region) = os::map_aligned(CHUNK, CHUNK) else {
             return core::ptr::null_mut();
         };
-        if !chunkmap::claim(region.as_ptr() as usize, REGION, Owner::Region(arena)) {
+        if !chunkmap::claim(region.as_ptr() as usize, CHUNK, Owner::Region(arena)) {
             // SAFETY: the region was just mapped and nobody has seen it.
-            unsafe { os::unmap(region.as_ptr(), REGION) };
+            unsafe { os::unmap(region.as_ptr(), CHUNK) };
             return core::ptr::null_mut();
         }
         region.as_ptr()
@@ -60,9 +60,9 @@ impl RegionSource for OsRegions {
     /// # Safety
     /// The trait's contract ([`RegionSource::unmap`]).
     unsafe fn unmap(region: *mut u8) {
-        chunkmap::forget(region as usize, REGION);
+        chunkmap::forget(region as usize, CHUNK);
         // SAFETY: the caller guarantees the region is ours and unused.
-        unsafe { os::unmap(region, REGION) };
+        unsafe { os::unmap(region, CHUNK) };
     }
 
     /// The region bitmap: one shift, one load, one bit test.

@@ -4,7 +4,7 @@
 
 use super::{Block, Model, pattern};
 use crate::chunkmap::{self, Owner};
-use crate::heap::{Heap, MIN_ALIGN, Misuse, REGION};
+use crate::heap::{CHUNK, Heap, MIN_ALIGN, Misuse};
 
 impl<H: Heap> Model<H> {
     /// Proves the properties of a block just allocated or resized at `p` (the twin's at
@@ -36,8 +36,8 @@ impl<H: Heap> Model<H> {
         );
         assert!(chunkmap::is_region(p), "{p:#x} not in the region bitmap");
         assert_eq!(
-            p & !(REGION - 1),
-            (end - 1) & !(REGION - 1),
+            p & !(CHUNK - 1),
+            (end - 1) & !(CHUNK - 1),
             "block {p:#x}+{usable} crosses a region boundary"
         );
         if let Some((&q, &q_end)) = self.by_addr.range(..end).next_back() {
@@ -159,7 +159,7 @@ impl<H: Heap> Model<H> {
             }
         }
         // The region's metadata is never a block.
-        let meta = ((b.p & !(REGION - 1)) + 64) as *mut u8;
+        let meta = ((b.p & !(CHUNK - 1)) + 64) as *mut u8;
         // SAFETY: meta lies in a mapped region of the heap.
         assert_eq!(
             // SAFETY: meta lies in a mapped region of the heap.

@@ -13,7 +13,7 @@
 //! second region because the first could not serve the request, so every block it placed
 //! is still where the twin's is.)
 
-use crate::heap::{Heap, MIN_ALIGN, REGION};
+use crate::heap::{CHUNK, Heap, MIN_ALIGN};
 
 /// A heap's layout (for best fit, `BestFitHeap::layout`): what must be equal between the
 /// heap and its twin beyond stats and placement.
@@ -69,8 +69,8 @@ impl<H: Heap> Twin<H> {
         }
         assert_ne!(q, 0, "the twin's block for {p:#x} is null");
         assert_eq!(
-            p % REGION,
-            q % REGION,
+            p % CHUNK,
+            q % CHUNK,
             "block {p:#x}: the twin's {q:#x} lies elsewhere in its region"
         );
         // SAFETY: q is a live block of the twin.

@@ -2,7 +2,7 @@
 
 use crate::bestfit::{self, BestFitHeap};
 use crate::buddy::{self, BuddyHeap};
-use crate::heap::{Heap, MIN_ALIGN, Misuse, REGION};
+use crate::heap::{Heap, MIN_ALIGN, Misuse, CHUNK};
 
 fn alloc<H: Heap>(h: &mut H, size: usize) -> usize {
     // SAFETY: the test's own heap; every pointer given lies in its regions.
@@ -236,7 +236,7 @@ fn trim_releases_free_pages_inside_used_regions() {
 
 #[test]
 fn region_layout_constants() {
-    assert_eq!(REGION, 4 << 20);
+    assert_eq!(CHUNK, 4 << 20);
     assert_eq!(bestfit::AREA % 16, 0);
     assert_eq!(buddy::order_for(<BuddyHeap>::MAX_REQUEST), 17);
 }
@@ -337,7 +337,7 @@ fn misuse<H: Heap>() {
             Err(Misuse::InvalidPointer)
         );
         // The region's metadata is never a block.
-        let base = (a as usize & !(crate::heap::REGION - 1)) as *mut u8;
+        let base = (a as usize & !(crate::heap::CHUNK - 1)) as *mut u8;
         assert_eq!(h.free(base.add(64)), Err(Misuse::InvalidPointer));
         h.free(a).unwrap();
         assert_eq!(h.free(a), Err(Misuse::DoubleFree));

@@ -6,7 +6,7 @@ use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering::SeqCst};
 use crate::bestfit::BestFitHeap;
 use crate::buddy::BuddyHeap;
 use crate::chunkmap;
-use crate::heap::{Heap, MIN_ALIGN, REGION, RegionSource};
+use crate::heap::{CHUNK, Heap, MIN_ALIGN, RegionSource};
 use crate::os;
 
 /// Regions in the arena of this source, handed out by a bit each.
@@ -16,13 +16,13 @@ const SLOTS: usize = 8;
 static BASE: AtomicUsize = AtomicUsize::new(0);
 static TAKEN: AtomicU32 = AtomicU32::new(0);
 
-/// Regions carved from one `SLOTS * REGION` mapping, made once and never given back.
+/// Regions carved from one `SLOTS * CHUNK` mapping, made once and never given back.
 struct Carved;
 
 impl Carved {
     fn base() -> usize {
         if BASE.load(SeqCst) == 0 {
-            let arena = os::map_aligned(SLOTS * REGION, REGION).expect("test arena");
+            let arena = os::map_aligned(SLOTS * CHUNK, CHUNK).expect("test arena");
             BASE.store(arena.as_ptr() as usize, SeqCst);
         }
         BASE.load(SeqCst)
@@ -34,9 +34,9 @@ impl RegionSource for Carved {
         let base = Self::base();
         for slot in 0..SLOTS {
             if TAKEN.fetch_or(1 << slot, SeqCst) & (1 << slot) == 0 {
-                let region = (base + slot * REGION) as *mut u8;
+                let region = (base + slot * CHUNK) as *mut u8;
                 // SAFETY: the slot is ours now; a region is handed out zeroed.
-                unsafe { region.write_bytes(0, REGION) };
+                unsafe { region.write_bytes(0, CHUNK) };
                 return region;
             }
         }
@@ -44,15 +44,15 @@ impl RegionSource for Carved {
     }
 
     unsafe fn unmap(region: *mut u8) {
-        let slot = (region as usize - Self::base()) / REGION;
+        let slot = (region as usize - Self::base()) / CHUNK;
         TAKEN.fetch_and(!(1 << slot), SeqCst);
     }
 
     fn contains(addr: usize) -> bool {
         let base = BASE.load(SeqCst);
         base != 0
-            && (base..base + SLOTS * REGION).contains(&addr)
-            && TAKEN.load(SeqCst) & (1 << ((addr - base) / REGION)) != 0
+            && (base..base + SLOTS * CHUNK).contains(&addr)
+            && TAKEN.load(SeqCst) & (1 << ((addr - base) / CHUNK)) != 0
     }
 }
 
