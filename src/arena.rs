@@ -20,14 +20,27 @@ pub struct Arena<H> {
     heap: Locked<H>,
     /// Blocks of this arena freed by other threads, linked and keyed as cached blocks are
     /// (`freed::link`; 0 = empty). Pushed by anyone without a lock, emptied by the lock holder.
-    remote: AtomicUsize,
+    /// On a cache line of its own: the threads that push are others than the one working
+    /// the heap under its lock, and sharing a line with the heap's counters made both wait.
+    remote: OwnLine<AtomicUsize>,
+}
+
+/// A value alone on its cache line(s).
+#[repr(align(64))]
+struct OwnLine<T>(T);
+
+impl<T> core::ops::Deref for OwnLine<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
 }
 
 impl<H: Heap> Arena<H> {
     const fn new() -> Self {
         Arena {
             heap: Locked::new(H::EMPTY),
-            remote: AtomicUsize::new(0),
+            remote: OwnLine(AtomicUsize::new(0)),
         }
     }
 
