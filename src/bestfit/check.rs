@@ -9,7 +9,7 @@ use super::block::{
     size_of, word,
 };
 use super::treap::{key, priority};
-use crate::heap::{CHUNK, RegionSource, Tally};
+use crate::heap::{CHUNK, RegionSource, Span, SpanKind, Tally};
 
 impl<S: RegionSource> BestFitHeap<S> {
     /// `Heap::check`: walks every region's blocks, every bin and the top, and compares what
@@ -239,4 +239,40 @@ unsafe fn check_region(base: usize, tally: &mut Tally) -> Result<usize, &'static
         }
         Ok(region_used)
     }
+}
+
+/// `Heap::walk_region` for best fit: the region header and live bitmap, then the blocks from
+/// header to header (each stretch starts at its block's header), then the epilogue.
+///
+/// # Safety
+/// `base` is one of the heap's regions and the heap is intact.
+pub(super) unsafe fn walk_region(base: usize, f: &mut dyn FnMut(Span)) {
+    f(Span {
+        start: base,
+        size: FIRST_BLOCK,
+        kind: SpanKind::Metadata,
+    });
+    let mut b = base + FIRST_BLOCK;
+    // SAFETY: an intact region's blocks tile it from FIRST_BLOCK to the epilogue.
+    unsafe {
+        while b < base + EPILOGUE {
+            let size = size_of(b);
+            let kind = if word(b) & IN_USE != 0 {
+                SpanKind::Live
+            } else {
+                SpanKind::Free
+            };
+            f(Span {
+                start: b,
+                size,
+                kind,
+            });
+            b += size;
+        }
+    }
+    f(Span {
+        start: base + EPILOGUE,
+        size: CHUNK - EPILOGUE,
+        kind: SpanKind::Metadata,
+    });
 }

@@ -54,7 +54,9 @@
 //! - `region.rs`: mapping and releasing regions, per-region counts, `malloc_trim`;
 //! - `check.rs`: the invariant walker and the tests' layout.
 
-use crate::heap::{CHUNK, Heap, HeapCore, MIN_ALIGN, Misuse, OsRegions, Region, RegionSource};
+use crate::heap::{
+    CHUNK, Heap, HeapCore, MIN_ALIGN, Misuse, OsRegions, Region, RegionSource, Span,
+};
 use crate::seal;
 
 mod alloc;
@@ -239,6 +241,13 @@ impl<S: RegionSource> Heap for BestFitHeap<S> {
 
     fn check(&self) -> Result<(), &'static str> {
         self.check_invariants()
+    }
+
+    /// # Safety
+    /// The trait's contract ([`Heap::walk_region`]).
+    unsafe fn walk_region(&self, base: usize, f: &mut dyn FnMut(Span)) {
+        // SAFETY: forwarded from the caller.
+        unsafe { check::walk_region(base, f) }
     }
 
     const AREA: usize = AREA;

@@ -5,7 +5,7 @@ use core::sync::atomic::Ordering::Relaxed;
 
 use super::orders::{entry, split_addr};
 use super::{BuddyHeap, IN_USE, MAX_ORDER, META, MIN_SHIFT, ORDERS, block_bytes};
-use crate::heap::{CHUNK, RegionSource, Tally};
+use crate::heap::{CHUNK, RegionSource, Span, SpanKind, Tally};
 
 impl<S: RegionSource> BuddyHeap<S> {
     /// `Heap::check`: walks every region's order map and every list, and compares what it
@@ -97,4 +97,35 @@ unsafe fn check_region(base: usize, tally: &mut Tally) -> Result<usize, &'static
         }
     }
     Ok(region_used)
+}
+
+/// `Heap::walk_region` for buddy: the metadata block (region header and order map), then
+/// each block as the order map says, in address order.
+///
+/// # Safety
+/// `base` is one of the heap's regions and the heap is intact.
+pub(super) unsafe fn walk_region(base: usize, f: &mut dyn FnMut(Span)) {
+    f(Span {
+        start: base,
+        size: META,
+        kind: SpanKind::Metadata,
+    });
+    let mut offset = META;
+    while offset < CHUNK {
+        // SAFETY: the order map lies in the region's metadata block; in an intact region
+        // every block start has an entry.
+        let e = unsafe { entry(base, offset).load(Relaxed) };
+        let size = block_bytes((e & !IN_USE) as usize - 1);
+        let kind = if e & IN_USE != 0 {
+            SpanKind::Live
+        } else {
+            SpanKind::Free
+        };
+        f(Span {
+            start: base + offset,
+            size,
+            kind,
+        });
+        offset += size;
+    }
 }

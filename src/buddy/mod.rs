@@ -34,7 +34,8 @@ use core::ptr;
 use core::sync::atomic::Ordering::Relaxed;
 
 use crate::heap::{
-    CHUNK, Call, Heap, HeapCore, MIN_ALIGN, Misuse, OsRegions, Region, RegionSource, region_of,
+    CHUNK, Call, Heap, HeapCore, MIN_ALIGN, Misuse, OsRegions, Region, RegionSource, Span,
+    region_of,
 };
 
 mod check;
@@ -307,6 +308,13 @@ impl<S: RegionSource> Heap for BuddyHeap<S> {
 
     fn check(&self) -> Result<(), &'static str> {
         self.check_invariants()
+    }
+
+    /// # Safety
+    /// The trait's contract ([`Heap::walk_region`]).
+    unsafe fn walk_region(&self, base: usize, f: &mut dyn FnMut(Span)) {
+        // SAFETY: forwarded from the caller.
+        unsafe { check::walk_region(base, f) }
     }
 
     const AREA: usize = CHUNK - META;

@@ -118,6 +118,26 @@ impl SpareLimit {
     }
 }
 
+/// What a stretch of a region is, in a heap walk.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SpanKind {
+    /// The region's own metadata: its header, bitmaps or order map, end markers.
+    Metadata,
+    /// A block handed out (to the program, or held in a thread cache).
+    Live,
+    /// A free block.
+    Free,
+}
+
+/// One stretch of a region in a heap walk: `size` bytes from `start`. A block's stretch
+/// covers its header and any slack, so the stretches of a region tile it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Span {
+    pub start: usize,
+    pub size: usize,
+    pub kind: SpanKind,
+}
+
 /// Figures for mallinfo2, malloc_stats and malloc_info. All in bytes unless named a count.
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
 pub struct HeapStats {
@@ -268,6 +288,43 @@ pub trait Heap {
     /// Gives back to the OS the whole pages inside the free blocks of every region (trim's
     /// second half). True if anything was released.
     fn decommit_free(&mut self) -> bool;
+
+    /// Lists the blocks of `base`'s region in address order, its metadata included, to `f`:
+    /// they tile the region from `base` to `base + CHUNK`.
+    ///
+    /// # Safety
+    /// `base` is one of this heap's regions, and the heap is intact (`check` passes).
+    unsafe fn walk_region(&self, base: usize, f: &mut dyn FnMut(Span));
+
+    /// Lists every block of every region in address order (regions by address, each tiled
+    /// from its start to its end), without allocating: for heap maps and for checking the
+    /// counts against what the memory holds.
+    ///
+    /// # Safety
+    /// The heap is intact (`check` passes): the walk follows the blocks' own metadata.
+    unsafe fn walk(&self, mut f: impl FnMut(Span)) {
+        // The region list is in mapping order; each pass takes the lowest region above the
+        // last one walked (a heap has few regions, and this needs no memory).
+        let mut above = 0;
+        loop {
+            let mut next = usize::MAX;
+            let mut region = self.core().regions().first();
+            while !region.is_null() {
+                let base = region as usize;
+                if base >= above && base < next {
+                    next = base;
+                }
+                // SAFETY: a region of this heap's list.
+                region = unsafe { Region::next(region) };
+            }
+            if next == usize::MAX {
+                return;
+            }
+            // SAFETY: next is one of this heap's regions; the caller vouches for the heap.
+            unsafe { self.walk_region(next, &mut f) };
+            above = next + CHUNK;
+        }
+    }
 
     /// Current figures.
     fn stats(&self) -> HeapStats {

@@ -4,7 +4,7 @@
 
 use super::{Block, Model, pattern};
 use crate::chunkmap::{self, Owner};
-use crate::heap::{CHUNK, Heap, MIN_ALIGN, Misuse};
+use crate::heap::{CHUNK, Heap, MIN_ALIGN, Misuse, SpanKind};
 
 impl<H: Heap> Model<H> {
     /// Proves the properties of a block just allocated or resized at `p` (the twin's at
@@ -190,5 +190,60 @@ impl<H: Heap> Model<H> {
             self.blocks.len()
         );
         self.twin.assert_matches(&self.heap, self.config.walk_twin);
+        self.check_walk(&s);
+    }
+
+    /// The heap walk tiles every region in address order, its live and free stretches add
+    /// up to the heap's counts, and every block the model holds lies in a live stretch.
+    fn check_walk(&self, s: &crate::heap::HeapStats) {
+        let mut spans = Vec::new();
+        // SAFETY: the heap passed `check` just now.
+        unsafe { self.heap.walk(|span| spans.push(span)) };
+        let (mut live, mut free, mut free_blocks, mut regions) = (0, 0, 0, 0);
+        let mut end = 0;
+        for span in &spans {
+            if span.start % CHUNK == 0 {
+                assert!(
+                    end % CHUNK == 0,
+                    "walk: region before {:#x} not tiled",
+                    span.start
+                );
+                assert!(span.start >= end, "walk: regions out of address order");
+                regions += 1;
+            } else {
+                assert_eq!(span.start, end, "walk: a gap or overlap at {:#x}", end);
+            }
+            assert!(span.size > 0, "walk: empty stretch at {:#x}", span.start);
+            end = span.start + span.size;
+            match span.kind {
+                SpanKind::Live => live += span.size,
+                SpanKind::Free => {
+                    free += span.size;
+                    free_blocks += 1;
+                }
+                SpanKind::Metadata => {}
+            }
+        }
+        assert!(
+            end % CHUNK == 0,
+            "walk: the last region is not tiled to its end"
+        );
+        assert_eq!(regions, s.regions, "walk: regions");
+        assert_eq!(live, s.used, "walk: live bytes against stats().used");
+        assert_eq!(free, s.free, "walk: free bytes against stats().free");
+        assert_eq!(
+            free_blocks, s.free_blocks,
+            "walk: free blocks against stats()"
+        );
+        for b in &self.blocks {
+            let i = spans.partition_point(|span| span.start <= b.p);
+            let span = spans[i.checked_sub(1).expect("walk: block below every stretch")];
+            assert_eq!(span.kind, SpanKind::Live, "walk: block {:#x} not live", b.p);
+            assert!(
+                b.p + b.usable <= span.start + span.size,
+                "walk: block {:#x} overruns",
+                b.p
+            );
+        }
     }
 }
