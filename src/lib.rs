@@ -1,15 +1,21 @@
 //! bestbuddy: a malloc replacement with two heap policies, best fit and buddy.
 //!
-//! Layers, each depending only on those below it (docs/ARCHITECTURE.md has the picture):
+//! Layers, each importing only those below it (docs/ARCHITECTURE.md has the picture, and
+//! `make layers` checks the imports against it):
 //!
-//! 1. `exports`    — the exported C symbols, one-line forwarders.
-//! 2. `cabi`, `introspect` — C semantics (errno, overflow, zero sizes, alignment rules) and
+//! 1. `exports`: the exported C symbols, one-line forwarders.
+//! 2. `cabi`, `introspect`: C semantics (errno, overflow, zero sizes, alignment rules) and
 //!    glibc's introspection calls.
-//! 3. `global`     — the process-wide allocator: the per-thread caches (`tcache`) in front
-//!    of the active heap behind its lock, the large-block path, lazy initialisation, fork
-//!    and thread-exit handlers.
-//! 4. `heap` (the trait), `bestfit`, `buddy`, `large` — the policies.
-//! 5. `chunkmap`, `sync`, `os`, `diag` — address ownership, locks, OS primitives, messages.
+//! 3. `global`: the process-wide allocator: which path serves each call, lazy
+//!    initialisation, fork and thread-exit handlers, settings and statistics.
+//! 4. `tcache`: the per-thread caches of small blocks.
+//! 5. `arena`: the heaps behind their locks, and the remote lists of cross-thread frees.
+//! 6. `freed` (a held block's link format), `large` (blocks in mappings of their own).
+//! 7. `bestfit`, `buddy`: the two policies.
+//! 8. `heap`: the `Heap` trait, the `HeapCore` both policies embed, regions and where they
+//!    come from.
+//! 9. `chunkmap`, `options`; then `seal`, `sync`; then `os`, `diag`: address ownership,
+//!    settings from the environment, sealed metadata, locks, OS primitives, messages.
 //!
 //! Beside them, `shadow`: the model that the unit tests and the fuzz targets check both
 //! heaps against (only in those builds: feature `shadow-model`).

@@ -147,12 +147,12 @@ pub fn pop(class: usize) -> *mut u8 {
 
 /// The fast path of free: caches `p` if it is a live small heap block, this thread has a
 /// cache with room in that bin, and `p` does not look cached already. It makes no call, so
-/// the caller's miss path can be a tail call. False: take `free`, then the heap.
+/// the caller's miss path can be a tail call. False: take `cache_free`, then the heap.
 ///
 /// # Safety
 /// `p` is what the program passed to free.
 #[inline(always)]
-pub unsafe fn free_fast<H: Heap>(p: *mut u8) -> bool {
+pub unsafe fn cache_free_fast<H: Heap>(p: *mut u8) -> bool {
     // SAFETY: forwarded from the caller.
     let Some((tc, class)) = (unsafe { cacheable::<H>(p) }) else {
         return false;
@@ -192,14 +192,14 @@ unsafe fn cacheable<H: Heap>(p: *mut u8) -> Option<(*mut ThreadCache, usize)> {
     Some((tc, class))
 }
 
-/// The slow path of caching a freed block: as `free_fast`, but it also flushes a full bin
+/// The slow path of caching a freed block: as `cache_free_fast`, but it also flushes a full bin
 /// and reports a double free of a block already in the bin (under the name of `call`). False:
 /// free it through the heap (which also reports misuse).
 ///
 /// # Safety
 /// `p` is what the program passed to free.
 #[cold]
-pub unsafe fn free<H: Heap>(arenas: &Arenas<H>, p: *mut u8, call: &str) -> bool {
+pub unsafe fn cache_free<H: Heap>(arenas: &Arenas<H>, p: *mut u8, call: &str) -> bool {
     // SAFETY: forwarded from the caller.
     let Some((tc, class)) = (unsafe { cacheable::<H>(p) }) else {
         return false;

@@ -6,8 +6,8 @@
 //! Input: a sequence of operations, each one opcode byte and its operands (missing bytes
 //! read as 0; an operation that needs a live block when there is none reads no operands and
 //! does nothing). At most [`MAX_OPS`] operations run; the live blocks stay under the budget
-//! of `Config::FUZZ` (8 MiB; requests past it are skipped), so an input maps a few regions
-//! at most.
+//! of `Config::FUZZ` (requests past it are skipped), so an input maps a few regions at
+//! most.
 //!
 //! | opcode % 16 | operation                                   | operands            |
 //! |-------------|---------------------------------------------|---------------------|

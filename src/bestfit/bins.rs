@@ -40,7 +40,7 @@ pub(super) fn bin_of(size: usize) -> usize {
 /// `b` is a free block of the heap.
 #[inline]
 unsafe fn set_next(b: usize, v: usize) {
-    // SAFETY: as in `set_link`.
+    // SAFETY: as in `write_link`.
     unsafe { set_left(b, v) }
 }
 
@@ -50,7 +50,7 @@ unsafe fn set_next(b: usize, v: usize) {
 /// As for [`set_next`].
 #[inline]
 unsafe fn set_prev(b: usize, v: usize) {
-    // SAFETY: as in `set_link`.
+    // SAFETY: as in `write_link`.
     unsafe { set_right(b, v) }
 }
 

@@ -99,7 +99,7 @@ pub(super) unsafe fn header_intact(b: usize) -> bool {
 /// # Safety
 /// `slot` is a link word (b + 8 or b + 16) of a free block `b` of the heap.
 #[inline]
-pub(super) unsafe fn set_link(slot: usize, v: usize) {
+pub(super) unsafe fn write_link(slot: usize, v: usize) {
     // SAFETY: slot is a link word of a free block.
     unsafe { set_word(slot, seal::encode(slot, v)) }
 }
@@ -110,8 +110,8 @@ pub(super) unsafe fn set_link(slot: usize, v: usize) {
 /// `b` is a free block of the heap.
 #[inline]
 pub(super) unsafe fn set_left(b: usize, v: usize) {
-    // SAFETY: as in `set_link`.
-    unsafe { set_link(b + 8, v) }
+    // SAFETY: as in `write_link`.
+    unsafe { write_link(b + 8, v) }
 }
 
 /// Sets the right link (an exact list's prev) of free block `b`.
@@ -120,15 +120,15 @@ pub(super) unsafe fn set_left(b: usize, v: usize) {
 /// As for [`set_left`].
 #[inline]
 pub(super) unsafe fn set_right(b: usize, v: usize) {
-    // SAFETY: as in `set_link`.
-    unsafe { set_link(b + 16, v) }
+    // SAFETY: as in `write_link`.
+    unsafe { write_link(b + 16, v) }
 }
 
 /// Whether the link word at `slot` holds `target`: compared sealed, so that a link already
 /// known good (a block that the heap reached) is checked without decoding the other.
 ///
 /// # Safety
-/// As for [`set_link`].
+/// As for [`write_link`].
 #[inline]
 pub(super) unsafe fn links_to(slot: usize, target: usize) -> bool {
     // SAFETY: slot is a link word of a free block.

@@ -51,8 +51,9 @@
 //! - `treap.rs`: the treap of the mixed bin;
 //! - `alloc.rs`: finding the best fit and carving blocks off it; resizing in place;
 //! - `free.rs`: validating a pointer, freeing, coalescing;
-//! - `region.rs`: mapping and releasing regions, per-region counts, `malloc_trim`;
-//! - `check.rs`: the invariant walker and the tests' layout.
+//! - `region.rs`: laying out a fresh region, and the free pages `malloc_trim` gives back
+//!   (the counts are `HeapCore`'s);
+//! - `check.rs`: the invariant walker, the heap walk of a region, the tests' layout.
 
 use crate::heap::{
     CHUNK, Heap, HeapCore, MIN_ALIGN, Misuse, OsRegions, Region, RegionSource, Span,

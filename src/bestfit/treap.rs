@@ -9,7 +9,7 @@
 
 use super::BestFitHeap;
 use super::bins::MIXED_BIN;
-use super::block::{set_link, size_of};
+use super::block::{size_of, write_link};
 use crate::heap::RegionSource;
 
 /// The treap operations' name for the slot that holds the tree's root (no link word of a
@@ -44,7 +44,7 @@ impl<S: RegionSource> BestFitHeap<S> {
             self.bins[MIXED_BIN] = v;
         } else {
             // SAFETY: slot is a link word of a free block in the tree.
-            unsafe { set_link(slot, v) }
+            unsafe { write_link(slot, v) }
         }
     }
 
@@ -72,17 +72,17 @@ impl<S: RegionSource> BestFitHeap<S> {
             let (mut low, mut high) = (n + 8, n + 16);
             while t != 0 {
                 if key(t) < k {
-                    set_link(low, t);
+                    write_link(low, t);
                     low = t + 16;
                     t = self.right(t);
                 } else {
-                    set_link(high, t);
+                    write_link(high, t);
                     high = t + 8;
                     t = self.left(t);
                 }
             }
-            set_link(low, 0);
-            set_link(high, 0);
+            write_link(low, 0);
+            write_link(high, 0);
         }
     }
 

@@ -27,8 +27,9 @@
 //!
 //! The files: this one has the type and the `Heap` impl (splitting on alloc, merging on
 //! free, resizing in place); `orders.rs` the order map and the per-order free lists;
-//! `region.rs` mapping and releasing regions, their counts, `malloc_trim`; `check.rs` the
-//! invariant walker.
+//! `region.rs` laying out a fresh region and taking a wholly free one off the lists, the
+//! free pages `malloc_trim` gives back (the counts are `HeapCore`'s); `check.rs` the
+//! invariant walker and the heap walk of a region.
 
 use core::ptr;
 use core::sync::atomic::Ordering::Relaxed;

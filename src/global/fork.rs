@@ -56,7 +56,7 @@ pub(super) extern "C" fn parent() {
     chunkmap::LEAF_LOCK.unlock();
     large::fork_parent();
     ARENAS.unlock_all(locked);
-    // SAFETY: taken by this thread in fork_prepare; glibc released its own hold already.
+    // SAFETY: taken by this thread in `prepare`; glibc released its own hold already.
     unsafe { _IO_list_unlock() };
 }
 

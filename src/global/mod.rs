@@ -200,7 +200,7 @@ fn report_use(call: &str, misuse: Misuse, p: *mut u8) -> ! {
 pub unsafe fn free(p: *mut u8, call: &str) {
     // SAFETY: the cache validates p without the lock and declines anything it cannot prove
     // live.
-    if unsafe { tcache::free_fast::<ActiveHeap>(p) } {
+    if unsafe { tcache::cache_free_fast::<ActiveHeap>(p) } {
         return;
     }
     // SAFETY: forwarded from the caller.
@@ -213,7 +213,7 @@ pub unsafe fn free(p: *mut u8, call: &str) {
 unsafe fn free_slow(p: *mut u8, call: &str) {
     count_call_for_check();
     // SAFETY: as in `free`.
-    if unsafe { tcache::free(&ARENAS, p, call) } {
+    if unsafe { tcache::cache_free(&ARENAS, p, call) } {
         return;
     }
     // free preserves errno (glibc >= 2.33): unmapping memory could otherwise change it.

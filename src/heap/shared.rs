@@ -15,18 +15,18 @@ pub struct HeapCore<S: RegionSource = OsRegions> {
     used: usize,
     /// Bytes of free blocks, over all regions (spare regions included). The policy keeps
     /// it, and `free_blocks`, as blocks enter and leave its free structures.
-    pub free: usize,
+    pub(crate) free: usize,
     /// Number of free blocks, over all regions.
-    pub free_blocks: usize,
+    pub(crate) free_blocks: usize,
     /// Regions whose `used` is 0.
     spare_count: usize,
     /// How many wholly free regions stay mapped; a region freed beyond that is unmapped.
     spare_limit: SpareLimit,
     /// The arena index recorded in each region's header (and by `OsRegions` in the chunk
     /// map) for this heap's regions.
-    pub arena: u8,
+    pub(crate) arena: u8,
     /// The C call being served, named when damage is found.
-    pub call: Call,
+    pub(crate) call: Call,
     source: PhantomData<S>,
 }
 
@@ -61,7 +61,7 @@ impl<S: RegionSource> HeapCore<S> {
 
     /// Maps a fresh, zeroed region for this heap's arena, counted as a spare (the policy
     /// then lays its free blocks out). Its base, or None if the source has none.
-    pub fn map_region(&mut self) -> Option<usize> {
+    pub(crate) fn map_region(&mut self) -> Option<usize> {
         let base = self.regions.map::<S>(self.arena) as usize;
         if base == 0 {
             return None;
@@ -76,7 +76,7 @@ impl<S: RegionSource> HeapCore<S> {
     /// # Safety
     /// `region` is one of this heap's regions, with no block in use and none of its blocks
     /// on a free structure; nothing refers to it afterwards.
-    pub unsafe fn release(&mut self, region: *mut Region) {
+    pub(crate) unsafe fn release(&mut self, region: *mut Region) {
         // SAFETY: forwarded from the caller.
         unsafe { self.regions.unmap::<S>(region) };
         self.spare_count -= 1;
@@ -88,7 +88,7 @@ impl<S: RegionSource> HeapCore<S> {
     /// # Safety
     /// `b` lies in one of this heap's regions.
     #[inline]
-    pub unsafe fn take(&mut self, b: usize, bytes: usize) {
+    pub(crate) unsafe fn take(&mut self, b: usize, bytes: usize) {
         // SAFETY: b lies in one of our regions, whose header is at its start.
         unsafe {
             let region = region_of(b);
@@ -106,7 +106,7 @@ impl<S: RegionSource> HeapCore<S> {
     /// # Safety
     /// `b` lies in one of this heap's regions, which has at least `bytes` in use.
     #[inline]
-    pub unsafe fn give(&mut self, b: usize, bytes: usize) {
+    pub(crate) unsafe fn give(&mut self, b: usize, bytes: usize) {
         // SAFETY: b lies in one of our regions, whose header is at its start.
         unsafe { (*region_of(b)).used -= bytes };
         self.used -= bytes;
@@ -117,7 +117,7 @@ impl<S: RegionSource> HeapCore<S> {
     /// # Safety
     /// `b` lies in one of this heap's regions, which has a block of `old` bytes in use.
     #[inline]
-    pub unsafe fn resized(&mut self, b: usize, old: usize, new: usize) {
+    pub(crate) unsafe fn resized(&mut self, b: usize, old: usize, new: usize) {
         // SAFETY: b lies in one of our regions, whose header is at its start.
         unsafe {
             let region = region_of(b);
@@ -129,12 +129,12 @@ impl<S: RegionSource> HeapCore<S> {
     /// A region has just been left with no block in use: counts it a spare, and says whether
     /// that is one more than the limit, when the caller takes its blocks off the free
     /// structures and [`release`](Self::release)s it.
-    pub fn emptied(&mut self) -> bool {
+    pub(crate) fn emptied(&mut self) -> bool {
         self.spare_count += 1;
         self.spare_count > self.spare_limit.regions()
     }
 
-    pub fn set_spare_limit(&mut self, regions: usize) {
+    pub(crate) fn set_spare_limit(&mut self, regions: usize) {
         self.spare_limit = SpareLimit::new(regions);
     }
 
@@ -172,7 +172,7 @@ impl<S: RegionSource> HeapCore<S> {
     ///
     /// # Safety
     /// The range is free memory of one of this heap's regions.
-    pub unsafe fn decommit_inside(&self, start: usize, end: usize) -> bool {
+    pub(crate) unsafe fn decommit_inside(&self, start: usize, end: usize) -> bool {
         // SAFETY: forwarded from the caller.
         unsafe { S::decommit_inside(start, end) }
     }
@@ -181,7 +181,7 @@ impl<S: RegionSource> HeapCore<S> {
     /// payload is `p`) was overwritten, naming the call being served, and aborts.
     #[cold]
     #[inline(never)]
-    pub fn corrupted(&self, p: usize) -> ! {
+    pub(crate) fn corrupted(&self, p: usize) -> ! {
         crate::diag::misuse(self.call.name(), "corrupted block", p)
     }
 

@@ -10,7 +10,12 @@ use crate::os;
 /// A supply of regions. Every method is an associated function: a source is global state
 /// of its own (the heap stores nothing of it), and it must not allocate from the heap that
 /// asks it (the heap's caller holds its lock).
-pub trait RegionSource {
+///
+/// # Safety
+/// The heaps write and read the memory a source hands out on its word: `map` returns null
+/// or [`CHUNK`] bytes aligned to `CHUNK`, zeroed, that nothing else uses until `unmap`; and
+/// `contains` is true only for an address inside such a region, not yet taken back.
+pub unsafe trait RegionSource {
     /// A region for the heap of `arena`: [`CHUNK`] bytes aligned to `CHUNK`, zeroed, that
     /// nobody else uses until [`unmap`](Self::unmap); null when there is none.
     fn map(arena: u8) -> *mut u8;
@@ -44,7 +49,9 @@ pub trait RegionSource {
 /// map as belonging to their arena (which is what `free` consults to route a pointer).
 pub struct OsRegions;
 
-impl RegionSource for OsRegions {
+// SAFETY: fresh anonymous mappings, claimed in the chunk map before they are handed out and
+// forgotten before they are unmapped; `contains` asks the chunk map's region bitmap.
+unsafe impl RegionSource for OsRegions {
     fn map(arena: u8) -> *mut u8 {
         let Some(region) = os::map_aligned(CHUNK, CHUNK) else {
             return core::ptr::null_mut();

@@ -53,7 +53,8 @@ impl<H: Heap> Model<H> {
         );
         if usable >= 32 {
             assert!(
-                // SAFETY: p is a live block of the heap.
+                // SAFETY: p + 16 lies inside the live block p, so in one of the heap's
+                // mapped regions.
                 unsafe { H::peek_class((p + 16) as *mut u8) }.is_none(),
                 "peek_class of a pointer into {p:#x}"
             );
