@@ -30,21 +30,6 @@ static long minor_faults(void)
     return ru.ru_minflt;
 }
 
-/* The process's mapped address space, from /proc/self/status. */
-static size_t vm_size_kib(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    CHECK(f != NULL);
-    char line[256];
-    size_t kib = 0;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmSize: %zu kB", &kib) == 1)
-            break;
-    fclose(f);
-    CHECK(kib != 0);
-    return kib;
-}
-
 int main(void)
 {
     int bb = on_bestbuddy();
@@ -80,7 +65,8 @@ int main(void)
     /* A kept mapping split in three by madvise, grown by a larger request (the others
      * unmapped first, so that it is the one grown). */
     malloc_trim(0);
-    size_t vm_before = vm_size_kib();
+    long vm_before = bb_status_kb("VmSize");
+    CHECK(vm_before > 0);
     char *split = malloc(OLD);
     CHECK(split != NULL);
     memset(split, 0x5a, OLD);
@@ -100,9 +86,10 @@ int main(void)
         free(big);
     }
     malloc_trim(0);
-    size_t vm_after = vm_size_kib();
-    printf("VmSize before the split %zu KiB, after %zu KiB\n", vm_before, vm_after);
-    CHECKF(vm_after <= vm_before + 1024, "%zu KiB of address space stayed mapped",
+    long vm_after = bb_status_kb("VmSize");
+    CHECK(vm_after > 0);
+    printf("VmSize before the split %ld KiB, after %ld KiB\n", vm_before, vm_after);
+    CHECKF(vm_after <= vm_before + 1024, "%ld KiB of address space stayed mapped",
            vm_after - vm_before);
     free(anchor);
     return 0;
