@@ -12,7 +12,7 @@ use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use crate::chunkmap::MAX_ARENAS;
 use crate::diag;
 use crate::freed;
-use crate::heap::{Heap, HeapStats};
+use crate::heap::Heap;
 use crate::os;
 use crate::sync::{Guard, Locked, RawLock};
 
@@ -291,20 +291,6 @@ impl<H: Heap> Arenas<H> {
         self.opening.unlock();
     }
 
-    /// The figures of all arenas added up.
-    pub fn stats(&self) -> HeapStats {
-        let mut total = HeapStats::default();
-        self.each(|heap| {
-            let s = heap.stats();
-            total.regions += s.regions;
-            total.used += s.used;
-            total.free += s.free;
-            total.free_blocks += s.free_blocks;
-            total.spare += s.spare;
-        });
-        total
-    }
-
     /// fork, prepare: takes `opening`, then every opened arena's lock in index order (the
     /// order nothing else contradicts: no thread holds two arena locks, and `opening` is
     /// never taken with an arena lock held). Returns the arenas locked, for `unlock_all`.
@@ -345,10 +331,9 @@ impl<H: Heap> Arenas<H> {
 /// nothing else touches at start-up, so calling it would fault that part in and add to every
 /// program's resident memory.
 fn cpus() -> usize {
-    let saved = os::errno();
     // SAFETY: cpu_set_t is plain data; the kernel fills at most its size of it and returns
     // how many bytes it wrote, or -1.
-    let count = unsafe {
+    os::keeping_errno(|| unsafe {
         let mut set: libc::cpu_set_t = core::mem::zeroed();
         let size = core::mem::size_of::<libc::cpu_set_t>();
         if libc::syscall(libc::SYS_sched_getaffinity, 0, size, &mut set as *mut _) < 0 {
@@ -356,7 +341,5 @@ fn cpus() -> usize {
         } else {
             libc::CPU_COUNT(&set).max(1) as usize
         }
-    };
-    os::set_errno(saved);
-    count
+    })
 }

@@ -145,11 +145,9 @@ pub unsafe fn malloc_info(options: c_int, stream: *mut libc::FILE) -> c_int {
         return libc::EINVAL;
     }
     // Take the figures first: writing to a FILE may allocate, and no lock is held then.
-    // The arenas' figures in one pass, the totals from them, so that they agree.
-    let s = global::snapshot();
+    // The arenas' figures and their totals from one pass, so that they agree.
     let mut arenas = [None; crate::chunkmap::MAX_ARENAS];
-    global::arena_stats(&mut arenas);
-    let regions: usize = arenas.iter().flatten().map(|heap| heap.regions).sum();
+    let s = global::snapshot_by_arena(&mut arenas);
     let mut head = Line::new();
     head.str("<malloc version=\"1\" backend=\"")
         .str(global::BACKEND)
@@ -177,7 +175,7 @@ pub unsafe fn malloc_info(options: c_int, stream: *mut libc::FILE) -> c_int {
         .str("\" size=\"");
     tail.dec(s.large_bytes)
         .str("\"/>\n<system type=\"current\" size=\"");
-    tail.dec(regions * crate::heap::CHUNK + s.large_bytes)
+    tail.dec(global::region_bytes(&s.heap) + s.large_bytes)
         .str("\"/>\n</malloc>\n");
     write_line(&tail, stream);
     0

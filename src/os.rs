@@ -86,16 +86,15 @@ pub unsafe fn decommit(ptr: *mut u8, len: usize) -> bool {
 /// # Safety
 /// `[ptr, ptr + old_len)` must be a mapping made by this library.
 pub unsafe fn remap_in_place(ptr: *mut u8, old_len: usize, new_len: usize) -> Result<(), i32> {
-    let saved = errno();
-    // SAFETY: without MREMAP_MAYMOVE the mapping either stays where it is or nothing changes.
-    let r = unsafe { libc::mremap(ptr.cast(), old_len, new_len, 0) };
-    if r == libc::MAP_FAILED {
-        let error = errno();
-        set_errno(saved);
-        Err(error)
-    } else {
-        Ok(())
-    }
+    keeping_errno(|| {
+        // SAFETY: without MREMAP_MAYMOVE the mapping stays where it is or nothing changes.
+        let r = unsafe { libc::mremap(ptr.cast(), old_len, new_len, 0) };
+        if r == libc::MAP_FAILED {
+            Err(errno())
+        } else {
+            Ok(())
+        }
+    })
 }
 
 /// Moves the mapping `[from, from + old_len)` to `to`, grown to `new_len` bytes: its pages
@@ -107,22 +106,29 @@ pub unsafe fn remap_in_place(ptr: *mut u8, old_len: usize, new_len: usize) -> Re
 /// Both ranges are mappings made by this library that nobody else uses; nothing may use the
 /// old range afterwards.
 pub unsafe fn remap_to(from: *mut u8, old_len: usize, to: *mut u8, new_len: usize) -> bool {
+    keeping_errno(|| {
+        // SAFETY: with MREMAP_FIXED the kernel only touches the two ranges named, both ours.
+        let r = unsafe {
+            libc::mremap(
+                from.cast(),
+                old_len,
+                new_len,
+                libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+                to,
+            )
+        };
+        r != libc::MAP_FAILED
+    })
+}
+
+/// Runs `f` and leaves the thread's errno as it was before: for system calls whose failure
+/// the allocator handles itself, so that a call that succeeds does not report it.
+#[inline]
+pub fn keeping_errno<T>(f: impl FnOnce() -> T) -> T {
     let saved = errno();
-    // SAFETY: with MREMAP_FIXED the kernel only touches the two ranges named, both ours.
-    let r = unsafe {
-        libc::mremap(
-            from.cast(),
-            old_len,
-            new_len,
-            libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
-            to,
-        )
-    };
-    if r == libc::MAP_FAILED {
-        set_errno(saved);
-        return false;
-    }
-    true
+    let result = f();
+    set_errno(saved);
+    result
 }
 
 /// The calling thread's errno.

@@ -76,10 +76,9 @@ impl RawLock {
 /// changed (EAGAIN) or is interrupted (EINTR) is normal here, and a malloc or free that
 /// succeeds must not leave it behind.
 fn futex(word: &AtomicU32, op: i32, val: u32) {
-    let saved = crate::os::errno();
     // SAFETY: the futex word is a valid, aligned u32 for the duration of the call; a spurious
     // wake-up or EAGAIN is handled by the caller's loop.
-    unsafe {
+    crate::os::keeping_errno(|| unsafe {
         libc::syscall(
             libc::SYS_futex,
             word.as_ptr(),
@@ -87,8 +86,7 @@ fn futex(word: &AtomicU32, op: i32, val: u32) {
             val,
             core::ptr::null::<libc::timespec>(),
         );
-    }
-    crate::os::set_errno(saved);
+    });
 }
 
 /// A value guarded by a [`RawLock`]; the only way to reach it is through [`Locked::lock`].

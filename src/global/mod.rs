@@ -217,10 +217,8 @@ unsafe fn free_slow(p: *mut u8, call: &str) {
         return;
     }
     // free preserves errno (glibc >= 2.33): unmapping memory could otherwise change it.
-    let saved = os::errno();
     // SAFETY: forwarded from the caller.
-    unsafe { free_uncached(p, call) };
-    os::set_errno(saved);
+    os::keeping_errno(|| unsafe { free_uncached(p, call) });
 }
 
 /// Frees `p` into its heap or its mapping, past the caches.

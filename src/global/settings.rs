@@ -22,7 +22,18 @@ pub struct Snapshot {
 }
 
 pub fn snapshot() -> Snapshot {
-    let heap = ARENAS.stats();
+    snapshot_by_arena(&mut [None; chunkmap::MAX_ARENAS])
+}
+
+/// As `snapshot`, and each opened arena's figures in `arenas` by index (the others None),
+/// from the same pass over the arenas, so that the totals are their sum (for malloc_info).
+pub fn snapshot_by_arena(arenas: &mut [Option<HeapStats>; chunkmap::MAX_ARENAS]) -> Snapshot {
+    let mut heap = HeapStats::default();
+    ARENAS.each_indexed(|index, arena| {
+        let stats = arena.stats();
+        heap += stats;
+        arenas[index] = Some(stats);
+    });
     Snapshot {
         heap,
         large_count: large::COUNT.load(Ordering::Relaxed),
@@ -31,11 +42,6 @@ pub fn snapshot() -> Snapshot {
         max_large_bytes: large::MAX_BYTES.load(Ordering::Relaxed),
         kept_bytes: large::kept_bytes(),
     }
-}
-
-/// Each opened arena's figures, by index (for malloc_info); the rest of `out` is None.
-pub fn arena_stats(out: &mut [Option<HeapStats>; chunkmap::MAX_ARENAS]) {
-    ARENAS.each_indexed(|index, heap| out[index] = Some(heap.stats()));
 }
 
 /// Bytes the heap has mapped in regions.

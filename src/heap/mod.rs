@@ -153,6 +153,17 @@ pub struct HeapStats {
     pub spare: usize,
 }
 
+impl core::ops::AddAssign for HeapStats {
+    /// Adds another heap's figures (the arenas' totals).
+    fn add_assign(&mut self, other: HeapStats) {
+        self.regions += other.regions;
+        self.used += other.used;
+        self.free += other.free;
+        self.free_blocks += other.free_blocks;
+        self.spare += other.spare;
+    }
+}
+
 /// A heap policy. Every pointer argument must lie in a region of the heap's
 /// [`Source`](Heap::Source) (for [`OsRegions`], a chunk whose chunk map entry is a region);
 /// the heap validates that it is one of its own live blocks.

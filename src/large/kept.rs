@@ -102,7 +102,7 @@ pub(super) fn grow_kept(head: usize, kept: usize, need: usize, align: usize) -> 
     // Growth counts as a fresh mapping: the program is asking for large blocks anew.
     FRESH_MAPPINGS.fetch_add(1, Ordering::Relaxed);
     // SAFETY: a kept mapping is ours and holds no live block.
-    match unsafe { os::remap_in_place(head as *mut u8, kept, need) } {
+    let split = match unsafe { os::remap_in_place(head as *mut u8, kept, need) } {
         Ok(()) => {
             if chunkmap::claim(head, need, Owner::LargeHead) {
                 return Some(head);
@@ -112,13 +112,9 @@ pub(super) fn grow_kept(head: usize, kept: usize, need: usize, align: usize) -> 
         }
         // The kept range is no longer one mapping (madvise or mprotect split it): mremap
         // refuses to move it too, so it is not tried.
-        Err(libc::EFAULT) => {
-            unmap_block(head, kept);
-            return None;
-        }
-        Err(_) => {}
-    }
-    if !MOVE_WORKS.load(Ordering::Relaxed) {
+        Err(error) => error == libc::EFAULT,
+    };
+    if split || !MOVE_WORKS.load(Ordering::Relaxed) {
         unmap_block(head, kept);
         return None;
     }
