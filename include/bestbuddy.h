@@ -6,6 +6,102 @@
 #ifndef BESTBUDDY_H
 #define BESTBUDDY_H
 
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ Every figure of the statistics, as `bestbuddy_stats_get` fills it (`struct
+ bestbuddy_stats` in C). Fields are only ever added at the end, so
+ that a program built against an older header gets the fields it knows. Bytes unless
+ named otherwise. Peaks are each arena's own, added up: exact for a program whose threads
+ share one arena, an upper bound otherwise.
+ */
+struct bestbuddy_stats {
+  /*
+   Blocks the program holds (heap blocks not held by a thread cache, and large blocks).
+   */
+  uint64_t live_blocks;
+  /*
+   Their usable bytes (a large block counts its whole mapping).
+   */
+  uint64_t live_bytes;
+  /*
+   Bytes mapped for heap regions, and the most there have been.
+   */
+  uint64_t heap_mapped;
+  uint64_t heap_mapped_peak;
+  /*
+   Bytes of heap blocks in use, headers and thread caches included, and the peak.
+   */
+  uint64_t heap_in_use;
+  uint64_t heap_in_use_peak;
+  /*
+   Free bytes inside the heap regions, in how many free blocks.
+   */
+  uint64_t heap_free;
+  uint64_t heap_free_blocks;
+  /*
+   The largest free block of any heap.
+   */
+  uint64_t largest_free;
+  /*
+   External fragmentation: 1 - largest_free / heap_free (0 when nothing is free).
+   */
+  double fragmentation;
+  /*
+   Blocks held by the thread caches, and their usable bytes.
+   */
+  uint64_t cached_blocks;
+  uint64_t cached_bytes;
+  /*
+   Large blocks (a mapping each), their mapped bytes and the peak of those.
+   */
+  uint64_t large_blocks;
+  uint64_t large_bytes;
+  uint64_t large_bytes_peak;
+  /*
+   Freed large mappings kept for reuse.
+   */
+  uint64_t large_kept_bytes;
+  /*
+   Calls per entry point (aliases such as cfree and __libc_malloc count as theirs).
+   */
+  uint64_t calls_malloc;
+  uint64_t calls_free;
+  uint64_t calls_calloc;
+  uint64_t calls_realloc;
+  uint64_t calls_reallocarray;
+  uint64_t calls_posix_memalign;
+  uint64_t calls_aligned_alloc;
+  uint64_t calls_memalign;
+  uint64_t calls_valloc;
+  uint64_t calls_pvalloc;
+  uint64_t calls_malloc_usable_size;
+  /*
+   Allocations a thread cache served, and refills of a cache from the heap.
+   */
+  uint64_t cache_hits;
+  uint64_t cache_misses;
+  /*
+   Frees a thread cache took.
+   */
+  uint64_t cache_frees;
+  /*
+   Blocks freed by a thread for another arena without taking its lock.
+   */
+  uint64_t remote_frees;
+  /*
+   malloc_trim calls, and bytes given back to the OS (regions, pages, large mappings).
+   */
+  uint64_t trims;
+  uint64_t returned_bytes;
+  /*
+   Resident bytes of the process now, and the most there have been.
+   */
+  uint64_t rss;
+  uint64_t rss_peak;
+};
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -17,6 +113,21 @@ extern "C" {
  built (cargo feature `bestfit`, the default, or `buddy`).
  */
 const char *bestbuddy_backend(void);
+
+/*
+ Fills `*out` with the allocator's statistics: live blocks and bytes, heap and large
+ mappings with their peaks, free bytes, the largest free block, fragmentation, calls per
+ entry point, thread-cache hits and misses, bytes returned to the OS, resident memory.
+
+ Pass `sizeof(struct bestbuddy_stats)` as `size`: the library fills that many bytes, so a
+ program built against an older header (a shorter struct) keeps working. Returns 0, or -1
+ with errno set to EINVAL when `out` is NULL or `size` is too small for one field.
+ Reading takes each arena's lock in turn; it does not allocate.
+
+ # Safety
+ `out` is NULL or valid for writing `size` bytes.
+ */
+int bestbuddy_stats_get(struct bestbuddy_stats *out, size_t size);
 
 #ifdef __cplusplus
 }  // extern "C"

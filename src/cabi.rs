@@ -1,9 +1,11 @@
 //! The C semantics of the malloc family, as glibc 2.36 defines them: errno, overflow,
 //! zero sizes, alignment rules. Every exported symbol is a one-line forwarder to a function
-//! here; nothing below this file knows about errno.
+//! here; nothing below this file knows about errno. Each entry point counts its calls here
+//! (`counters.rs`), but malloc's and free's fast paths, which the cache counts.
 
 use core::ffi::c_void;
 
+use crate::counters::Counter;
 use crate::global;
 use crate::heap::MIN_ALIGN;
 use crate::os::{self, PAGE};
@@ -30,6 +32,7 @@ pub fn malloc(size: usize) -> *mut c_void {
 
 #[inline(never)]
 fn malloc_missed(size: usize) -> *mut c_void {
+    global::count(Counter::MallocMissed);
     if size > PTRDIFF_MAX {
         return enomem();
     }
@@ -46,6 +49,7 @@ fn malloc_missed(size: usize) -> *mut c_void {
 #[inline]
 pub unsafe fn free(p: *mut c_void) {
     if p.is_null() {
+        global::count(Counter::FreeNull);
         return;
     }
     // SAFETY: forwarded from the caller.
@@ -53,6 +57,7 @@ pub unsafe fn free(p: *mut c_void) {
 }
 
 pub fn calloc(count: usize, size: usize) -> *mut c_void {
+    global::count(Counter::Calloc);
     let Some(total) = count.checked_mul(size) else {
         return enomem();
     };
@@ -70,10 +75,19 @@ pub fn calloc(count: usize, size: usize) -> *mut c_void {
 /// `p` is null or a pointer the program got from this allocator (anything else that lies in
 /// the allocator's memory is diagnosed; elsewhere it may fault, as with any malloc).
 pub unsafe fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
+    global::count(Counter::Realloc);
+    // SAFETY: forwarded from the caller.
+    unsafe { realloc_uncounted(p, size) }
+}
+
+/// # Safety
+/// As for `realloc`.
+unsafe fn realloc_uncounted(p: *mut c_void, size: usize) -> *mut c_void {
     if p.is_null() {
-        return malloc(size);
+        return allocate(size, MIN_ALIGN);
     }
     if size == 0 {
+        global::count(Counter::FreesByRealloc);
         // Misuse found here is reported as realloc's, the call the program made.
         // SAFETY: forwarded from the caller.
         unsafe { global::free(p.cast(), "realloc") };
@@ -93,9 +107,10 @@ pub unsafe fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
 /// # Safety
 /// As for `realloc`.
 pub unsafe fn reallocarray(p: *mut c_void, count: usize, size: usize) -> *mut c_void {
+    global::count(Counter::Reallocarray);
     match count.checked_mul(size) {
         // SAFETY: forwarded from the caller.
-        Some(total) => unsafe { realloc(p, total) },
+        Some(total) => unsafe { realloc_uncounted(p, total) },
         None => enomem(),
     }
 }
@@ -103,8 +118,22 @@ pub unsafe fn reallocarray(p: *mut c_void, count: usize, size: usize) -> *mut c_
 /// memalign as glibc 2.36 does it: alignments up to 16 are plain malloc, an alignment that is
 /// not a power of two is rounded up to one, one above SIZE_MAX / 2 + 1 is EINVAL.
 pub fn memalign(align: usize, size: usize) -> *mut c_void {
+    global::count(Counter::Memalign);
+    memalign_uncounted(align, size)
+}
+
+/// An allocation for an entry point other than malloc: as malloc, but counted apart from it.
+fn allocate(size: usize, align: usize) -> *mut c_void {
+    if size > PTRDIFF_MAX {
+        return enomem();
+    }
+    let p = global::alloc(size, align);
+    if p.is_null() { enomem() } else { p.cast() }
+}
+
+fn memalign_uncounted(align: usize, size: usize) -> *mut c_void {
     if align <= MIN_ALIGN {
-        return malloc(size);
+        return allocate(size, MIN_ALIGN);
     }
     if align > usize::MAX / 2 + 1 {
         os::set_errno(libc::EINVAL);
@@ -121,7 +150,8 @@ pub fn memalign(align: usize, size: usize) -> *mut c_void {
 
 /// glibc 2.36's aligned_alloc is memalign (2.38 made it stricter).
 pub fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
-    memalign(align, size)
+    global::count(Counter::AlignedAlloc);
+    memalign_uncounted(align, size)
 }
 
 /// Returns 0, EINVAL or ENOMEM, and writes `*out` only on success. As glibc 2.36 does, an
@@ -130,10 +160,11 @@ pub fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
 /// # Safety
 /// `out` must be valid for a pointer-sized write.
 pub unsafe fn posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> i32 {
+    global::count(Counter::PosixMemalign);
     if !align.is_power_of_two() || !align.is_multiple_of(core::mem::size_of::<*mut c_void>()) {
         return libc::EINVAL;
     }
-    let p = memalign(align, size);
+    let p = memalign_uncounted(align, size);
     if p.is_null() {
         return libc::ENOMEM;
     }
@@ -143,12 +174,14 @@ pub unsafe fn posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -
 }
 
 pub fn valloc(size: usize) -> *mut c_void {
-    memalign(PAGE, size)
+    global::count(Counter::Valloc);
+    memalign_uncounted(PAGE, size)
 }
 
 pub fn pvalloc(size: usize) -> *mut c_void {
+    global::count(Counter::Pvalloc);
     match os::align_up(size, PAGE) {
-        Some(rounded) => memalign(PAGE, rounded),
+        Some(rounded) => memalign_uncounted(PAGE, rounded),
         None => enomem(),
     }
 }
@@ -156,6 +189,7 @@ pub fn pvalloc(size: usize) -> *mut c_void {
 /// # Safety
 /// As for `free`.
 pub unsafe fn malloc_usable_size(p: *mut c_void) -> usize {
+    global::count(Counter::UsableSize);
     if p.is_null() {
         return 0;
     }

@@ -66,22 +66,74 @@ impl Line {
         self
     }
 
-    /// Right-aligns `v` in a field of `width` characters.
-    pub fn dec_padded(&mut self, v: usize, width: usize) -> &mut Self {
-        let mut tmp = Line::new();
-        tmp.dec(v);
-        for _ in tmp.len..width {
-            self.str(" ");
+    /// Writes `v` with a comma between groups of three digits: `1,234,567`.
+    pub fn grouped(&mut self, v: usize) -> &mut Self {
+        let mut digits = Line::new();
+        digits.dec(v);
+        let n = digits.len;
+        for (i, &d) in digits.as_bytes().iter().enumerate() {
+            if i != 0 && (n - i).is_multiple_of(3) {
+                self.byte(b',');
+            }
+            self.byte(d);
         }
-        self.str(tmp.as_str())
+        self
+    }
+
+    /// Writes a count of bytes in binary units with one decimal: `512 B`, `1.5 KiB`,
+    /// `12.0 MiB`, `3.2 GiB`.
+    pub fn bytes_human(&mut self, bytes: usize) -> &mut Self {
+        const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+        if bytes < 1024 {
+            return self.dec(bytes).str(" B");
+        }
+        let mut unit = 0;
+        let mut scale: u128 = 1024;
+        while unit + 1 < UNITS.len() && bytes as u128 >= scale * 1024 {
+            scale *= 1024;
+            unit += 1;
+        }
+        // Tenths, rounded to nearest.
+        let tenths = (bytes as u128 * 10 + scale / 2) / scale;
+        self.dec((tenths / 10) as usize)
+            .str(".")
+            .dec((tenths % 10) as usize)
+            .str(" ")
+            .str(UNITS[unit])
+    }
+
+    /// Writes thousandths as a percentage with one decimal: `62.1 %`.
+    pub fn percent(&mut self, permille: usize) -> &mut Self {
+        self.dec(permille / 10)
+            .str(".")
+            .dec(permille % 10)
+            .str(" %")
+    }
+
+    /// Appends spaces up to column `column` (none if the line is that long already).
+    pub fn pad_to(&mut self, column: usize) -> &mut Self {
+        while self.len < column && self.len < self.buf.len() {
+            self.byte(b' ');
+        }
+        self
+    }
+
+    /// Writes what `f` writes right-aligned in a field of `width` characters.
+    pub fn right(&mut self, width: usize, f: impl FnOnce(&mut Line)) -> &mut Self {
+        let mut field = Line::new();
+        f(&mut field);
+        for _ in field.len..width {
+            self.byte(b' ');
+        }
+        self.bytes(field.as_bytes())
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
     }
 
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf[..self.len]
-    }
-
-    pub fn as_str(&self) -> &str {
-        core::str::from_utf8(self.as_bytes()).unwrap_or("")
     }
 
     /// Writes the line to file descriptor `fd` (retrying short writes).

@@ -6,7 +6,7 @@
 use core::ffi::{c_char, c_int, c_void};
 
 use crate::cabi;
-use crate::introspect::{self, Mallinfo, Mallinfo2};
+use crate::introspect::{self, BestbuddyStats, Mallinfo, Mallinfo2};
 
 #[unsafe(no_mangle)]
 pub extern "C" fn malloc(size: usize) -> *mut c_void {
@@ -160,4 +160,21 @@ pub extern "C" fn bestbuddy_backend() -> *const c_char {
         "buddy" => c"buddy".as_ptr(),
         _ => c"best-fit".as_ptr(),
     }
+}
+
+/// Fills `*out` with the allocator's statistics: live blocks and bytes, heap and large
+/// mappings with their peaks, free bytes, the largest free block, fragmentation, calls per
+/// entry point, thread-cache hits and misses, bytes returned to the OS, resident memory.
+///
+/// Pass `sizeof(struct bestbuddy_stats)` as `size`: the library fills that many bytes, so a
+/// program built against an older header (a shorter struct) keeps working. Returns 0, or -1
+/// with errno set to EINVAL when `out` is NULL or `size` is too small for one field.
+/// Reading takes each arena's lock in turn; it does not allocate.
+///
+/// # Safety
+/// `out` is NULL or valid for writing `size` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bestbuddy_stats_get(out: *mut BestbuddyStats, size: usize) -> c_int {
+    // SAFETY: forwarded from the caller.
+    unsafe { introspect::stats_get(out, size) }
 }

@@ -3,6 +3,7 @@
 
 use core::ffi::{c_int, c_void};
 
+use crate::counters::Counter;
 use crate::diag::Line;
 use crate::global::{self, Snapshot};
 
@@ -81,11 +82,13 @@ pub fn mallinfo2() -> Mallinfo2 {
     Mallinfo2 {
         arena: global::region_bytes(&s.heap),
         ordblks: s.heap.free_blocks,
-        smblks: 0,
+        // glibc's fastbins hold freed small blocks for quick reuse, as the thread caches do.
+        smblks: s.cache.cached_blocks,
         hblks: s.large_count,
         hblkhd: s.large_bytes,
-        usmblks: 0,
-        fsmblks: 0,
+        // glibc once reported its peak here ("maximum total allocated space").
+        usmblks: s.heap.peak_used,
+        fsmblks: s.cache.cached_bytes,
         uordblks: s.heap.used,
         fordblks: s.heap.free,
         keepcost: s.heap.spare + s.kept_bytes,
@@ -109,34 +112,387 @@ pub fn mallinfo() -> Mallinfo {
     }
 }
 
-fn stat_line(name: &str, value: usize) {
+/// Every figure of the statistics, as `bestbuddy_stats_get` fills it (`struct
+/// bestbuddy_stats` in C). Fields are only ever added at the end, so
+/// that a program built against an older header gets the fields it knows. Bytes unless
+/// named otherwise. Peaks are each arena's own, added up: exact for a program whose threads
+/// share one arena, an upper bound otherwise.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct BestbuddyStats {
+    /// Blocks the program holds (heap blocks not held by a thread cache, and large blocks).
+    pub live_blocks: u64,
+    /// Their usable bytes (a large block counts its whole mapping).
+    pub live_bytes: u64,
+    /// Bytes mapped for heap regions, and the most there have been.
+    pub heap_mapped: u64,
+    pub heap_mapped_peak: u64,
+    /// Bytes of heap blocks in use, headers and thread caches included, and the peak.
+    pub heap_in_use: u64,
+    pub heap_in_use_peak: u64,
+    /// Free bytes inside the heap regions, in how many free blocks.
+    pub heap_free: u64,
+    pub heap_free_blocks: u64,
+    /// The largest free block of any heap.
+    pub largest_free: u64,
+    /// External fragmentation: 1 - largest_free / heap_free (0 when nothing is free).
+    pub fragmentation: f64,
+    /// Blocks held by the thread caches, and their usable bytes.
+    pub cached_blocks: u64,
+    pub cached_bytes: u64,
+    /// Large blocks (a mapping each), their mapped bytes and the peak of those.
+    pub large_blocks: u64,
+    pub large_bytes: u64,
+    pub large_bytes_peak: u64,
+    /// Freed large mappings kept for reuse.
+    pub large_kept_bytes: u64,
+    /// Calls per entry point (aliases such as cfree and __libc_malloc count as theirs).
+    pub calls_malloc: u64,
+    pub calls_free: u64,
+    pub calls_calloc: u64,
+    pub calls_realloc: u64,
+    pub calls_reallocarray: u64,
+    pub calls_posix_memalign: u64,
+    pub calls_aligned_alloc: u64,
+    pub calls_memalign: u64,
+    pub calls_valloc: u64,
+    pub calls_pvalloc: u64,
+    pub calls_malloc_usable_size: u64,
+    /// Allocations a thread cache served, and refills of a cache from the heap.
+    pub cache_hits: u64,
+    pub cache_misses: u64,
+    /// Frees a thread cache took.
+    pub cache_frees: u64,
+    /// Blocks freed by a thread for another arena without taking its lock.
+    pub remote_frees: u64,
+    /// malloc_trim calls, and bytes given back to the OS (regions, pages, large mappings).
+    pub trims: u64,
+    pub returned_bytes: u64,
+    /// Resident bytes of the process now, and the most there have been.
+    pub rss: u64,
+    pub rss_peak: u64,
+}
+
+/// Every figure of the statistics, from one snapshot.
+pub fn stats() -> BestbuddyStats {
+    from_snapshot(&global::snapshot())
+}
+
+fn from_snapshot(s: &Snapshot) -> BestbuddyStats {
+    let c = s.cache.counters.calls();
+    let n = |v: usize| v as u64;
+    BestbuddyStats {
+        live_blocks: n(s.live_blocks()),
+        live_bytes: n(s.live_bytes()),
+        heap_mapped: n(global::region_bytes(&s.heap)),
+        heap_mapped_peak: n(s.heap.peak_regions * global::REGION_BYTES),
+        heap_in_use: n(s.heap.used),
+        heap_in_use_peak: n(s.heap.peak_used),
+        heap_free: n(s.heap.free),
+        heap_free_blocks: n(s.heap.free_blocks),
+        largest_free: n(s.heap.largest_free),
+        fragmentation: s.fragmentation_permille() as f64 / 1000.0,
+        cached_blocks: n(s.cache.cached_blocks),
+        cached_bytes: n(s.cache.cached_bytes),
+        large_blocks: n(s.large_count),
+        large_bytes: n(s.large_bytes),
+        large_bytes_peak: n(s.max_large_bytes),
+        large_kept_bytes: n(s.kept_bytes),
+        calls_malloc: c.malloc,
+        calls_free: c.free,
+        calls_calloc: c.calloc,
+        calls_realloc: c.realloc,
+        calls_reallocarray: c.reallocarray,
+        calls_posix_memalign: c.posix_memalign,
+        calls_aligned_alloc: c.aligned_alloc,
+        calls_memalign: c.memalign,
+        calls_valloc: c.valloc,
+        calls_pvalloc: c.pvalloc,
+        calls_malloc_usable_size: c.malloc_usable_size,
+        cache_hits: s.cache.counters.get(Counter::CacheHits),
+        cache_misses: s.cache.counters.get(Counter::CacheMisses),
+        cache_frees: s.cache.counters.get(Counter::CacheFrees),
+        remote_frees: s.cache.counters.get(Counter::RemoteFrees),
+        trims: n(s.trims),
+        returned_bytes: n(s.returned()),
+        rss: n(s.rss),
+        rss_peak: n(s.peak_rss),
+    }
+}
+
+/// Fills the first `size` bytes of `*out` with the statistics (a caller built against an
+/// older, shorter struct gets the fields it knows; a longer one gets zeroes past ours).
+/// 0, or -1 with errno EINVAL for a null `out` or a `size` below one field.
+///
+/// # Safety
+/// `out` is null or valid for writing `size` bytes.
+pub unsafe fn stats_get(out: *mut BestbuddyStats, size: usize) -> c_int {
+    if out.is_null() || size < core::mem::size_of::<u64>() {
+        crate::os::set_errno(libc::EINVAL);
+        return -1;
+    }
+    let stats = stats();
+    let ours = core::mem::size_of::<BestbuddyStats>();
+    // SAFETY: the caller vouches for `size` bytes at `out`; `stats` is a plain struct of
+    // `ours` bytes, of which the first `size.min(ours)` are copied.
+    unsafe {
+        let out = out.cast::<u8>();
+        core::ptr::copy_nonoverlapping(
+            (&stats as *const BestbuddyStats).cast::<u8>(),
+            out,
+            size.min(ours),
+        );
+        if size > ours {
+            core::ptr::write_bytes(out.add(ours), 0, size - ours);
+        }
+    }
+    0
+}
+
+/// Column where the "now" figures end, and the "peak" ones, in the statistics table.
+const NOW_END: usize = 32;
+const PEAK_END: usize = 46;
+
+/// One row of the table: a label, the figure now, the peak (if any), a note.
+fn row(
+    label: &str,
+    now: impl FnOnce(&mut Line),
+    peak: Option<usize>,
+    note: impl FnOnce(&mut Line),
+) {
     let mut line = Line::new();
-    line.str(name).str(" = ").dec_padded(value, 12).str("\n");
+    line.str("  ").str(label);
+    let width = NOW_END - line.len();
+    line.right(width, now);
+    if let Some(peak) = peak {
+        line.right(PEAK_END - NOW_END, |l| {
+            l.bytes_human(peak);
+        });
+    }
+    line.pad_to(PEAK_END).str("   ");
+    note(&mut line);
+    line.str("\n");
     line.write_to(2);
 }
 
-/// Prints the heap's figures to stderr, in the layout of glibc's malloc_stats.
-pub fn malloc_stats() {
-    let s: Snapshot = global::snapshot();
-    let mut line = Line::new();
-    line.str("bestbuddy (")
+/// Writes the statistics table to stderr: what `BESTBUDDY_STATS=1` prints at exit and what
+/// `malloc_stats()` prints. Ends with a walk over every heap block that checks the counts.
+pub fn print_stats() {
+    let s = global::snapshot();
+    let walk = global::walk_check();
+    let c = s.cache.counters.calls();
+    let mut head = Line::new();
+    head.str("bestbuddy: statistics of process ")
+        // SAFETY: getpid has no preconditions.
+        .dec(unsafe { libc::getpid() } as usize)
+        .str(", ")
         .str(global::BACKEND)
-        .str(") heap:\n");
-    line.write_to(2);
-    let system = global::region_bytes(&s.heap);
-    stat_line("system bytes    ", system);
-    stat_line("in use bytes    ", s.heap.used);
-    stat_line("free bytes      ", s.heap.free);
-    let mut total = Line::new();
-    total.str("Total (incl. mmap):\n");
-    total.write_to(2);
-    stat_line("system bytes    ", system + s.large_bytes);
-    stat_line("in use bytes    ", s.heap.used + s.large_bytes);
-    stat_line("max mmap regions", s.max_large_count);
-    stat_line("max mmap bytes  ", s.max_large_bytes);
+        .str(" heap\n");
+    head.write_to(2);
+    let mut columns = Line::new();
+    columns.pad_to(NOW_END - 3).str("now");
+    columns.pad_to(PEAK_END - 4).str("peak\n");
+    columns.write_to(2);
+    row(
+        "live blocks",
+        |l| {
+            l.grouped(s.live_blocks());
+        },
+        None,
+        |l| {
+            l.str("held by the program: heap blocks and large ones");
+        },
+    );
+    row(
+        "live bytes",
+        |l| {
+            l.bytes_human(s.live_bytes());
+        },
+        None,
+        |l| {
+            l.str("usable bytes of those");
+        },
+    );
+    row(
+        "heap mapped",
+        |l| {
+            l.bytes_human(global::region_bytes(&s.heap));
+        },
+        Some(s.heap.peak_regions * global::REGION_BYTES),
+        |l| {
+            l.grouped(s.heap.regions)
+                .str(plural(s.heap.regions, " region", " regions"))
+                .str(" of ")
+                .bytes_human(global::REGION_BYTES);
+        },
+    );
+    row(
+        "heap in use",
+        |l| {
+            l.bytes_human(s.heap.used);
+        },
+        Some(s.heap.peak_used),
+        |l| {
+            l.grouped(s.heap.used_blocks)
+                .str(" blocks, headers and thread caches included");
+        },
+    );
+    row(
+        "thread caches",
+        |l| {
+            l.bytes_human(s.cache.cached_bytes);
+        },
+        None,
+        |l| {
+            l.grouped(s.cache.cached_blocks).str(plural(
+                s.cache.cached_blocks,
+                " block",
+                " blocks",
+            ));
+        },
+    );
+    row(
+        "free in heap",
+        |l| {
+            l.bytes_human(s.heap.free);
+        },
+        None,
+        |l| {
+            l.grouped(s.heap.free_blocks)
+                .str(plural(s.heap.free_blocks, " block", " blocks"));
+        },
+    );
+    row(
+        "largest free",
+        |l| {
+            l.bytes_human(s.heap.largest_free);
+        },
+        None,
+        |l| {
+            l.str("external fragmentation ")
+                .percent(s.fragmentation_permille());
+        },
+    );
+    row(
+        "large blocks",
+        |l| {
+            l.bytes_human(s.large_bytes);
+        },
+        Some(s.max_large_bytes),
+        |l| {
+            l.grouped(s.large_count)
+                .str(plural(s.large_count, " mapping; ", " mappings; "))
+                .bytes_human(s.kept_bytes)
+                .str(" kept for reuse");
+        },
+    );
+    row(
+        "resident (RSS)",
+        |l| {
+            l.bytes_human(s.rss);
+        },
+        Some(s.peak_rss),
+        |_| {},
+    );
+    row(
+        "returned to OS",
+        |l| {
+            l.bytes_human(s.returned());
+        },
+        None,
+        |l| {
+            l.grouped(s.trims)
+                .str(plural(s.trims, " malloc_trim call", " malloc_trim calls"));
+        },
+    );
+    let mut calls = Line::new();
+    calls.str("  calls: malloc ").grouped(c.malloc as usize);
+    calls.str(", free ").grouped(c.free as usize);
+    calls.str(", calloc ").grouped(c.calloc as usize);
+    calls.str(", realloc ").grouped(c.realloc as usize);
+    for (name, n) in [
+        ("reallocarray", c.reallocarray),
+        ("posix_memalign", c.posix_memalign),
+        ("aligned_alloc", c.aligned_alloc),
+        ("memalign", c.memalign),
+        ("valloc", c.valloc),
+        ("pvalloc", c.pvalloc),
+        ("malloc_usable_size", c.malloc_usable_size),
+    ] {
+        if n != 0 {
+            calls.str(", ").str(name).str(" ").grouped(n as usize);
+        }
+    }
+    calls.str("\n");
+    calls.write_to(2);
+    let hits = s.cache.counters.get(Counter::CacheHits) as usize;
+    let misses = s.cache.counters.get(Counter::CacheMisses) as usize;
+    let mut cache = Line::new();
+    cache
+        .str("  thread caches: ")
+        .grouped(hits)
+        .str(" allocations served (");
+    let permille = match hits + misses {
+        0 => 0,
+        all => (hits as u128 * 1000 / all as u128) as usize,
+    };
+    cache
+        .percent(permille)
+        .str("), ")
+        .grouped(misses)
+        .str(" refills, ");
+    cache
+        .grouped(s.cache.counters.get(Counter::CacheFrees) as usize)
+        .str(" frees taken, ");
+    cache
+        .grouped(s.cache.counters.get(Counter::RemoteFrees) as usize)
+        .str(" remote frees\n");
+    cache.write_to(2);
+    let mut check = Line::new();
+    check
+        .str("  heap walk: ")
+        .grouped(walk.walked_blocks)
+        .str(" blocks in use, ");
+    check.bytes_human(walk.walked_bytes);
+    if walk.agrees() {
+        check.str(": agrees with the counters");
+    } else {
+        check
+            .str(": DISAGREES with the counters (")
+            .grouped(walk.counted_blocks);
+        check
+            .str(" blocks, ")
+            .grouped(walk.counted_bytes)
+            .str(" bytes)");
+    }
+    // The walk cannot tell the blocks that hold the thread caches from the program's.
+    let held_blocks = walk.live_blocks.saturating_sub(s.cache.cache_blocks);
+    let held_bytes = walk.live_bytes.saturating_sub(s.cache.cache_bytes);
+    check.str("; the program holds ").grouped(held_blocks).str(" of them, ");
+    check.bytes_human(held_bytes).str(" usable\n");
+    check.write_to(2);
 }
 
-/// Writes the heap's figures as XML to `stream`; options must be 0 (else EINVAL, as glibc).
+/// The process is exiting: the statistics table, if BESTBUDDY_STATS asked for it.
+pub fn at_exit() {
+    if global::stats_at_exit() {
+        print_stats();
+    }
+}
+
+/// `one` when `n` is 1, else `many`.
+fn plural(n: usize, one: &'static str, many: &'static str) -> &'static str {
+    if n == 1 { one } else { many }
+}
+
+/// Prints the statistics table to stderr (the same as `BESTBUDDY_STATS=1` at exit).
+pub fn malloc_stats() {
+    print_stats();
+}
+
+/// Writes the heap's figures as XML to `stream` in the shape of glibc's malloc_info: one
+/// `<heap>` per arena in use, then the totals; options must be 0 (else EINVAL, as glibc).
+/// The thread caches are reported as glibc reports its fastbins (`type="fast"`).
 ///
 /// # Safety
 /// `stream` must be a valid `FILE *`.
@@ -153,32 +509,73 @@ pub unsafe fn malloc_info(options: c_int, stream: *mut libc::FILE) -> c_int {
         .str(global::BACKEND)
         .str("\">\n");
     write_line(&head, stream);
-    // One <heap> per arena in use, as glibc lists one per arena.
     for (index, heap) in arenas.iter().enumerate() {
         let Some(heap) = heap else { continue };
         let mut out = Line::new();
         out.str("<heap nr=\"")
             .dec(index)
-            .str("\">\n<total type=\"free\" count=\"")
-            .dec(heap.free_blocks);
-        out.str("\" size=\"")
-            .dec(heap.free)
-            .str("\"/>\n<total type=\"used\" size=\"");
-        out.dec(heap.used)
-            .str("\"/>\n<system type=\"current\" size=\"");
-        out.dec(global::region_bytes(heap)).str("\"/>\n</heap>\n");
+            .str("\">\n<sizes>\n</sizes>\n");
+        out.str("<total type=\"fast\" count=\"0\" size=\"0\"/>\n");
+        total_rest(&mut out, heap.free_blocks, heap.free);
+        systems(
+            &mut out,
+            global::region_bytes(heap),
+            heap.peak_regions * global::REGION_BYTES,
+        );
+        out.str("</heap>\n");
         write_line(&out, stream);
     }
     let mut tail = Line::new();
+    tail.str("<total type=\"fast\" count=\"")
+        .dec(s.cache.cached_blocks)
+        .str("\" size=\"")
+        .dec(s.cache.cached_bytes)
+        .str("\"/>\n");
+    total_rest(&mut tail, s.heap.free_blocks, s.heap.free);
     tail.str("<total type=\"mmap\" count=\"")
         .dec(s.large_count)
-        .str("\" size=\"");
-    tail.dec(s.large_bytes)
-        .str("\"/>\n<system type=\"current\" size=\"");
-    tail.dec(global::region_bytes(&s.heap) + s.large_bytes)
-        .str("\"/>\n</malloc>\n");
+        .str("\" size=\"")
+        .dec(s.large_bytes)
+        .str("\"/>\n");
+    let system = global::region_bytes(&s.heap) + s.large_bytes;
+    let peak = s.heap.peak_regions * global::REGION_BYTES + s.max_large_bytes;
+    systems(&mut tail, system, peak);
     write_line(&tail, stream);
+    let st = from_snapshot(&s);
+    let mut ours = Line::new();
+    ours.str("<bestbuddy live_blocks=\"")
+        .dec(st.live_blocks as usize);
+    ours.str("\" live_bytes=\"").dec(st.live_bytes as usize);
+    ours.str("\" in_use_peak=\"")
+        .dec(st.heap_in_use_peak as usize);
+    ours.str("\" largest_free=\"").dec(st.largest_free as usize);
+    ours.str("\" fragmentation_permille=\"")
+        .dec(s.fragmentation_permille());
+    ours.str("\" returned=\"").dec(st.returned_bytes as usize);
+    ours.str("\" rss=\"").dec(st.rss as usize);
+    ours.str("\" rss_peak=\"").dec(st.rss_peak as usize);
+    ours.str("\"/>\n</malloc>\n");
+    write_line(&ours, stream);
     0
+}
+
+/// glibc's `<total type="rest">`: the free blocks outside the fastbins.
+fn total_rest(out: &mut Line, count: usize, size: usize) {
+    out.str("<total type=\"rest\" count=\"")
+        .dec(count)
+        .str("\" size=\"")
+        .dec(size)
+        .str("\"/>\n");
+}
+
+/// glibc's `<system>` and `<aspace>` lines: bytes mapped now and at most.
+fn systems(out: &mut Line, current: usize, max: usize) {
+    out.str("<system type=\"current\" size=\"").dec(current);
+    out.str("\"/>\n<system type=\"max\" size=\"").dec(max);
+    out.str("\"/>\n<aspace type=\"total\" size=\"").dec(current);
+    out.str("\"/>\n<aspace type=\"mprotect\" size=\"")
+        .dec(current);
+    out.str("\"/>\n");
 }
 
 fn write_line(line: &Line, stream: *mut libc::FILE) {

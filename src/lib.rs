@@ -39,6 +39,7 @@ pub mod bestfit;
 pub mod buddy;
 mod cabi;
 pub mod chunkmap;
+pub mod counters;
 mod diag;
 #[cfg(not(feature = "no-exports"))]
 mod exports;
@@ -63,6 +64,18 @@ mod tests;
 fn panic(_: &core::panic::PanicInfo) -> ! {
     diag::fatal("internal panic")
 }
+
+// Runs when the process exits normally (after the program's own exit handlers and
+// destructors, from the .fini_array of this library or of a program linked with it).
+#[cfg(not(feature = "no-exports"))]
+#[used]
+#[unsafe(link_section = ".fini_array")]
+static AT_EXIT: extern "C" fn() = {
+    extern "C" fn at_exit() {
+        introspect::at_exit();
+    }
+    at_exit
+};
 
 // Initialise when the library is loaded, so a program's first malloc does not pay for it.
 // ld.so calls malloc before any constructor runs, so nothing depends on this having run.

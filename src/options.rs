@@ -1,5 +1,7 @@
-//! BESTBUDDY_OPTIONS: debug options read from the environment when the allocator starts.
+//! The environment the allocator reads when it starts: BESTBUDDY_OPTIONS, debug options,
+//! and BESTBUDDY_STATS, the statistics table at exit.
 //!
+//! BESTBUDDY_OPTIONS is
 //! A comma-separated list:
 //! - `junk=1`: fill new blocks with 0xAA and freed ones with 0x55 (glibc's M_PERTURB with
 //!   0x55; thread caches step aside so that every block is filled);
@@ -18,12 +20,15 @@ unsafe extern "C" {
 }
 
 const NAME: &[u8] = b"BESTBUDDY_OPTIONS=";
+const STATS: &[u8] = b"BESTBUDDY_STATS=";
 
 #[derive(Default, Debug, PartialEq, Eq)]
 pub struct Options {
     pub junk: bool,
     /// 0: never.
     pub check_every: usize,
+    /// BESTBUDDY_STATS set to anything but empty or `0`: print the statistics at exit.
+    pub stats_at_exit: bool,
 }
 
 /// The options of this process; `None` while libc has not set `environ` up yet (ld.so's
@@ -38,17 +43,22 @@ pub fn read() -> Option<Options> {
     if unsafe { libc::getauxval(libc::AT_SECURE) } != 0 {
         return Some(Options::default());
     }
+    let mut options = Options::default();
     // SAFETY: walking the environment array and its strings up to their terminators.
     unsafe {
         while !(*env).is_null() {
             let entry = core::ffi::CStr::from_ptr(*env).to_bytes();
             if let Some(value) = entry.strip_prefix(NAME) {
-                return Some(parse(value));
+                let stats_at_exit = options.stats_at_exit;
+                options = parse(value);
+                options.stats_at_exit = stats_at_exit;
+            } else if let Some(value) = entry.strip_prefix(STATS) {
+                options.stats_at_exit = !value.is_empty() && value != b"0";
             }
             env = env.add(1);
         }
     }
-    Some(Options::default())
+    Some(options)
 }
 
 /// Parses the value of BESTBUDDY_OPTIONS, naming each unknown option on stderr.

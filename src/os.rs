@@ -144,3 +144,47 @@ pub fn set_errno(value: i32) {
     // SAFETY: as in `errno`.
     unsafe { *libc::__errno_location() = value };
 }
+
+/// The process's resident bytes now (the second field of /proc/self/statm, in pages) and the
+/// most there have been (getrusage's ru_maxrss, in KiB); 0 for what cannot be read. Leaves
+/// errno as it was.
+pub fn resident_bytes() -> (usize, usize) {
+    keeping_errno(|| {
+        let mut buf = [0u8; 128];
+        // SAFETY: a NUL-terminated path; read writes at most the buffer's length; the
+        // descriptor is closed before returning.
+        let len = unsafe {
+            let fd = libc::open(
+                c"/proc/self/statm".as_ptr(),
+                libc::O_RDONLY | libc::O_CLOEXEC,
+            );
+            if fd < 0 {
+                0
+            } else {
+                let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+                libc::close(fd);
+                n.max(0) as usize
+            }
+        };
+        let resident_pages = buf[..len].split(|&b| b == b' ').nth(1).map_or(0, |field| {
+            field
+                .iter()
+                .take_while(|b| b.is_ascii_digit())
+                .fold(0usize, |n, &d| {
+                    n.saturating_mul(10).saturating_add((d - b'0') as usize)
+                })
+        });
+        // SAFETY: rusage is plain data that getrusage fills.
+        let peak_kib = unsafe {
+            let mut usage: libc::rusage = core::mem::zeroed();
+            if libc::getrusage(libc::RUSAGE_SELF, &mut usage) == 0 {
+                usage.ru_maxrss.max(0) as usize
+            } else {
+                0
+            }
+        };
+        // The kernel updates the peak lazily: never report it below the figure now.
+        let resident = resident_pages * PAGE;
+        (resident, (peak_kib * 1024).max(resident))
+    })
+}

@@ -20,13 +20,14 @@
 //! Blocks held in caches count as in use in mallinfo2.
 
 use core::ptr;
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 
 use crate::arena::Arenas;
 use crate::chunkmap::{self, MAX_ARENAS};
+use crate::counters::{Counter, Counters, Totals};
 use crate::freed;
 use crate::heap::Heap;
-use crate::sync::Guard;
+use crate::sync::{Guard, RawLock};
 
 const MAX_CLASSES: usize = 256;
 /// How many bytes one bin may hold before it flushes, and its bounds in blocks.
@@ -70,20 +71,53 @@ fn tls_set(value: usize) {
     }
 }
 
-#[derive(Clone, Copy)]
 struct Bin {
     /// First cached block (0 = none); each block's first word links to the next.
     head: usize,
-    /// Blocks on the list. Invariant: `count <= limit`.
-    count: u32,
+    /// Blocks on the list. Invariant: `count <= limit`. Written by the owning thread alone
+    /// (a relaxed load and store, as plain as a `u32`), read by statistics from any thread.
+    count: AtomicU32,
     limit: u32,
+}
+
+impl Bin {
+    const fn empty() -> Bin {
+        Bin {
+            head: 0,
+            count: AtomicU32::new(0),
+            limit: 0,
+        }
+    }
+
+    #[inline(always)]
+    fn count(&self) -> u32 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    #[inline(always)]
+    fn set_count(&self, n: u32) {
+        self.count.store(n, Ordering::Relaxed);
+    }
 }
 
 pub struct ThreadCache {
     bins: [Bin; MAX_CLASSES],
     /// The arena this thread allocates from (see `arena.rs`); it moves when contended.
     home: usize,
+    /// What this thread's calls did (`counters.rs`).
+    counters: Counters,
+    /// The registry's list of live caches, under `REGISTRY`.
+    next: *mut ThreadCache,
+    prev: *mut ThreadCache,
 }
+
+/// Guards the list of live caches (`CACHES`) and each cache's `next`/`prev`: taken when a
+/// cache is made or given back, and when statistics are read, never with an arena lock.
+pub static REGISTRY: RawLock = RawLock::new();
+/// The first live cache, under `REGISTRY`.
+static CACHES: AtomicPtr<ThreadCache> = AtomicPtr::new(ptr::null_mut());
+/// The counts of threads without a cache, and those of exited threads' caches.
+static SHARED: Counters = Counters::new();
 
 /// The pthread key whose destructor returns a thread's cache; valid once KEY_READY is set.
 static KEY: AtomicUsize = AtomicUsize::new(0);
@@ -130,6 +164,21 @@ pub fn pop(class: usize) -> *mut u8 {
     let Some(tc) = usable_cache() else {
         return ptr::null_mut();
     };
+    // SAFETY: tc is this thread's cache.
+    let p = unsafe { take_cached(tc, class) };
+    if !p.is_null() {
+        // SAFETY: tc is this thread's cache.
+        unsafe { (*tc).counters.bump(Counter::CacheHits, 1) };
+    }
+    p
+}
+
+/// Takes a cached block of `class` from `tc`, or null when its bin is empty.
+///
+/// # Safety
+/// `tc` is this thread's cache.
+#[inline(always)]
+unsafe fn take_cached(tc: *mut ThreadCache, class: usize) -> *mut u8 {
     // SAFETY: tc is this thread's cache; cached blocks are ours, at least 16 bytes each.
     unsafe {
         let bin = &mut (*tc).bins[class];
@@ -138,10 +187,20 @@ pub fn pop(class: usize) -> *mut u8 {
             return ptr::null_mut();
         }
         bin.head = freed::next(p, "malloc");
-        bin.count -= 1;
+        bin.set_count(bin.count() - 1);
         // Forget the link and the double-free key: the program now owns the block.
         freed::clear(p as *mut u8);
         p as *mut u8
+    }
+}
+
+/// Adds `n` to this thread's `counter` (the shared set's, for a thread without a cache).
+#[inline]
+pub fn count(counter: Counter, n: u64) {
+    match usable_cache() {
+        // SAFETY: tc is this thread's cache.
+        Some(tc) => unsafe { (*tc).counters.bump(counter, n) },
+        None => SHARED.add_shared(counter, n),
     }
 }
 
@@ -163,12 +222,14 @@ pub unsafe fn cache_free_fast<H: Heap>(p: *mut u8) -> bool {
     unsafe {
         let bin = (*tc).bins.get_unchecked_mut(class);
         let key = freed::key_of(p);
-        if bin.count >= bin.limit || *((p + 8) as *const usize) == key {
+        let count = bin.count();
+        if count >= bin.limit || *((p + 8) as *const usize) == key {
             return false;
         }
         freed::link_keyed(p, bin.head, key);
         bin.head = p;
-        bin.count += 1;
+        bin.set_count(count + 1);
+        (*tc).counters.bump(Counter::CacheFrees, 1);
     }
     true
 }
@@ -208,6 +269,7 @@ pub unsafe fn cache_free<H: Heap>(arenas: &Arenas<H>, p: *mut u8, call: &str) ->
     // SAFETY: p is a live block of at least 16 bytes, tc this thread's cache.
     unsafe {
         let home = (*tc).home;
+        let counters = &(*tc).counters;
         let bin = &mut (*tc).bins[class];
         // The key is exact (see `freed::is_held`): the block is in this bin, another thread's
         // cache or a remote list. Freed already, whichever it is.
@@ -215,12 +277,13 @@ pub unsafe fn cache_free<H: Heap>(arenas: &Arenas<H>, p: *mut u8, call: &str) ->
         if *((p + 8) as *const usize) == key {
             crate::diag::misuse(call, "double free of", p);
         }
-        if bin.count >= bin.limit {
-            flush(arenas, home, bin, bin.count / 2);
+        if bin.count() >= bin.limit {
+            flush(arenas, home, bin, bin.count() / 2, counters);
         }
         freed::link_keyed(p, bin.head, key);
         bin.head = p;
-        bin.count += 1;
+        bin.set_count(bin.count() + 1);
+        counters.bump(Counter::CacheFrees, 1);
     }
     true
 }
@@ -228,8 +291,9 @@ pub unsafe fn cache_free<H: Heap>(arenas: &Arenas<H>, p: *mut u8, call: &str) ->
 /// Returns `n` blocks of `bin` to their arenas: those of the thread's home in one call of
 /// `Heap::free_many` under one lock acquisition, the others chained per owner and pushed on
 /// their owners' remote lists with one compare-and-swap each (no waiting).
+/// Blocks pushed on remote lists are counted in `counters`.
 #[cold]
-fn flush<H: Heap>(arenas: &Arenas<H>, home: usize, bin: &mut Bin, n: u32) {
+fn flush<H: Heap>(arenas: &Arenas<H>, home: usize, bin: &mut Bin, n: u32, counters: &Counters) {
     let mut mine = [0usize; BIN_MAX as usize];
     let mut count = 0;
     // Per owner arena: the first and last block of the chain sent to it (0: none).
@@ -255,13 +319,17 @@ fn flush<H: Heap>(arenas: &Arenas<H>, home: usize, bin: &mut Bin, n: u32) {
                 chain.0 = p;
             }
         }
-        bin.count -= 1;
+        bin.set_count(bin.count() - 1);
     }
     if count > 0 {
         // SAFETY: the blocks are live blocks of the home arena that the cache gives up.
         if unsafe { arenas.get(home as u8).lock().free_many(&mine[..count]) }.is_err() {
             crate::diag::fatal("thread cache holds a block the heap does not know");
         }
+    }
+    let remote = n as u64 - count as u64;
+    if remote != 0 {
+        counters.bump(Counter::RemoteFrees, remote);
     }
     for (owner, &(first, last)) in chains.iter().enumerate() {
         if first != 0 {
@@ -296,21 +364,22 @@ pub fn refill<H: Heap>(arenas: &Arenas<H>, class: usize) -> *mut u8 {
         }
     }
     let size = H::class_size(class);
-    {
-        // SAFETY: tc is this thread's cache.
-        let (home, bin) = unsafe { (&mut (*tc).home, &mut (*tc).bins[class]) };
+    // SAFETY: tc is this thread's cache.
+    unsafe {
+        let (home, bin) = (&mut (*tc).home, &mut (*tc).bins[class]);
         let mut fresh = [0usize; BIN_MAX as usize / 2];
         let want = (bin.limit / 2) as usize;
-        // SAFETY: the lock is held for the call.
-        let got = unsafe { arenas.lock_home(home).alloc_many(size, &mut fresh[..want]) };
+        // The lock is held for the call.
+        let got = arenas.lock_home(home).alloc_many(size, &mut fresh[..want]);
         for &p in &fresh[..got] {
-            // SAFETY: a fresh block of at least 16 bytes, which the program does not hold.
-            unsafe { freed::link(p, bin.head) };
+            // A fresh block of at least 16 bytes, which the program does not hold.
+            freed::link(p, bin.head);
             bin.head = p;
-            bin.count += 1;
         }
+        bin.set_count(bin.count() + got as u32);
+        (*tc).counters.bump(Counter::CacheMisses, 1);
+        take_cached(tc, class)
     }
-    pop(class)
 }
 
 /// Makes this thread's cache, in the arena that becomes its home (taken in turn, so threads
@@ -327,11 +396,7 @@ fn create<H: Heap>(arenas: &Arenas<H>) -> *mut ThreadCache {
     if tc.is_null() {
         return tc;
     }
-    let mut bins = [Bin {
-        head: 0,
-        count: 0,
-        limit: 0,
-    }; MAX_CLASSES];
+    let mut bins = [const { Bin::empty() }; MAX_CLASSES];
     for (class, bin) in bins.iter_mut().enumerate().take(H::CACHE_CLASSES) {
         let blocks = (BIN_BYTES / H::class_size(class).max(1)) as u32;
         // Blocks above 1 KiB are held fewer at a time: a cached block also keeps its
@@ -346,7 +411,13 @@ fn create<H: Heap>(arenas: &Arenas<H>) -> *mut ThreadCache {
     }
     // SAFETY: tc is a fresh block of the cache's size and alignment; the key is valid.
     unsafe {
-        tc.write(ThreadCache { bins, home });
+        tc.write(ThreadCache {
+            bins,
+            home,
+            counters: Counters::new(),
+            next: ptr::null_mut(),
+            prev: ptr::null_mut(),
+        });
         // pthread_setspecific may allocate (keys >= 32): bypass caching meanwhile, so that it
         // cannot re-enter here.
         tls_set(EXITING);
@@ -358,8 +429,111 @@ fn create<H: Heap>(arenas: &Arenas<H>) -> *mut ThreadCache {
             return ptr::null_mut();
         }
         tls_set(tc as usize);
+        register(tc);
     }
     tc
+}
+
+/// Adds `tc` to the registry's list.
+///
+/// # Safety
+/// `tc` is a fresh cache, on no list.
+unsafe fn register(tc: *mut ThreadCache) {
+    REGISTRY.lock();
+    let first = CACHES.load(Ordering::Relaxed);
+    // SAFETY: the list's caches are live while they are on it, and REGISTRY is held.
+    unsafe {
+        (*tc).next = first;
+        if !first.is_null() {
+            (*first).prev = tc;
+        }
+    }
+    CACHES.store(tc, Ordering::Relaxed);
+    REGISTRY.unlock();
+}
+
+/// Takes `tc` off the registry's list, its counts moving to the shared set.
+///
+/// # Safety
+/// `tc` is on the list.
+unsafe fn unregister(tc: *mut ThreadCache) {
+    REGISTRY.lock();
+    // SAFETY: as in `register`.
+    unsafe {
+        (*tc).counters.fold_into(&SHARED);
+        let (next, prev) = ((*tc).next, (*tc).prev);
+        if !next.is_null() {
+            (*next).prev = prev;
+        }
+        if prev.is_null() {
+            CACHES.store(next, Ordering::Relaxed);
+        } else {
+            (*prev).next = next;
+        }
+    }
+    REGISTRY.unlock();
+}
+
+/// What the thread caches hold and have counted, over every thread.
+#[derive(Default)]
+pub struct CacheTotals {
+    pub counters: Totals,
+    /// Blocks held in thread caches, and their usable bytes.
+    pub cached_blocks: usize,
+    pub cached_bytes: usize,
+    /// The heap blocks that hold the caches themselves, and their usable bytes.
+    pub cache_blocks: usize,
+    pub cache_bytes: usize,
+}
+
+/// Adds up every live cache's counters and contents, and the shared counters.
+/// The calling thread's own cache is counted exactly; others' cached bytes by their class.
+pub fn totals<H: Heap>() -> CacheTotals {
+    let own = current();
+    let mut totals = CacheTotals::default();
+    REGISTRY.lock();
+    SHARED.add_into(&mut totals.counters);
+    let mut tc = CACHES.load(Ordering::Relaxed);
+    while !tc.is_null() {
+        // SAFETY: a cache on the list is live while REGISTRY is held; its owner writes its
+        // counters and bin counts only with relaxed atomic stores.
+        unsafe {
+            (*tc).counters.add_into(&mut totals.counters);
+            totals.cache_blocks += 1;
+            totals.cache_bytes += H::peek_usable(tc.cast()).unwrap_or(0);
+            for (class, bin) in (*tc).bins.iter().enumerate().take(H::CACHE_CLASSES) {
+                let n = bin.count() as usize;
+                totals.cached_blocks += n;
+                totals.cached_bytes += if tc == own {
+                    usable_in::<H>(bin)
+                } else {
+                    // Another thread's list may change under us: its blocks are counted at
+                    // their class's size (a refill's last block can hold a little more).
+                    n * H::class_size(class)
+                };
+            }
+            tc = (*tc).next;
+        }
+    }
+    REGISTRY.unlock();
+    totals
+}
+
+/// The usable bytes of the blocks on a bin of this thread's cache, block by block.
+///
+/// # Safety
+/// `bin` is a bin of the calling thread's cache.
+unsafe fn usable_in<H: Heap>(bin: &Bin) -> usize {
+    let mut bytes = 0;
+    let mut p = bin.head;
+    while p != 0 {
+        // SAFETY: cached blocks are live heap blocks, linked with `freed::link`.
+        unsafe {
+            bytes += H::peek_usable(p as *mut u8).unwrap_or(0);
+            p = freed::next(p, "malloc_stats");
+        }
+    }
+    bytes
 }
 
 /// Gives every block of this thread's cache back to its arena; `exiting` also frees the cache
@@ -375,12 +549,14 @@ pub unsafe fn drain<H: Heap>(arenas: &Arenas<H>, tc: *mut ThreadCache, exiting: 
     // SAFETY: tc is this thread's cache, no longer reachable from its slot when exiting.
     unsafe {
         let home = (*tc).home;
+        let counters = &(*tc).counters;
         for bin in (*tc).bins.iter_mut() {
-            if bin.count > 0 {
-                flush(arenas, home, bin, bin.count);
+            if bin.count() > 0 {
+                flush(arenas, home, bin, bin.count(), counters);
             }
         }
         if exiting {
+            unregister(tc);
             free_cache(arenas, tc);
         }
     }

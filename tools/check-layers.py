@@ -22,7 +22,7 @@ LAYERS = [
     ["bestfit", "buddy"],
     ["heap"],
     ["chunkmap", "options"],
-    ["seal", "sync"],
+    ["seal", "sync", "counters"],
     ["os", "diag"],
 ]
 

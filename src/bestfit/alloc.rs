@@ -226,7 +226,7 @@ impl<S: RegionSource> BestFitHeap<S> {
             make_free(b, size, flags & PREV_IN_USE != 0);
             let bytes = end - b - size;
             self.core.free -= bytes;
-            self.core.take(b, bytes);
+            self.core.take(b, bytes, n);
             n
         }
     }
@@ -287,7 +287,7 @@ impl<S: RegionSource> BestFitHeap<S> {
                 b += take;
                 size -= take;
             }
-            self.core.take(rest, b - rest);
+            self.core.take(rest, b - rest, n);
             if size == 0 {
                 // All of it went: the block after it has a neighbour in use now.
                 let flags = self.checked_bits(b);
@@ -312,7 +312,7 @@ impl<S: RegionSource> BestFitHeap<S> {
             set_header(b, bits(b) | IN_USE);
             set_prev_in_use(b + size, true);
             set_live(b + HEADER, true);
-            self.core.take(b, size);
+            self.core.take(b, size, 1);
             (b + HEADER) as *mut u8
         }
     }

@@ -87,6 +87,35 @@ impl<S: RegionSource> BestFitHeap<S> {
         next * 64 + self.nonempty[next].trailing_zeros() as usize
     }
 
+    /// The size of the largest free block: the top, the treap's largest, or the block size
+    /// of the highest non-empty exact bin.
+    ///
+    /// # Safety
+    /// The heap is intact: the top and the treap's nodes are free blocks of this heap.
+    pub(super) unsafe fn largest_free_block(&self) -> usize {
+        // SAFETY: forwarded from the caller.
+        let (top, treap) = unsafe {
+            (
+                if self.top == 0 { 0 } else { size_of(self.top) },
+                self.treap_largest(),
+            )
+        };
+        // The highest non-empty exact bin: a walk down the bitmap (statistics only).
+        let mut exact = 0;
+        for word in (0..BITMAP_WORDS).rev() {
+            let mut bits = self.nonempty[word];
+            if word == MIXED_BIN / 64 {
+                bits &= !(1 << (MIXED_BIN % 64));
+            }
+            if bits != 0 {
+                let bin = word * 64 + 63 - bits.leading_zeros() as usize;
+                exact = (bin + 2) * 16;
+                break;
+            }
+        }
+        top.max(treap).max(exact)
+    }
+
     /// Adds the free block `b` (header and footer written) to the free blocks: as the top if
     /// there is none and `b` ends its region, else to its bin.
     ///

@@ -217,6 +217,7 @@ unsafe fn check_region(base: usize, tally: &mut Tally) -> Result<usize, &'static
                     return Err("block in use without its live bit");
                 }
                 region_used += size;
+                tally.used_blocks += 1;
                 prev_in_use = true;
             } else {
                 if live {

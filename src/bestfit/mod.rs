@@ -194,6 +194,7 @@ impl<S: RegionSource> Heap for BestFitHeap<S> {
     /// Requests above 1 MiB get a mapping of their own, so they go back to the OS on free.
     const MAX_REQUEST: usize = 1 << 20;
     const MAX_ALIGN: usize = 1 << 20;
+    const BLOCK_HEADER: usize = HEADER;
 
     /// # Safety
     /// The trait's contract ([`Heap::alloc`]); see `alloc.rs`.
@@ -260,6 +261,11 @@ impl<S: RegionSource> Heap for BestFitHeap<S> {
     unsafe fn forget_region(&mut self, region: *mut Region) {
         // SAFETY: a wholly free region is one free block, in its bin or the top.
         unsafe { self.remove_free(region as usize + FIRST_BLOCK) };
+    }
+
+    fn largest_free(&self) -> usize {
+        // SAFETY: the caller holds the heap's lock, so its free structures are intact.
+        unsafe { self.largest_free_block() }
     }
 
     fn decommit_free(&mut self) -> bool {

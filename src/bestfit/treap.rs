@@ -154,4 +154,21 @@ impl<S: RegionSource> BestFitHeap<S> {
         }
         (best, !passed_smaller)
     }
+
+    /// The size of the treap's largest block (0 when the tree is empty): the rightmost node.
+    ///
+    /// # Safety
+    /// The tree is a valid treap of free blocks of this heap.
+    pub(super) unsafe fn treap_largest(&self) -> usize {
+        let mut t = self.bins[MIXED_BIN];
+        let mut largest = 0;
+        // SAFETY: t is a valid treap of free blocks.
+        unsafe {
+            while t != 0 {
+                largest = size_of(t);
+                t = self.right(t);
+            }
+        }
+        largest
+    }
 }

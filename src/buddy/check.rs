@@ -85,6 +85,7 @@ unsafe fn check_region(base: usize, tally: &mut Tally) -> Result<usize, &'static
             }
             if e & IN_USE != 0 {
                 region_used += bytes;
+                tally.used_blocks += 1;
             } else {
                 let buddy = offset ^ bytes;
                 if order < MAX_ORDER && buddy >= META && entry(base, buddy).load(Relaxed) == e {

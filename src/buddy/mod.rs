@@ -209,6 +209,8 @@ impl<S: RegionSource> Heap for BuddyHeap<S> {
 
     const MAX_REQUEST: usize = block_bytes(MAX_ORDER);
     const MAX_ALIGN: usize = block_bytes(MAX_ORDER);
+    /// A buddy block has no header: all of it is usable.
+    const BLOCK_HEADER: usize = 0;
 
     /// # Safety
     /// The trait's contract ([`Heap::alloc`]).
@@ -234,7 +236,7 @@ impl<S: RegionSource> Heap for BuddyHeap<S> {
             }
             let (base, offset) = split_addr(b);
             entry(base, offset).store(IN_USE | (order + 1) as u8, Relaxed);
-            self.core.take(b, block_bytes(order));
+            self.core.take(b, block_bytes(order), 1);
         }
         b as *mut u8
     }
@@ -327,6 +329,13 @@ impl<S: RegionSource> Heap for BuddyHeap<S> {
     unsafe fn forget_region(&mut self, region: *mut Region) {
         // SAFETY: region is ours and wholly free, so it is exactly its four top blocks.
         unsafe { self.unlink_top_blocks(region as usize) };
+    }
+
+    fn largest_free(&self) -> usize {
+        match self.nonempty {
+            0 => 0,
+            orders => block_bytes(31 - orders.leading_zeros() as usize),
+        }
     }
 
     fn decommit_free(&mut self) -> bool {

@@ -7,6 +7,7 @@ use core::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 use super::ARENAS;
 use crate::chunkmap;
 use crate::large;
+use crate::tcache;
 
 // glibc's stdio list lock, which its fork takes between the atfork prepare handlers and its
 // own malloc's locks (posix/fork.c). The lock is recursive, so taking it here first and
@@ -45,6 +46,7 @@ pub(super) extern "C" fn prepare() {
     let locked = ARENAS.lock_all();
     large::fork_prepare();
     chunkmap::LEAF_LOCK.lock();
+    tcache::REGISTRY.lock();
     FORK_LOCKED.store(locked, Ordering::Relaxed);
 }
 
@@ -53,6 +55,7 @@ pub(super) extern "C" fn parent() {
     if locked == FORK_SKIPPED {
         return;
     }
+    tcache::REGISTRY.unlock();
     chunkmap::LEAF_LOCK.unlock();
     large::fork_parent();
     ARENAS.unlock_all(locked);
@@ -65,6 +68,7 @@ pub(super) extern "C" fn child() {
     if locked == FORK_SKIPPED {
         return;
     }
+    tcache::REGISTRY.reset_in_child();
     chunkmap::LEAF_LOCK.reset_in_child();
     large::fork_child();
     ARENAS.reset_all_in_child(locked);

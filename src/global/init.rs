@@ -51,6 +51,14 @@ fn init() {
     READY.store(true, Ordering::Release);
 }
 
+/// BESTBUDDY_STATS: print the statistics table when the process exits.
+static STATS_AT_EXIT: AtomicBool = AtomicBool::new(false);
+
+/// Whether BESTBUDDY_STATS asked for the statistics table at exit.
+pub fn stats_at_exit() -> bool {
+    STATS_AT_EXIT.load(Ordering::Relaxed)
+}
+
 /// Set once BESTBUDDY_OPTIONS has been read and applied.
 static OPTIONS_APPLIED: AtomicBool = AtomicBool::new(false);
 /// `check=N`: walk every heap every N allocator calls (0: never), counting in `CALLS`.
@@ -72,6 +80,7 @@ fn apply_options() {
     if options.junk {
         set_perturb(0x55);
     }
+    STATS_AT_EXIT.store(options.stats_at_exit, Ordering::Relaxed);
     if options.check_every != 0 {
         CHECK_EVERY.store(options.check_every, Ordering::Relaxed);
         tcache::ENABLED.store(false, Ordering::Relaxed);

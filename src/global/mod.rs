@@ -13,7 +13,7 @@ mod init;
 mod settings;
 
 pub(crate) use init::ensure_init;
-pub use init::init_at_load;
+pub use init::{init_at_load, stats_at_exit};
 pub use settings::*;
 
 use core::ptr;
@@ -21,6 +21,7 @@ use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 use crate::arena::Arenas;
 use crate::chunkmap::{self, Owner};
+use crate::counters::Counter;
 use crate::diag;
 use crate::freed;
 use crate::heap::{Heap, MIN_ALIGN, Misuse};
@@ -72,15 +73,25 @@ fn over_mapping_limit(size: usize, align: usize) -> bool {
 ///
 /// The fast path is a pop from this thread's cache; it asks nothing about initialisation: a
 /// thread without a cache (the first call of all included) misses into `alloc_slow`.
+///
+/// For every entry point but malloc, whose fast path is `alloc_cached` and whose misses go to
+/// `alloc_slow` (a cache hit here is counted as not malloc's).
 #[inline]
 pub fn alloc(size: usize, align: usize) -> *mut u8 {
     if align <= MIN_ALIGN {
         let p = alloc_cached(size);
         if !p.is_null() {
+            tcache::count(Counter::CacheHitsNotMalloc, 1);
             return p;
         }
     }
     alloc_slow(size, align)
+}
+
+/// Counts a call for the statistics (`counters.rs`), in this thread's counters.
+#[inline]
+pub fn count(counter: Counter) {
+    tcache::count(counter, 1);
 }
 
 /// The fast path alone: a block of `size` bytes (aligned to `MIN_ALIGN`) from this thread's
@@ -216,6 +227,7 @@ unsafe fn free_slow(p: *mut u8, call: &str) {
     if unsafe { tcache::cache_free(&ARENAS, p, call) } {
         return;
     }
+    count(Counter::FreesUncached);
     // free preserves errno (glibc >= 2.33): unmapping memory could otherwise change it.
     // SAFETY: forwarded from the caller.
     os::keeping_errno(|| unsafe { free_uncached(p, call) });
@@ -250,6 +262,7 @@ unsafe fn free_uncached(p: *mut u8, call: &str) {
             None if unsafe { ActiveHeap::peek_live(p) } => {
                 // SAFETY: p is a live block of that arena, given up by the program.
                 unsafe { ARENAS.get(arena).free_remote(p) };
+                count(Counter::RemoteFrees);
                 Ok(())
             }
             // SAFETY: see above.
@@ -341,6 +354,7 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
     if q.is_null() {
         return q;
     }
+    count(Counter::FreesByRealloc);
     // SAFETY: both blocks are live and distinct; the copy fits both.
     unsafe {
         ptr::copy_nonoverlapping(p, q, old_size.min(size));

@@ -5,20 +5,78 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 
 use super::{ARENAS, ActiveHeap, MMAP_MAX, MMAP_THRESHOLD, PERTURB, ensure_init};
 use crate::chunkmap;
-use crate::heap::{CHUNK, Heap, HeapStats};
+use crate::freed;
+use crate::heap::{CHUNK, Heap, HeapStats, SpanKind};
 use crate::large;
+use crate::os;
 use crate::sync::RawLock;
-use crate::tcache;
+use crate::tcache::{self, CacheTotals};
 
-/// A snapshot of every figure the introspection calls report.
+/// A snapshot of every figure the introspection calls and the statistics report.
 pub struct Snapshot {
+    /// The heaps' figures, summed over the arenas.
     pub heap: HeapStats,
+    /// The thread caches' contents and every thread's call counters.
+    pub cache: CacheTotals,
     pub large_count: usize,
     pub large_bytes: usize,
     pub max_large_count: usize,
     pub max_large_bytes: usize,
     /// Bytes of freed large mappings kept for reuse.
     pub kept_bytes: usize,
+    /// Bytes of large mappings given back to the OS.
+    pub large_returned: usize,
+    /// Resident bytes of the process now, and the most there have been.
+    pub rss: usize,
+    pub peak_rss: usize,
+    /// malloc_trim calls made.
+    pub trims: usize,
+}
+
+impl Snapshot {
+    /// Blocks the program holds: heap blocks in use but not held by a thread cache, and
+    /// large blocks.
+    pub fn live_blocks(&self) -> usize {
+        self.live_heap_blocks() + self.large_count
+    }
+
+    /// Heap blocks the program holds: in use, but neither held by a thread cache nor
+    /// holding one.
+    pub fn live_heap_blocks(&self) -> usize {
+        self.heap
+            .used_blocks
+            .saturating_sub(self.cache.cached_blocks + self.cache.cache_blocks)
+    }
+
+    /// Usable bytes of heap blocks the program holds.
+    pub fn live_heap_bytes(&self) -> usize {
+        usable_bytes(self.heap.used, self.heap.used_blocks)
+            .saturating_sub(self.cache.cached_bytes + self.cache.cache_bytes)
+    }
+
+    /// Usable bytes the program holds: its heap blocks', and its large blocks' mappings.
+    pub fn live_bytes(&self) -> usize {
+        self.live_heap_bytes() + self.large_bytes
+    }
+
+    /// External fragmentation of the heaps, 1 - largest free block / free bytes, in
+    /// thousandths (0 when nothing is free).
+    pub fn fragmentation_permille(&self) -> usize {
+        match self.heap.free {
+            0 => 0,
+            free => 1000 - (self.heap.largest_free as u128 * 1000 / free as u128) as usize,
+        }
+    }
+
+    /// Bytes given back to the OS: heap regions and pages, large mappings.
+    pub fn returned(&self) -> usize {
+        self.heap.returned + self.large_returned
+    }
+}
+
+/// The usable bytes of `blocks` heap blocks of `bytes` in all (each loses its header).
+fn usable_bytes(bytes: usize, blocks: usize) -> usize {
+    bytes - blocks * ActiveHeap::BLOCK_HEADER
 }
 
 pub fn snapshot() -> Snapshot {
@@ -34,20 +92,85 @@ pub fn snapshot_by_arena(arenas: &mut [Option<HeapStats>; chunkmap::MAX_ARENAS])
         heap += stats;
         arenas[index] = Some(stats);
     });
+    let (rss, peak_rss) = os::resident_bytes();
     Snapshot {
         heap,
+        cache: tcache::totals::<ActiveHeap>(),
         large_count: large::COUNT.load(Ordering::Relaxed),
         large_bytes: large::BYTES.load(Ordering::Relaxed),
         max_large_count: large::MAX_COUNT.load(Ordering::Relaxed),
         max_large_bytes: large::MAX_BYTES.load(Ordering::Relaxed),
         kept_bytes: large::kept_bytes(),
+        large_returned: large::RETURNED.load(Ordering::Relaxed),
+        rss,
+        peak_rss,
+        trims: TRIMS.load(Ordering::Relaxed),
     }
+}
+
+/// What a walk over every heap's blocks found, against what the counters say, taken in one
+/// pass under each arena's lock.
+#[derive(Default, Debug)]
+pub struct WalkCheck {
+    /// Blocks in use and their bytes, as the walk found them and as the heaps count them.
+    pub walked_blocks: usize,
+    pub walked_bytes: usize,
+    pub counted_blocks: usize,
+    pub counted_bytes: usize,
+    /// Blocks in use that a thread cache or a remote list holds (they carry the held-block
+    /// key), and their usable bytes.
+    pub held_blocks: usize,
+    pub held_bytes: usize,
+    /// Blocks the program holds, by the walk, and their usable bytes.
+    pub live_blocks: usize,
+    pub live_bytes: usize,
+}
+
+impl WalkCheck {
+    /// Whether the walk and the heaps' counts agree.
+    pub fn agrees(&self) -> bool {
+        self.walked_blocks == self.counted_blocks && self.walked_bytes == self.counted_bytes
+    }
+}
+
+/// Walks every block of every heap (`Heap::walk`), to check the statistics against what the
+/// memory holds.
+pub fn walk_check() -> WalkCheck {
+    let mut check = WalkCheck::default();
+    ARENAS.each(|heap| {
+        let stats = heap.stats();
+        check.counted_blocks += stats.used_blocks;
+        check.counted_bytes += stats.used;
+        // SAFETY: the heap is locked and intact (its own checks abort on damage first); a
+        // live block's payload lies past its header and holds at least 16 bytes.
+        unsafe {
+            heap.walk(|span| {
+                if span.kind != SpanKind::Live {
+                    return;
+                }
+                check.walked_blocks += 1;
+                check.walked_bytes += span.size;
+                let usable = span.size - ActiveHeap::BLOCK_HEADER;
+                if freed::is_held((span.start + ActiveHeap::BLOCK_HEADER) as *mut u8) {
+                    check.held_blocks += 1;
+                    check.held_bytes += usable;
+                } else {
+                    check.live_blocks += 1;
+                    check.live_bytes += usable;
+                }
+            })
+        };
+    });
+    check
 }
 
 /// Bytes the heap has mapped in regions.
 pub fn region_bytes(stats: &HeapStats) -> usize {
     stats.regions * CHUNK
 }
+
+/// The bytes one heap region maps.
+pub const REGION_BYTES: usize = CHUNK;
 
 /// Gives this thread's cached blocks back to the heap (before trimming or perturbing).
 pub(super) fn drain_this_thread() {
@@ -58,7 +181,11 @@ pub(super) fn drain_this_thread() {
     }
 }
 
+/// malloc_trim calls made.
+pub static TRIMS: AtomicUsize = AtomicUsize::new(0);
+
 pub fn trim() -> bool {
+    TRIMS.fetch_add(1, Ordering::Relaxed);
     drain_this_thread();
     let mut released = large::trim();
     ARENAS.each(|heap| released |= heap.trim());

@@ -143,24 +143,39 @@ pub struct Span {
 pub struct HeapStats {
     /// Regions currently mapped.
     pub regions: usize,
-    /// Bytes of blocks handed out (block sizes, overhead included).
+    /// The most regions mapped at once (summed over heaps: each heap's own peak).
+    pub peak_regions: usize,
+    /// Bytes of blocks handed out (block sizes, overhead included), thread caches' included.
     pub used: usize,
+    /// Blocks handed out, thread caches' included.
+    pub used_blocks: usize,
+    /// The most `used` has been (summed over heaps: each heap's own peak).
+    pub peak_used: usize,
     /// Bytes of free blocks.
     pub free: usize,
     /// Number of free blocks.
     pub free_blocks: usize,
+    /// The largest free block (over heaps: the largest of any).
+    pub largest_free: usize,
     /// Bytes of regions that are wholly free and kept for reuse.
     pub spare: usize,
+    /// Bytes given back to the OS: regions unmapped, free pages decommitted.
+    pub returned: usize,
 }
 
 impl core::ops::AddAssign for HeapStats {
     /// Adds another heap's figures (the arenas' totals).
     fn add_assign(&mut self, other: HeapStats) {
         self.regions += other.regions;
+        self.peak_regions += other.peak_regions;
         self.used += other.used;
+        self.used_blocks += other.used_blocks;
+        self.peak_used += other.peak_used;
         self.free += other.free;
         self.free_blocks += other.free_blocks;
+        self.largest_free = self.largest_free.max(other.largest_free);
         self.spare += other.spare;
+        self.returned += other.returned;
     }
 }
 
@@ -176,6 +191,9 @@ pub trait Heap {
     const EMPTY: Self;
     /// The largest request this heap serves; larger ones get their own mapping.
     const MAX_REQUEST: usize;
+    /// The bytes of a block before its payload (its header): a block of `n` bytes has
+    /// `n - BLOCK_HEADER` usable.
+    const BLOCK_HEADER: usize;
     /// The largest alignment this heap serves.
     const MAX_ALIGN: usize;
 
@@ -337,9 +355,12 @@ pub trait Heap {
         }
     }
 
+    /// The size of the largest free block (0 if none).
+    fn largest_free(&self) -> usize;
+
     /// Current figures.
     fn stats(&self) -> HeapStats {
-        self.core().stats(Self::AREA)
+        self.core().stats(Self::AREA, self.largest_free())
     }
 
     /// Which arena this heap is: its regions carry this index in their headers (and, from

@@ -11,8 +11,18 @@ use super::{Call, HeapStats, OsRegions, RegionSource, SpareLimit};
 pub struct HeapCore<S: RegionSource = OsRegions> {
     /// Every mapped region. A region's `used` is 0 iff it is wholly free (a spare).
     regions: Regions,
-    /// Bytes of blocks in use, over all regions: the sum of the regions' `used`.
+    /// Bytes of blocks in use, over all regions: the sum of the regions' `used`. Blocks held
+    /// by thread caches and remote lists are in use as far as the heap knows.
     used: usize,
+    /// Blocks in use, over all regions.
+    used_blocks: usize,
+    /// The most `used` has been. Invariant: `peak_used >= used`.
+    peak_used: usize,
+    /// The most regions mapped at once. Invariant: at least `regions.count()`.
+    peak_regions: usize,
+    /// Bytes given back to the source: regions unmapped and whole pages decommitted.
+    returned: usize,
+
     /// Bytes of free blocks, over all regions (spare regions included). The policy keeps
     /// it, and `free_blocks`, as blocks enter and leave its free structures.
     pub(crate) free: usize,
@@ -37,6 +47,7 @@ pub struct Tally {
     /// Regions with no block in use.
     pub spare: usize,
     pub used: usize,
+    pub used_blocks: usize,
     pub free: usize,
     pub free_blocks: usize,
 }
@@ -46,6 +57,10 @@ impl<S: RegionSource> HeapCore<S> {
     pub const EMPTY: Self = HeapCore {
         regions: Regions::EMPTY,
         used: 0,
+        used_blocks: 0,
+        peak_used: 0,
+        peak_regions: 0,
+        returned: 0,
         free: 0,
         free_blocks: 0,
         spare_count: 0,
@@ -67,6 +82,7 @@ impl<S: RegionSource> HeapCore<S> {
             return None;
         }
         self.spare_count += 1;
+        self.peak_regions = self.peak_regions.max(self.regions.count());
         Some(base)
     }
 
@@ -80,15 +96,16 @@ impl<S: RegionSource> HeapCore<S> {
         // SAFETY: forwarded from the caller.
         unsafe { self.regions.unmap::<S>(region) };
         self.spare_count -= 1;
+        self.returned += super::CHUNK;
     }
 
-    /// Counts `bytes` more in use in the region of `b` and in the heap; a region that had
-    /// none in use is no longer a spare.
+    /// Counts `blocks` more blocks in use, of `bytes` in all, in the region of `b` and in
+    /// the heap; a region that had none in use is no longer a spare.
     ///
     /// # Safety
     /// `b` lies in one of this heap's regions.
     #[inline]
-    pub(crate) unsafe fn take(&mut self, b: usize, bytes: usize) {
+    pub(crate) unsafe fn take(&mut self, b: usize, bytes: usize, blocks: usize) {
         // SAFETY: b lies in one of our regions, whose header is at its start.
         unsafe {
             let region = region_of(b);
@@ -98,10 +115,12 @@ impl<S: RegionSource> HeapCore<S> {
             (*region).used += bytes;
         }
         self.used += bytes;
+        self.used_blocks += blocks;
+        self.peak_used = self.peak_used.max(self.used);
     }
 
-    /// Counts `bytes` fewer in use in the region of `b` and in the heap. A region left with
-    /// none in use is the caller's to pass to [`emptied`](Self::emptied).
+    /// Counts one block of `bytes` fewer in use in the region of `b` and in the heap. A
+    /// region left with none in use is the caller's to pass to [`emptied`](Self::emptied).
     ///
     /// # Safety
     /// `b` lies in one of this heap's regions, which has at least `bytes` in use.
@@ -110,6 +129,7 @@ impl<S: RegionSource> HeapCore<S> {
         // SAFETY: b lies in one of our regions, whose header is at its start.
         unsafe { (*region_of(b)).used -= bytes };
         self.used -= bytes;
+        self.used_blocks -= 1;
     }
 
     /// The block at `b`, in use, changed from `old` to `new` bytes in place.
@@ -124,6 +144,7 @@ impl<S: RegionSource> HeapCore<S> {
             (*region).used = (*region).used + new - old;
         }
         self.used = self.used + new - old;
+        self.peak_used = self.peak_used.max(self.used);
     }
 
     /// A region has just been left with no block in use: counts it a spare, and says whether
@@ -138,14 +159,20 @@ impl<S: RegionSource> HeapCore<S> {
         self.spare_limit = SpareLimit::new(regions);
     }
 
-    /// The figures, a wholly free region holding `area` bytes of blocks.
-    pub fn stats(&self, area: usize) -> HeapStats {
+    /// The figures, a wholly free region holding `area` bytes of blocks and the largest
+    /// free block being `largest_free` bytes (the policy knows where to look).
+    pub fn stats(&self, area: usize, largest_free: usize) -> HeapStats {
         HeapStats {
             regions: self.regions.count(),
+            peak_regions: self.peak_regions,
             used: self.used,
+            used_blocks: self.used_blocks,
+            peak_used: self.peak_used,
             free: self.free,
             free_blocks: self.free_blocks,
+            largest_free,
             spare: self.spare_count * area,
+            returned: self.returned,
         }
     }
 
@@ -172,9 +199,11 @@ impl<S: RegionSource> HeapCore<S> {
     ///
     /// # Safety
     /// The range is free memory of one of this heap's regions.
-    pub(crate) unsafe fn decommit_inside(&self, start: usize, end: usize) -> bool {
+    pub(crate) unsafe fn decommit_inside(&mut self, start: usize, end: usize) -> bool {
         // SAFETY: forwarded from the caller.
-        unsafe { S::decommit_inside(start, end) }
+        let bytes = unsafe { S::decommit_inside(start, end) };
+        self.returned += bytes;
+        bytes != 0
     }
 
     /// Reports that the heap's metadata at `p` (a header, footer or link of the block whose
@@ -215,6 +244,7 @@ impl<S: RegionSource> HeapCore<S> {
     /// The invariant walker's last step: what it found against the counts.
     pub fn check_totals(&self, tally: &Tally) -> Result<(), &'static str> {
         if tally.used != self.used
+            || tally.used_blocks != self.used_blocks
             || tally.free != self.free
             || tally.free_blocks != self.free_blocks
         {

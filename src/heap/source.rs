@@ -33,15 +33,15 @@ pub unsafe trait RegionSource {
     fn contains(addr: usize) -> bool;
 
     /// Gives the whole pages strictly inside `[start, end)` (free memory of a region) back
-    /// to whoever supplies the memory, leaving the partial pages at either end alone; true if
-    /// anything was given back. By default nothing is: the memory stays as it is.
+    /// to whoever supplies the memory, leaving the partial pages at either end alone; the
+    /// bytes given back. By default nothing is: the memory stays as it is.
     ///
     /// # Safety
     /// The range is free memory of a region of this source; nothing reads the pages inside
     /// it before the heap writes them again (they may read as zeroes afterwards).
-    unsafe fn decommit_inside(start: usize, end: usize) -> bool {
+    unsafe fn decommit_inside(start: usize, end: usize) -> usize {
         let _ = (start, end);
-        false
+        0
     }
 }
 
@@ -80,15 +80,19 @@ unsafe impl RegionSource for OsRegions {
 
     /// # Safety
     /// The trait's contract ([`RegionSource::decommit_inside`]).
-    unsafe fn decommit_inside(start: usize, end: usize) -> bool {
+    unsafe fn decommit_inside(start: usize, end: usize) -> usize {
         let Some(first) = os::align_up(start, os::PAGE) else {
-            return false;
+            return 0;
         };
         let last = end & !(os::PAGE - 1);
         if last <= first {
-            return false;
+            return 0;
         }
         // SAFETY: the caller guarantees the range is free memory of a mapped region.
-        unsafe { os::decommit(first as *mut u8, last - first) }
+        if unsafe { os::decommit(first as *mut u8, last - first) } {
+            last - first
+        } else {
+            0
+        }
     }
 }

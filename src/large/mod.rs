@@ -63,6 +63,8 @@ pub static BYTES: AtomicUsize = AtomicUsize::new(0);
 /// The most of each there ever was (for malloc_stats).
 pub static MAX_COUNT: AtomicUsize = AtomicUsize::new(0);
 pub static MAX_BYTES: AtomicUsize = AtomicUsize::new(0);
+/// Bytes of large mappings given back to the OS, kept ones included once they go.
+pub static RETURNED: AtomicUsize = AtomicUsize::new(0);
 
 /// Payloads of the last large blocks freed. Their mappings are gone, so a second free finds
 /// no header; this ring is what lets it be named a double free rather than an invalid pointer.
@@ -82,6 +84,7 @@ fn unmap_block(head: usize, mapped: usize) {
     chunkmap::forget(head, mapped);
     // SAFETY: the mapping is ours and holds no live block.
     unsafe { os::unmap(head as *mut u8, mapped) };
+    RETURNED.fetch_add(mapped, Ordering::Relaxed);
 }
 
 /// Where the payload starts relative to the head for a given alignment.
@@ -302,6 +305,7 @@ pub unsafe fn resize_in_place(p: *mut u8, size: usize) -> Result<bool, Misuse> {
                 chunkmap::forget(head + keep, old - keep);
             }
             os::unmap((head + new) as *mut u8, old - new);
+            RETURNED.fetch_add(old - new, Ordering::Relaxed);
         } else {
             if os::remap_in_place(head as *mut u8, old, new).is_err() {
                 return Ok(false);

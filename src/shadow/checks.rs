@@ -200,7 +200,8 @@ impl<H: Heap> Model<H> {
         let mut spans = Vec::new();
         // SAFETY: the heap passed `check` just now.
         unsafe { self.heap.walk(|span| spans.push(span)) };
-        let (mut live, mut free, mut free_blocks, mut regions) = (0, 0, 0, 0);
+        let (mut live, mut live_blocks, mut free, mut free_blocks, mut regions) = (0, 0, 0, 0, 0);
+        let mut largest_free = 0;
         let mut end = 0;
         for span in &spans {
             if span.start % CHUNK == 0 {
@@ -217,10 +218,14 @@ impl<H: Heap> Model<H> {
             assert!(span.size > 0, "walk: empty stretch at {:#x}", span.start);
             end = span.start + span.size;
             match span.kind {
-                SpanKind::Live => live += span.size,
+                SpanKind::Live => {
+                    live += span.size;
+                    live_blocks += 1;
+                }
                 SpanKind::Free => {
                     free += span.size;
                     free_blocks += 1;
+                    largest_free = largest_free.max(span.size);
                 }
                 SpanKind::Metadata => {}
             }
@@ -231,6 +236,23 @@ impl<H: Heap> Model<H> {
         );
         assert_eq!(regions, s.regions, "walk: regions");
         assert_eq!(live, s.used, "walk: live bytes against stats().used");
+        assert_eq!(
+            live_blocks, s.used_blocks,
+            "walk: live blocks against stats()"
+        );
+        assert_eq!(
+            live_blocks,
+            self.blocks.len(),
+            "walk: live blocks against the model"
+        );
+        assert_eq!(
+            largest_free, s.largest_free,
+            "walk: largest free stretch against stats()"
+        );
+        assert!(
+            s.peak_used >= s.used,
+            "stats: peak below the current figure"
+        );
         assert_eq!(free, s.free, "walk: free bytes against stats().free");
         assert_eq!(
             free_blocks, s.free_blocks,

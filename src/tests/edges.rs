@@ -249,14 +249,16 @@ fn options_parse() {
         parse(b"junk=1"),
         Options {
             junk: true,
-            check_every: 0
+            check_every: 0,
+            ..Options::default()
         }
     );
     assert_eq!(
         parse(b"check=100,junk=0"),
         Options {
             junk: false,
-            check_every: 100
+            check_every: 100,
+            ..Options::default()
         }
     );
     // Unknown or malformed options are ignored (and named on stderr).
@@ -264,7 +266,8 @@ fn options_parse() {
         parse(b"bogus,check=x,junk=1,,"),
         Options {
             junk: true,
-            check_every: 0
+            check_every: 0,
+            ..Options::default()
         }
     );
     assert_eq!(parse(b"check=99999999999999999999"), Options::default());
@@ -392,4 +395,30 @@ fn bestfit_free_many_refusal_inside_a_run_keeps_the_heap_whole() {
     unsafe { h.free(b[0] as *mut u8) }.unwrap();
     h.check().unwrap();
     assert_eq!(h.stats().used, 0);
+}
+
+#[test]
+fn statistics_table_units() {
+    use crate::diag::Line;
+    let show = |f: &dyn Fn(&mut Line)| {
+        let mut line = Line::new();
+        f(&mut line);
+        String::from_utf8(line.as_bytes().to_vec()).unwrap()
+    };
+    assert_eq!(show(&|l| { l.grouped(0); }), "0");
+    assert_eq!(show(&|l| { l.grouped(999); }), "999");
+    assert_eq!(show(&|l| { l.grouped(1000); }), "1,000");
+    assert_eq!(show(&|l| { l.grouped(19_270_957); }), "19,270,957");
+    assert_eq!(show(&|l| { l.bytes_human(0); }), "0 B");
+    assert_eq!(show(&|l| { l.bytes_human(1023); }), "1023 B");
+    assert_eq!(show(&|l| { l.bytes_human(1024); }), "1.0 KiB");
+    assert_eq!(show(&|l| { l.bytes_human(1536); }), "1.5 KiB");
+    assert_eq!(show(&|l| { l.bytes_human(4 << 20); }), "4.0 MiB");
+    assert_eq!(show(&|l| { l.bytes_human((1 << 30) - 1); }), "1024.0 MiB");
+    assert_eq!(show(&|l| { l.bytes_human(usize::MAX); }), "16384.0 PiB");
+    assert_eq!(show(&|l| { l.percent(0); }), "0.0 %");
+    assert_eq!(show(&|l| { l.percent(907); }), "90.7 %");
+    assert_eq!(show(&|l| { l.percent(1000); }), "100.0 %");
+    assert_eq!(show(&|l| { l.str("ab").right(5, |f| { f.str("x"); }); }), "ab    x");
+    assert_eq!(show(&|l| { l.str("ab").pad_to(4).str("|"); }), "ab  |");
 }

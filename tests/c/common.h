@@ -142,4 +142,39 @@ static inline uint64_t bb_rand(uint64_t *s)
     return x;
 }
 
+/* Runs the program `self` again as `self mode`, with the environment variable `name` set
+ * to `value` (unset when value is NULL); returns its wait status, and its stderr in err
+ * (NUL-terminated, at most cap - 1 bytes). For tests of what the allocator does at start-up
+ * or exit. */
+#include <sys/wait.h>
+static inline int bb_run_self(const char *self, const char *mode, const char *name,
+                              const char *value, char *err, size_t cap)
+{
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    fflush(stdout);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        close(fds[0]);
+        if (value)
+            setenv(name, value, 1);
+        else
+            unsetenv(name);
+        execl(self, self, mode, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    size_t n = 0;
+    ssize_t r;
+    while (n + 1 < cap && (r = read(fds[0], err + n, cap - 1 - n)) > 0)
+        n += (size_t)r;
+    err[n] = '\0';
+    close(fds[0]);
+    int status;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    return status;
+}
+
 #endif

@@ -38,32 +38,10 @@ static int child_check(void) {
     return 0; /* not reached on bestbuddy: the check aborts */
 }
 
-/* Runs this program in `mode` with BESTBUDDY_OPTIONS=options; returns the wait status and
- * the child's stderr in err. */
+/* Runs this program in `mode` with BESTBUDDY_OPTIONS=options. */
 static int run_child(const char *self, const char *mode, const char *options, char *err,
                      size_t cap) {
-    int fds[2];
-    CHECK(pipe(fds) == 0);
-    fflush(stdout);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        dup2(fds[1], 2);
-        close(fds[0]);
-        setenv("BESTBUDDY_OPTIONS", options, 1);
-        execl(self, self, mode, (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    size_t n = 0;
-    ssize_t r;
-    while (n + 1 < cap && (r = read(fds[0], err + n, cap - 1 - n)) > 0)
-        n += (size_t)r;
-    err[n] = '\0';
-    close(fds[0]);
-    int status;
-    CHECK(waitpid(pid, &status, 0) == pid);
-    return status;
+    return bb_run_self(self, mode, "BESTBUDDY_OPTIONS", options, err, cap);
 }
 
 int main(int argc, char **argv) {

@@ -168,12 +168,24 @@ test_python3() {
     ref PYTHONMALLOC=malloc PYTHONHASHSEED=0 REAL_EXPECT_PRELOAD=0 \
         "$PY" "$HERE/workload.py" >"$d/ref.out" 2>"$d/ref.err" \
         || { fail "glibc reference run failed (rc=$?)"; show_tail "$d/ref.err"; return 1; }
-    pre PYTHONMALLOC=malloc PYTHONHASHSEED=0 REAL_EXPECT_PRELOAD="$SO" \
+    pre PYTHONMALLOC=malloc PYTHONHASHSEED=0 REAL_EXPECT_PRELOAD="$SO" BESTBUDDY_STATS=1 \
         "$PY" "$HERE/workload.py" >"$d/pre.out" 2>"$d/pre.err"
     local rc=$?
     check_stderr "$d/pre.err" || return 1
     if [ $rc -ne 0 ]; then
         fail "$PY workload.py exited with $rc under preload"
+        show_tail "$d/pre.err"
+        return 1
+    fi
+    # BESTBUDDY_STATS=1: the table at exit, its heap walk agreeing with the counters, and
+    # its live blocks those the walk finds held by the program plus the large ones.
+    local live held large
+    live=$(awk '$1 == "live" && $2 == "blocks" { gsub(",", "", $3); print $3 }' "$d/pre.err")
+    held=$(sed -n 's/.*the program holds \([0-9,]*\) of them.*/\1/p' "$d/pre.err" | tr -d ,)
+    large=$(awk '$1 == "large" && $2 == "blocks" { gsub(",", "", $7); print $7 }' "$d/pre.err")
+    if ! grep -q "heap walk: .*: agrees with the counters" "$d/pre.err" || [ -z "$live" ] \
+        || [ -z "$held" ] || [ -z "$large" ] || [ "$live" -ne $((held + large)) ]; then
+        fail "BESTBUDDY_STATS=1: no table, or its live blocks ($live) are not the walk's ($held) plus the large ones ($large)"
         show_tail "$d/pre.err"
         return 1
     fi
