@@ -2,7 +2,9 @@
 //! and read back; every rejection of TRACE.md with its byte offset; cuts at every byte.
 #![allow(clippy::arithmetic_side_effects, clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used)]
 
+mod checker;
 mod encoder;
+mod fixtures;
 mod merge;
 mod reject;
 mod roundtrip;
