@@ -18,23 +18,21 @@ pub fn write_json_line(out: &mut impl Write, rec: &Record) -> io::Result<()> {
         rec.time,
         c.kind().name()
     )?;
-    if let Some(p) = c.ptr() {
-        write!(out, ",\"ptr\":\"{p:#x}\"")?;
-    }
-    if let Some(n) = c.count() {
-        write!(out, ",\"count\":{n}")?;
-    }
-    if let Some(n) = c.size() {
-        write!(out, ",\"size\":{n}")?;
-    }
-    if let Some(n) = c.align() {
-        write!(out, ",\"align\":{n}")?;
-    }
-    if let Some(n) = c.code() {
-        write!(out, ",\"code\":{n}")?;
-    }
-    if let Some(p) = c.result() {
-        write!(out, ",\"result\":\"{p:#x}\"")?;
+    // (name, value, whether it is a pointer, printed as a hex string)
+    let fields = [
+        ("ptr", c.ptr(), true),
+        ("count", c.count(), false),
+        ("size", c.size(), false),
+        ("align", c.align(), false),
+        ("code", c.code(), false),
+        ("result", c.result(), true),
+    ];
+    for (name, value, pointer) in fields {
+        match value {
+            Some(v) if pointer => write!(out, ",\"{name}\":\"{v:#x}\"")?,
+            Some(v) => write!(out, ",\"{name}\":{v}")?,
+            None => {}
+        }
     }
     out.write_all(b"}\n")
 }

@@ -125,35 +125,28 @@ impl Call {
 
     /// The block the call handed out (0: none), for every kind but `FREE`.
     pub fn result(&self) -> Option<u64> {
-        match *self {
-            Call::Free { .. } => None,
-            Call::Malloc { result, .. }
-            | Call::Calloc { result, .. }
-            | Call::Realloc { result, .. }
-            | Call::ReallocArray { result, .. }
-            | Call::PosixMemalign { result, .. }
-            | Call::AlignedAlloc { result, .. }
-            | Call::Memalign { result, .. }
-            | Call::Valloc { result, .. }
-            | Call::Pvalloc { result, .. }
-            | Call::Live { result, .. } => Some(result),
-        }
+        self.size_and_result().map(|(_, result)| result)
     }
 
     /// The size argument (for `LIVE`, the usable size), for every kind but `FREE`.
     pub fn size(&self) -> Option<u64> {
+        self.size_and_result().map(|(size, _)| size)
+    }
+
+    /// Every kind but `FREE` has a size and a result.
+    fn size_and_result(&self) -> Option<(u64, u64)> {
         match *self {
             Call::Free { .. } => None,
-            Call::Malloc { size, .. }
-            | Call::Calloc { size, .. }
-            | Call::Realloc { size, .. }
-            | Call::ReallocArray { size, .. }
-            | Call::PosixMemalign { size, .. }
-            | Call::AlignedAlloc { size, .. }
-            | Call::Memalign { size, .. }
-            | Call::Valloc { size, .. }
-            | Call::Pvalloc { size, .. }
-            | Call::Live { size, .. } => Some(size),
+            Call::Malloc { size, result }
+            | Call::Calloc { size, result, .. }
+            | Call::Realloc { size, result, .. }
+            | Call::ReallocArray { size, result, .. }
+            | Call::PosixMemalign { size, result, .. }
+            | Call::AlignedAlloc { size, result, .. }
+            | Call::Memalign { size, result, .. }
+            | Call::Valloc { size, result }
+            | Call::Pvalloc { size, result }
+            | Call::Live { size, result } => Some((size, result)),
         }
     }
 
