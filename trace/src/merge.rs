@@ -2,6 +2,12 @@
 //! decoded lazily into one buffer of its own. The next record of every thread waits in a
 //! heap keyed by (time, kind rank, thread); a thread's own records keep their order because
 //! only its next one is ever in the heap.
+//!
+//! A thread whose next chunk is not loaded yet waits in the heap under that chunk's base
+//! time, rank 0: no record of the chunk sorts before that key, so the chunk is read only
+//! when the merge gets there. Buffers are held by the threads whose chunks overlap in time,
+//! not by every thread of the trace (a program that runs many short threads one after
+//! another holds one buffer at a time).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -10,7 +16,7 @@ use std::io::{Read, Seek};
 use crate::decode::{ChunkDecoder, Fail};
 use crate::error::{At, TraceError};
 use crate::record::Record;
-use crate::trace::{ChunkEntry, NONE, Trace, load_payload, too_many};
+use crate::trace::{ChunkEntry, Trace, load_payload, too_many};
 
 /// The iterator of [`Trace::records`].
 pub struct Records<'a, R> {
@@ -34,7 +40,8 @@ struct Stream {
     buf: Vec<u8>,
     /// The time of the thread's last record returned (or skipped as a repeat).
     last_time: Option<u64>,
-    /// The record the heap holds for this thread.
+    /// The record the heap holds for this thread; `None` while the heap holds the base time
+    /// of its next chunk instead.
     head: Option<Record>,
 }
 
@@ -72,12 +79,16 @@ impl<'a, R: Read + Seek> Records<'a, R> {
         }
     }
 
-    /// Decodes stream `i`'s next record into its head and the heap.
+    /// Puts stream `i`'s next record, or the base time of its next chunk, in the heap.
     fn refill(&mut self, i: usize) -> Result<(), At> {
         let Some(s) = self.streams.get_mut(i) else { return Ok(()) };
-        if let Some((abs, rec)) = advance(s, self.reader, self.chunks, self.start_time)? {
-            self.heap.push(Reverse((abs, rec.kind().merge_rank(), rec.thread, i)));
-            s.head = Some(rec);
+        match advance(s, self.reader, self.chunks, self.start_time)? {
+            Next::Record(abs, rec) => {
+                self.heap.push(Reverse((abs, rec.kind().merge_rank(), rec.thread, i)));
+                s.head = Some(rec);
+            }
+            Next::Chunk(base) => self.heap.push(Reverse((base, 0, s.thread, i))),
+            Next::Done => {}
         }
         Ok(())
     }
@@ -85,14 +96,29 @@ impl<'a, R: Read + Seek> Records<'a, R> {
     fn step(&mut self) -> Result<Option<Record>, At> {
         if !self.started {
             self.started = true;
-            for i in 0..self.streams.len() {
-                self.refill(i)?;
+            for (i, s) in self.streams.iter().enumerate() {
+                let first = usize::try_from(s.next_chunk).ok().and_then(|c| self.chunks.get(c));
+                if let Some(entry) = first {
+                    self.heap.push(Reverse((entry.header.base_time, 0, s.thread, i)));
+                }
             }
         }
-        let Some(Reverse((_, _, _, i))) = self.heap.pop() else { return Ok(None) };
-        let rec = self.streams.get_mut(i).and_then(|s| s.head.take());
-        self.refill(i)?;
-        Ok(rec)
+        while let Some(Reverse((_, _, _, i))) = self.heap.pop() {
+            let rec = self.streams.get_mut(i).and_then(|s| s.head.take());
+            self.refill(i)?;
+            if rec.is_some() {
+                return Ok(rec);
+            }
+        }
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+impl<R> Records<'_, R> {
+    /// The threads holding a chunk buffer now.
+    pub(crate) fn buffers_held(&self) -> usize {
+        self.streams.iter().filter(|s| s.buf.capacity() > 0).count()
     }
 }
 
@@ -117,75 +143,36 @@ impl<R: Read + Seek> Iterator for Records<'_, R> {
     }
 }
 
-/// The thread's next record to return, with its absolute time (the merge's key), loading its chunks as they run out; skips repeated
-/// records, checks times and record counts.
+/// What a thread has next.
+enum Next {
+    /// A record, with its absolute time (the merge's key).
+    Record(u64, Record),
+    /// A chunk not loaded yet, with its base time.
+    Chunk(u64),
+    Done,
+}
+
+/// The thread's next record from its current chunk; when that runs out, the base time of
+/// the next chunk; with no current chunk, loads the next one first. Skips repeated records,
+/// checks times and record counts.
 fn advance<R: Read + Seek>(
     s: &mut Stream,
     reader: &mut R,
     chunks: &[ChunkEntry],
     start_time: u64,
-) -> Result<Option<(u64, Record)>, At> {
-    loop {
-        if let Some(cur) = &mut s.current {
-            let entry = cur.entry;
-            if cur.decoder.at_end(&s.buf) {
-                if !entry.cut && cur.found != entry.header.records {
-                    return Err(At::new(
-                        entry.offset.saturating_add(8),
-                        format!(
-                            "the chunk declares {} records; its payload holds {}",
-                            entry.header.records, cur.found
-                        ),
-                    ));
-                }
-                s.current = None;
-                continue;
-            }
-            if cur.found >= entry.header.records {
-                return Err(too_many(&entry));
-            }
-            let raw = match cur.decoder.next(&s.buf) {
-                Ok(raw) => raw,
-                Err(Fail::Invalid(at)) => return Err(at),
-                Err(Fail::Short(_)) if entry.cut => {
-                    s.current = None;
-                    continue;
-                }
-                Err(Fail::Short(at)) => {
-                    return Err(At::new(at, "a record that runs past the end of its chunk's payload"));
-                }
-            };
-            let index = cur.found;
-            cur.found = cur.found.saturating_add(1);
-            if index < entry.repeats {
-                continue;
-            }
-            if s.last_time.is_some_and(|last| raw.time < last) {
-                return Err(At::new(raw.offset, format!("thread {}'s times go backwards", s.thread)));
-            }
-            s.last_time = Some(raw.time);
-            let rec = Record {
-                thread: entry.header.thread,
-                tid: entry.header.tid,
-                seq: entry.header.first_seq.saturating_add(u64::from(index)),
-                time: raw.time.saturating_sub(start_time),
-                offset: raw.offset,
-                call: raw.call,
-            };
-            return Ok(Some((raw.time, rec)));
-        }
-        if s.next_chunk == NONE {
-            s.buf = Vec::new();
-            return Ok(None);
-        }
-        let Some(entry) = usize::try_from(s.next_chunk).ok().and_then(|i| chunks.get(i)).copied() else {
-            return Ok(None);
-        };
+) -> Result<Next, At> {
+    let next_entry =
+        |s: &Stream| usize::try_from(s.next_chunk).ok().and_then(|i| chunks.get(i)).copied();
+    if s.current.is_none() {
+        let Some(entry) = next_entry(s) else { return Ok(Next::Done) };
         s.next_chunk = entry.next;
         if entry.repeats == 0 && s.last_time.is_some_and(|last| entry.header.base_time < last) {
             return Err(At::new(
                 entry.offset.saturating_add(32),
-                format!("thread {}'s times go backwards: the chunk's base time is before its last record", s.thread),
+                format!(
+                    "thread {}'s times go backwards: the chunk's base time is before its last record",
+                    s.thread
+                ),
             ));
         }
         load_payload(reader, &entry, &mut s.buf)?;
@@ -195,4 +182,58 @@ fn advance<R: Read + Seek>(
             found: 0,
         });
     }
+    while let Some(cur) = &mut s.current {
+        let entry = cur.entry;
+        if cur.decoder.at_end(&s.buf) {
+            if !entry.cut && cur.found != entry.header.records {
+                return Err(At::new(
+                    entry.offset.saturating_add(8),
+                    format!(
+                        "the chunk declares {} records; its payload holds {}",
+                        entry.header.records, cur.found
+                    ),
+                ));
+            }
+            s.current = None;
+            break;
+        }
+        if cur.found >= entry.header.records {
+            return Err(too_many(&entry));
+        }
+        let raw = match cur.decoder.next(&s.buf) {
+            Ok(raw) => raw,
+            Err(Fail::Invalid(at)) => return Err(at),
+            Err(Fail::Short(_)) if entry.cut => {
+                s.current = None;
+                break;
+            }
+            Err(Fail::Short(at)) => {
+                return Err(At::new(at, "a record that runs past the end of its chunk's payload"));
+            }
+        };
+        let index = cur.found;
+        cur.found = cur.found.saturating_add(1);
+        if index < entry.repeats {
+            continue;
+        }
+        if s.last_time.is_some_and(|last| raw.time < last) {
+            return Err(At::new(raw.offset, format!("thread {}'s times go backwards", s.thread)));
+        }
+        s.last_time = Some(raw.time);
+        let rec = Record {
+            thread: entry.header.thread,
+            tid: entry.header.tid,
+            seq: entry.header.first_seq.saturating_add(u64::from(index)),
+            time: raw.time.saturating_sub(start_time),
+            offset: raw.offset,
+            call: raw.call,
+        };
+        return Ok(Next::Record(raw.time, rec));
+    }
+    // The chunk is done: its buffer goes until the merge reaches the next one.
+    s.buf = Vec::new();
+    Ok(match next_entry(s) {
+        Some(entry) => Next::Chunk(entry.header.base_time),
+        None => Next::Done,
+    })
 }

@@ -126,3 +126,29 @@ fn a_chunk_past_the_next_sequence_is_rejected() {
     bytes.extend(c.bytes());
     assert_rejects(&bytes, 32 + 24, "expected 0");
 }
+
+#[test]
+fn threads_one_after_another_hold_one_buffer_at_a_time() {
+    let mut w = TraceWriter::new(0, 4);
+    // 50 threads in turn, each with two chunks, beside a thread 1 that lives throughout.
+    for t in 2..52u32 {
+        let at = u64::from(t) * 100;
+        w.call(1, at, m(0x10 + u64::from(t)));
+        for k in 0..6 {
+            w.call(t, at + 1 + k, m(0x1_0000 * u64::from(t) + k * 16));
+        }
+        w.flush(t);
+    }
+    let (bytes, written) = w.finish();
+    let mut t = super::open(&bytes).unwrap();
+    let mut recs = t.records();
+    let mut n = 0;
+    let mut most = 0;
+    while let Some(r) = recs.next() {
+        r.unwrap();
+        n += 1;
+        most = most.max(recs.buffers_held());
+    }
+    assert_eq!(n, written.len());
+    assert!(most <= 2, "{most} buffers held at once");
+}
