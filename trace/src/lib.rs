@@ -14,8 +14,9 @@
 //!
 //! [`Trace::open`] reads the header and indexes the chunks, seeking past their payloads;
 //! [`Trace::records`] merges the threads' records into the one order of TRACE.md, decoding
-//! one chunk per thread at a time. Memory stays bounded by the number of chunks and the
-//! buffers of the threads, never the trace's length. Any input, however damaged, gives a
+//! one chunk per thread at a time, and reading a chunk only when the merge reaches its base
+//! time. Memory stays bounded by the number of chunks and the buffers of the threads whose
+//! chunks overlap in time, never by the trace's length. Any input, however damaged, gives a
 //! [`TraceError`] naming the byte offset, never a panic (the fuzz target `trace` in fuzz/
 //! holds the reader to it). [`check`] replays the merged order against a set of live blocks.
 

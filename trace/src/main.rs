@@ -119,13 +119,13 @@ fn check_cmd(trace: &mut Trace<File>) -> Result<(), Failure> {
     };
     let fork = if h.fork_child { ", a fork child of" } else { ", parent" };
     println!(
-        "{}: a possible history: {} records from {} threads in {} chunks, {:.2} bytes per record, \
-         over {:.3} s; pid {}{} {}, {} heap; trace {}. At the end {} blocks ({} bytes asked for) \
-         were live; at most {} blocks, {} bytes.",
+        "{}: a possible history: {} from {} in {}, {:.2} bytes per record, over {:.3} s; \
+         pid {}{} {}, {} heap; trace {}. At the end {} ({} bytes asked for) were live; at most \
+         {}, {} bytes.",
         trace.name(),
-        s.records,
-        trace.thread_count(),
-        trace.chunk_count(),
+        plural(s.records, "record"),
+        plural(trace.thread_count() as u64, "thread"),
+        plural(trace.chunk_count() as u64, "chunk"),
         per_record,
         s.last_time as f64 / 1e9,
         h.pid,
@@ -133,12 +133,16 @@ fn check_cmd(trace: &mut Trace<File>) -> Result<(), Failure> {
         h.ppid,
         h.heap.name(),
         whole,
-        s.live_blocks,
+        plural(s.live_blocks as u64, "block"),
         s.live_bytes,
-        s.peak_blocks,
+        plural(s.peak_blocks as u64, "block"),
         s.peak_bytes
     );
     Ok(())
+}
+
+fn plural(n: u64, what: &str) -> String {
+    if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") }
 }
 
 fn stat(trace: &mut Trace<File>) -> Result<(), Failure> {
