@@ -4,6 +4,7 @@
 #
 #   out/bestfit/libbestbuddy.so  .a   best fit  ($(BUILD_LIBS))
 #   out/buddy/libbestbuddy.so    .a   buddy     ($(BUILD_LIBS) --no-default-features --features buddy)
+#   out/bin/bestbuddy-trace           the trace reader (trace/; docs/TRACE.md)
 #
 # LD_PRELOAD is only ever set on the command under test, never around cargo or make.
 
@@ -11,9 +12,9 @@ CARGO ?= cargo
 OUT := out
 SONAME := libbestbuddy.so.0
 
-.PHONY: all bestfit buddy unhardened check layers test-rust clippy header-drift c-tests real-tests check-real stress stress-quick demo bench bench-quick bench-callgrind bench-hardening fuzz fuzz-cmin clean
+.PHONY: all bestfit buddy trace-tool check-trace unhardened check layers test-rust clippy header-drift c-tests real-tests check-real stress stress-quick demo bench bench-quick bench-callgrind bench-hardening fuzz fuzz-cmin clean
 
-all: bestfit buddy
+all: bestfit buddy trace-tool
 
 # The libraries are built without the rlib that Cargo.toml also lists (for the fuzz crate and
 # the tests): a crate compiled as an rlib keeps its statics visible to other crates, so the
@@ -30,6 +31,14 @@ bestfit:
 buddy:
 	$(BUILD_LIBS) --no-default-features --features buddy
 	@$(MAKE) --no-print-directory install-out NAME=buddy
+
+# The trace reader's binary (trace/, docs/TRACE.md). It shares target/release with the
+# libraries, but the package is not the allocator and its product has a name of its own
+# (bestbuddy-trace), so neither build overwrites what the other made.
+trace-tool:
+	$(CARGO) build --release -p bestbuddy-trace
+	@mkdir -p $(OUT)/bin
+	cp target/release/bestbuddy-trace $(OUT)/bin/.bestbuddy-trace.tmp && mv -f $(OUT)/bin/.bestbuddy-trace.tmp $(OUT)/bin/bestbuddy-trace
 
 # The same heaps without sealed metadata (feature `unhardened`): for
 # tests/c/without_hardening.sh and `make bench-hardening`. Same target dir as the others (the
@@ -50,7 +59,7 @@ install-out:
 	done
 	ln -sf libbestbuddy.so $(OUT)/$(NAME)/$(SONAME)
 
-check: all layers header-drift clippy test-rust c-tests real-tests stress-quick
+check: all layers header-drift clippy test-rust check-trace c-tests real-tests stress-quick
 	@echo "make check: all passed"
 
 # Every import in src/ goes down the layers of docs/ARCHITECTURE.md (tools/check-layers.py).
@@ -71,6 +80,11 @@ clippy:
 # Unit tests cover both heaps in one build (both are always compiled).
 test-rust:
 	$(CARGO) test
+
+# The trace reader: its tests (a million-record trace among them) and its lints.
+check-trace:
+	$(CARGO) test -p bestbuddy-trace
+	$(CARGO) clippy -p bestbuddy-trace --all-targets -- -D warnings
 
 c-tests: all unhardened
 	bash tests/c/run.sh $(OUT)/bestfit best-fit
@@ -125,13 +139,14 @@ bench-callgrind: all
 	/usr/bin/python3 bench/run.py --callgrind
 
 # cargo-fuzz targets, one per heap, against the shadow model (src/shadow/; fuzz/src/lib.rs
-# decodes the inputs into its operations), on stable Rust (-s none: no sanitizer, so no -Z
+# decodes the inputs into its operations), and `trace`, the trace reader on arbitrary bytes
+# (fuzz/fuzz_targets/trace.rs), on stable Rust (-s none: no sanitizer, so no -Z
 # flag). Installs cargo-fuzz if missing; each target runs FUZZ_SECONDS from the committed
-# corpus fuzz/corpus/<heap>. New inputs go to fuzz/target/corpus/<heap> (`make fuzz-cmin`
+# corpus fuzz/corpus/<target>. New inputs go to fuzz/target/corpus/<target> (`make fuzz-cmin`
 # folds them into the committed corpus and minimises it: the fewest inputs with the same
-# coverage); a crash stops it, its input saved in fuzz/artifacts/<heap>/.
+# coverage); a crash stops it, its input saved in fuzz/artifacts/<target>/.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := bestfit buddy
+FUZZ_TARGETS := bestfit buddy trace
 FUZZ_FLAGS := -s none --no-trace-compares
 
 fuzz:
