@@ -5,6 +5,7 @@
 #   out/bestfit/libbestbuddy.so  .a   best fit  ($(BUILD_LIBS))
 #   out/buddy/libbestbuddy.so    .a   buddy     ($(BUILD_LIBS) --no-default-features --features buddy)
 #   out/bin/bestbuddy-trace           the trace reader (trace/; docs/TRACE.md)
+#   out/bin/bestbuddy, bestbuddy-replayer   the command-line tool (tool/; tool/README.md)
 #
 # LD_PRELOAD is only ever set on the command under test, never around cargo or make.
 
@@ -12,9 +13,9 @@ CARGO ?= cargo
 OUT := out
 SONAME := libbestbuddy.so.0
 
-.PHONY: all bestfit buddy trace-tool check-trace unhardened check layers test-rust clippy header-drift c-tests real-tests check-real stress stress-quick demo bench bench-quick bench-callgrind bench-hardening fuzz fuzz-cmin clean
+.PHONY: all bestfit buddy trace-tool tool check-trace check-tool unhardened check layers test-rust clippy header-drift c-tests real-tests check-real stress stress-quick demo bench bench-quick bench-callgrind bench-hardening fuzz fuzz-cmin clean
 
-all: bestfit buddy trace-tool
+all: bestfit buddy trace-tool tool
 
 # The libraries are built without the rlib that Cargo.toml also lists (for the fuzz crate and
 # the tests): a crate compiled as an rlib keeps its statics visible to other crates, so the
@@ -43,6 +44,20 @@ trace-tool:
 # The same heaps without sealed metadata (feature `unhardened`): for
 # tests/c/without_hardening.sh and `make bench-hardening`. Same target dir as the others (the
 # dependencies are shared); each build's products are copied out before the next one.
+# The command-line tool (tool/), in a target directory of its own: it links the allocator's
+# rlib with features of its own (`no-exports`), and a cdylib dependency's file in
+# target/release/deps has no hash in its name, so a build there would replace the one the
+# libraries' builds uplift, and each build would recompile the allocator the other built.
+TOOL_CARGO = $(CARGO) --config 'build.target-dir="target/tool"'
+TOOL_BINS := bestbuddy bestbuddy-replayer
+
+tool:
+	$(TOOL_CARGO) build --release -p bestbuddy-cli
+	@mkdir -p $(OUT)/bin
+	for b in $(TOOL_BINS); do \
+	  cp target/tool/release/$$b $(OUT)/bin/.$$b.tmp && mv -f $(OUT)/bin/.$$b.tmp $(OUT)/bin/$$b || exit 1; \
+	done
+
 unhardened:
 	$(BUILD_LIBS) --features unhardened
 	@$(MAKE) --no-print-directory install-out NAME=unhardened-bestfit
@@ -59,7 +74,7 @@ install-out:
 	done
 	ln -sf libbestbuddy.so $(OUT)/$(NAME)/$(SONAME)
 
-check: all layers header-drift clippy test-rust check-trace c-tests real-tests stress-quick
+check: all layers header-drift clippy test-rust check-trace check-tool c-tests real-tests stress-quick
 	@echo "make check: all passed"
 
 # Every import in src/ goes down the layers of docs/ARCHITECTURE.md (tools/check-layers.py).
@@ -85,6 +100,12 @@ test-rust:
 check-trace:
 	$(CARGO) test -p bestbuddy-trace
 	$(CARGO) clippy -p bestbuddy-trace --all-targets -- -D warnings
+
+# The tool: its tests (bad traces, determinism, `run` finding the libraries) and its lints,
+# in the profile tool-test (Cargo.toml says why).
+check-tool: all
+	$(TOOL_CARGO) test --profile tool-test -p bestbuddy-cli
+	$(TOOL_CARGO) clippy --profile tool-test -p bestbuddy-cli --all-targets -- -D warnings
 
 c-tests: all unhardened
 	bash tests/c/run.sh $(OUT)/bestfit best-fit

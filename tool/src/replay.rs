@@ -78,10 +78,10 @@ pub fn run<H: Heap>(path: &Path, maps: bool, bar: &ProgressBar) -> Result<HeapRu
             let s = replay.stats();
             (peak_free, peak_largest_free) = (s.free as u64, s.largest_free as u64);
         }
-        if call % step == 0 {
+        if call.is_multiple_of(step) {
             timeline.push(last);
         }
-        if call % PROGRESS_STEP == 0 {
+        if call.is_multiple_of(PROGRESS_STEP) {
             bar.inc(PROGRESS_STEP);
         }
     }

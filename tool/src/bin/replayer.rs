@@ -58,8 +58,8 @@ type Live = HashMap<u64, usize>;
 fn apply(live: &mut Live, call: &Call) -> Result<(), String> {
     let name = call.kind().name();
     let n = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
-    // SAFETY (for every call below): the arguments are plain sizes, or pointers this
-    // process's malloc returned that are still live (taken out of the map, so used once).
+    // SAFETY: every call below takes plain sizes, or pointers this process's malloc returned
+    // that are still live (taken out of the map, so each is used once).
     let got = unsafe {
         match *call {
             Call::Free { ptr } => {
