@@ -40,6 +40,9 @@ struct Block {
     requested: u64,
     /// For a large block, the bytes of its mapping; 0 for a heap block.
     mapped: u64,
+    /// Its usable bytes, as the library's statistics count them: the heap's usable size, or
+    /// a large block's whole mapping.
+    usable: u64,
 }
 
 /// Hashes a pointer with one multiply, folding the high half into the low one (the table
@@ -86,6 +89,7 @@ pub struct Replay<H: Heap> {
     live: PtrMap<Block>,
     requested: u64,
     large: u64,
+    usable: u64,
 }
 
 /// Why a record could not be replayed: the message of `TRACE: byte N: what`.
@@ -94,7 +98,7 @@ pub type Refusal = String;
 impl<H: Heap> Replay<H> {
     /// An empty heap. Its regions come from its source; dropping the replay gives them back.
     pub fn new() -> Replay<H> {
-        Replay { heap: Box::new(H::EMPTY), live: PtrMap::default(), requested: 0, large: 0 }
+        Replay { heap: Box::new(H::EMPTY), live: PtrMap::default(), requested: 0, large: 0, usable: 0 }
     }
 }
 
@@ -130,6 +134,13 @@ impl<H: Heap> Replay<H> {
             reserved: s.used as u64 + self.large,
             footprint: (s.regions * bestbuddy::heap::CHUNK) as u64 + self.large,
         }
+    }
+
+    /// The usable bytes of the live blocks, large ones counting their whole mapping: what
+    /// the library's `bestbuddy_stats_get` reports as `live_bytes` (tests.rs compares them).
+    #[cfg(test)]
+    pub fn live_usable(&self) -> u64 {
+        self.usable
     }
 
     /// The heap's own figures (for the free bytes and the largest free block).
@@ -220,6 +231,11 @@ impl<H: Heap> Replay<H> {
             if size <= usable && usable - size <= usable / 4 + 32 {
                 return Ok(Block { requested: size, ..old });
             }
+            let in_place = |heap: &H| -> Result<Block, Refusal> {
+                // SAFETY: as above.
+                let usable = unsafe { heap.usable_size(p) }.map_err(misuse)? as u64;
+                Ok(Block { requested: size, usable, ..old })
+            };
             if size <= max {
                 want = growth_target(size, usable, max);
                 // SAFETY: as above; want and size are at most MAX_REQUEST.
@@ -230,12 +246,13 @@ impl<H: Heap> Replay<H> {
                     }
                 };
                 if grown {
-                    return Ok(Block { requested: size, ..old });
+                    return in_place(&self.heap);
                 }
             }
         } else if size > max {
             // A large block stays a mapping of its own, resized (the library remaps it).
-            return Ok(Block { requested: size, mapped: large_mapping(size, MIN_ALIGN as u64)?, ..old });
+            let mapped = large_mapping(size, MIN_ALIGN as u64)?;
+            return Ok(Block { requested: size, mapped, usable: mapped, ..old });
         }
         let new = match self.place(want, MIN_ALIGN as u64) {
             Ok(b) => b,
@@ -250,14 +267,17 @@ impl<H: Heap> Replay<H> {
     fn place(&mut self, size: u64, align: u64) -> Result<Block, Refusal> {
         let align = align.max(MIN_ALIGN as u64);
         if size > H::MAX_REQUEST as u64 || align > H::MAX_ALIGN as u64 {
-            return Ok(Block { ptr: 0, requested: size, mapped: large_mapping(size, align)? });
+            let mapped = large_mapping(size, align)?;
+            return Ok(Block { ptr: 0, requested: size, mapped, usable: mapped });
         }
         // SAFETY: our own heap over our own regions; size and align within its limits.
         let p = unsafe { self.heap.alloc(size as usize, align as usize) };
         if p.is_null() {
             return Err(format!("the replay ran out of address space for regions (at {size} bytes)"));
         }
-        Ok(Block { ptr: p as usize, requested: size, mapped: 0 })
+        // SAFETY: the block just allocated.
+        let usable = unsafe { self.heap.usable_size(p) }.map_err(misuse)? as u64;
+        Ok(Block { ptr: p as usize, requested: size, mapped: 0, usable })
     }
 
     fn drop_block(&mut self, block: Block) -> Result<(), Refusal> {
@@ -271,6 +291,7 @@ impl<H: Heap> Replay<H> {
     fn insert(&mut self, traced: u64, block: Block) {
         self.requested += block.requested;
         self.large += block.mapped;
+        self.usable += block.usable;
         self.live.insert(traced, block);
     }
 
@@ -278,6 +299,7 @@ impl<H: Heap> Replay<H> {
         let block = self.live.remove(&traced)?;
         self.requested -= block.requested;
         self.large -= block.mapped;
+        self.usable -= block.usable;
         Some(block)
     }
 

@@ -17,6 +17,8 @@ mod peers;
 mod regions;
 mod replay;
 mod run;
+#[cfg(test)]
+mod tests;
 
 use std::ffi::OsString;
 use std::io::IsTerminal;

@@ -5,8 +5,9 @@
 //! memory included, the same for every allocator), seconds of the replay loop.
 //!
 //! Each block is a real call of the same entry point with the same arguments, kept in a map
-//! under the traced pointer; the first byte of each new block is written, so that its page
-//! counts as resident. Failed calls (a null result) are not made. A free of a pointer that
+//! under the traced pointer; a byte in each page of a new block is written, as the program
+//! would fill what it asked for, so that its pages count as resident (a realloc writes the
+//! whole new block again: the bytes it copied are resident already). Failed calls (a null result) are not made. A free of a pointer that
 //! is not live exits with status 2 (`bestbuddy replay` checks the trace before it runs this).
 
 use std::collections::HashMap;
@@ -88,7 +89,12 @@ fn apply(live: &mut Live, call: &Call) -> Result<(), String> {
             Call::Pvalloc { size, .. } => pvalloc(n(size)),
         }
     };
-    store(live, name, call.result().unwrap_or(0), got)
+    let size = match *call {
+        Call::Calloc { count, size, .. } => count.saturating_mul(size),
+        Call::Pvalloc { size, .. } => size.next_multiple_of(4096),
+        _ => call.size().unwrap_or(0),
+    };
+    store(live, name, call.result().unwrap_or(0), got, size)
 }
 
 /// realloc and reallocarray (`bytes`: count times size, `None` past 2^64).
@@ -106,21 +112,25 @@ fn realloc(live: &mut Live, name: &str, ptr: u64, bytes: Option<u64>, result: u6
     let size = usize::try_from(bytes).unwrap_or(usize::MAX).max(1);
     // SAFETY: null or a live block of this process's malloc, taken out of the map.
     let got = unsafe { libc::realloc(old, size) };
-    store(live, name, result, got)
+    store(live, name, result, got, bytes)
 }
 
 fn take(live: &mut Live, name: &str, ptr: u64) -> Result<*mut c_void, String> {
     live.remove(&ptr).map(|p| p as *mut c_void).ok_or_else(|| format!("{name} of {ptr:#x}, which is not live"))
 }
 
-/// Keeps the block `got` under the traced `result`, after touching its first byte.
-fn store(live: &mut Live, name: &str, result: u64, got: *mut c_void) -> Result<(), String> {
+/// Keeps the block `got` (of `size` bytes) under the traced `result`, after writing a byte
+/// in each of its pages.
+fn store(live: &mut Live, name: &str, result: u64, got: *mut c_void, size: u64) -> Result<(), String> {
     if got.is_null() {
         return Err(format!("{name} failed here, where the traced program's call succeeded"));
     }
-    // SAFETY: a fresh block, which has at least one byte (malloc(0) of every allocator here
-    // hands out a block of 16 or more).
-    unsafe { got.cast::<u8>().write_volatile(1) };
+    let size = usize::try_from(size).unwrap_or(usize::MAX).max(1);
+    for offset in (0..size).step_by(4096) {
+        // SAFETY: inside the fresh block of `size` bytes (malloc(0) of every allocator here
+        // hands out a block of 16 or more, so offset 0 is in one).
+        unsafe { got.cast::<u8>().add(offset).write_volatile(1) };
+    }
     if live.insert(result, got as usize).is_some() {
         return Err(format!("{name} returned {result:#x}, which is already live"));
     }
