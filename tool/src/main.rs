@@ -199,7 +199,8 @@ fn replay_cmd(path: &Path, which: HeapChoice, out: Option<&Path>, no_peers: bool
 
     let cut = if status.cut.is_some() { ", CUT OFF: figures up to the last whole record" } else { "" };
     let ended = if status.ended { "" } else { ", no END chunk (the program did not exit normally)" };
-    println!("{}: {records} calls, {threads} threads{cut}{ended}", path.display());
+    let plural = |n: u64, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    println!("{}: {}, {}{cut}{ended}", path.display(), plural(records, "call"), plural(threads as u64, "thread"));
     println!();
     print!("{}", output::heap_table(&runs));
 
@@ -241,7 +242,7 @@ fn progress(records: u64, heap: &str) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::with_draw_target(Some(records), ProgressDrawTarget::stderr());
-    let style = ProgressStyle::with_template("{prefix:>8} [{bar:40}] {human_pos}/{human_len} calls, {per_sec}, ETA {eta}")
+    let style = ProgressStyle::with_template("{prefix:>8} [{bar:40}] {human_pos}/{human_len} calls, ETA {eta}")
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");
     bar.set_style(style);
