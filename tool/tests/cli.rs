@@ -248,6 +248,12 @@ fn replay_json_has_the_fields_of_the_contract() {
                 cells += s.len();
             }
             assert!(cells <= 65_536);
+            let all: String = regions.iter().map(|r| r["cells"].as_str().unwrap()).collect();
+            assert!(all.contains('F'), "free space drawn");
+            if heap["name"] == "buddy" {
+                // 40,000-byte blocks in 65,536-byte buddies: whole cells of padding.
+                assert!(all.contains('P'), "buddy's rounding drawn");
+            }
         }
     }
 }
