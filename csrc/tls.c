@@ -10,3 +10,13 @@
 
 __attribute__((visibility("hidden"), tls_model("initial-exec")))
 __thread uintptr_t bestbuddy_cache_slot;
+
+/* The trace's slots (src/trace/threads.rs), read the same way: the thread's trace buffer
+ * (0: none yet, 1: exiting, else its address), and the time a moving realloc released its
+ * old block at (0: none). Neither has a destructor; the trace's pthread key returns the
+ * buffer. */
+__attribute__((visibility("hidden"), tls_model("initial-exec")))
+__thread uintptr_t bestbuddy_trace_slot;
+
+__attribute__((visibility("hidden"), tls_model("initial-exec")))
+__thread uint64_t bestbuddy_trace_stamp;

@@ -14,8 +14,9 @@
 //! 7. `bestfit`, `buddy`: the two policies.
 //! 8. `heap`: the `Heap` trait, the `HeapCore` both policies embed, regions and where they
 //!    come from.
-//! 9. `chunkmap`, `options`; then `seal`, `sync`; then `os`, `diag`: address ownership,
-//!    settings from the environment, sealed metadata, locks, OS primitives, messages.
+//! 9. `chunkmap`, `options`, `trace`; then `seal`, `sync`; then `os`, `diag`: address
+//!    ownership, settings from the environment, the trace of the program's calls, sealed
+//!    metadata, locks, OS primitives, messages.
 //!
 //! Beside them, `shadow`: the model that the unit tests and the fuzz targets check both
 //! heaps against (only in those builds: feature `shadow-model`).
@@ -54,6 +55,7 @@ mod seal;
 pub mod shadow;
 mod sync;
 mod tcache;
+mod trace;
 
 #[cfg(test)]
 mod tests;
@@ -72,4 +74,17 @@ ctor::declarative::ctor! {
     fn bestbuddy_init_at_load() {
         global::init_at_load();
     }
+}
+
+// At normal process exit (after the program's atexit handlers, with the other libraries'
+// destructors): the allocator's one exit hook. A `.fini_array` entry needs no atexit
+// registration, which could allocate.
+#[cfg(not(feature = "no-exports"))]
+#[used]
+#[unsafe(link_section = ".fini_array")]
+static BESTBUDDY_AT_EXIT: extern "C" fn() = bestbuddy_at_exit;
+
+#[cfg(not(feature = "no-exports"))]
+extern "C" fn bestbuddy_at_exit() {
+    global::at_exit();
 }

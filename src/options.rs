@@ -6,6 +6,8 @@
 //! - `check=N`: walk every heap's invariants every N allocator calls (caches step aside so
 //!   that every call is counted) and abort with what broke.
 //!
+//! `BESTBUDDY_TRACE=PATH`, read beside it, turns the trace on (docs/TRACE.md).
+//!
 //! Read by scanning `environ` (getenv may not be usable this early), ignored in setuid and
 //! setgid programs (AT_SECURE). An unknown option is named on stderr, once, and ignored.
 
@@ -18,12 +20,16 @@ unsafe extern "C" {
 }
 
 const NAME: &[u8] = b"BESTBUDDY_OPTIONS=";
+const TRACE: &[u8] = b"BESTBUDDY_TRACE=";
 
 #[derive(Default, Debug, PartialEq, Eq)]
 pub struct Options {
     pub junk: bool,
     /// 0: never.
     pub check_every: usize,
+    /// BESTBUDDY_TRACE's value: the environment's own bytes, which the program may change
+    /// later (the trace copies them at once).
+    pub trace: Option<&'static [u8]>,
 }
 
 /// The options of this process; `None` while libc has not set `environ` up yet (ld.so's
@@ -38,17 +44,23 @@ pub fn read() -> Option<Options> {
     if unsafe { libc::getauxval(libc::AT_SECURE) } != 0 {
         return Some(Options::default());
     }
+    let mut options = None;
+    let mut trace = None;
     // SAFETY: walking the environment array and its strings up to their terminators.
     unsafe {
         while !(*env).is_null() {
             let entry = core::ffi::CStr::from_ptr(*env).to_bytes();
             if let Some(value) = entry.strip_prefix(NAME) {
-                return Some(parse(value));
+                options.get_or_insert_with(|| parse(value));
+            } else if let Some(value) = entry.strip_prefix(TRACE) {
+                trace.get_or_insert(value);
             }
             env = env.add(1);
         }
     }
-    Some(Options::default())
+    let mut options = options.unwrap_or_default();
+    options.trace = trace;
+    Some(options)
 }
 
 /// Parses the value of BESTBUDDY_OPTIONS, naming each unknown option on stderr.

@@ -83,6 +83,22 @@ pub struct ThreadCache {
     bins: [Bin; MAX_CLASSES],
     /// The arena this thread allocates from (see `arena.rs`); it moves when contended.
     home: usize,
+    /// `freed::key_of(cache) ^ CACHE_MARK`: tells a cache, a heap block of the allocator's
+    /// own, from the program's blocks in a heap walk (`is_cache`).
+    mark: usize,
+}
+
+const CACHE_MARK: usize = 0x7CAC_4E00_7CAC_4E00;
+
+/// Is the live heap block `p` of `usable` bytes a thread's cache (not the program's)?
+///
+/// # Safety
+/// `p` is a live heap block of `usable` bytes.
+pub unsafe fn is_cache(p: usize, usable: usize) -> bool {
+    let offset = core::mem::offset_of!(ThreadCache, mark);
+    // SAFETY: the word lies inside the block (checked against its usable size).
+    usable >= core::mem::size_of::<ThreadCache>()
+        && unsafe { *((p + offset) as *const usize) } == freed::key_of(p) ^ CACHE_MARK
 }
 
 /// The pthread key whose destructor returns a thread's cache; valid once KEY_READY is set.
@@ -346,7 +362,11 @@ fn create<H: Heap>(arenas: &Arenas<H>) -> *mut ThreadCache {
     }
     // SAFETY: tc is a fresh block of the cache's size and alignment; the key is valid.
     unsafe {
-        tc.write(ThreadCache { bins, home });
+        tc.write(ThreadCache {
+            bins,
+            home,
+            mark: freed::key_of(tc as usize) ^ CACHE_MARK,
+        });
         // pthread_setspecific may allocate (keys >= 32): bypass caching meanwhile, so that it
         // cannot re-enter here.
         tls_set(EXITING);
@@ -408,6 +428,9 @@ unsafe fn owner_of(p: usize) -> u8 {
 /// # Safety
 /// `tc` is a cache no thread uses any more.
 unsafe fn free_cache<H: Heap>(arenas: &Arenas<H>, tc: *mut ThreadCache) {
+    // The block may reach the program next: it must not pass for a cache then.
+    // SAFETY: tc is a cache no thread uses.
+    unsafe { (*tc).mark = 0 };
     // SAFETY: tc is a live heap block of its arena, given up by the caller.
     if unsafe { arenas.get(owner_of(tc as usize)).lock().free(tc.cast()) }.is_err() {
         crate::diag::fatal("thread cache block lost");

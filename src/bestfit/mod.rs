@@ -252,6 +252,7 @@ impl<S: RegionSource> Heap for BestFitHeap<S> {
     }
 
     const AREA: usize = AREA;
+    const PAYLOAD_OFFSET: usize = block::HEADER;
 
     crate::heap::embeds_core!(S);
 

@@ -319,6 +319,7 @@ impl<S: RegionSource> Heap for BuddyHeap<S> {
     }
 
     const AREA: usize = CHUNK - META;
+    const PAYLOAD_OFFSET: usize = 0;
 
     crate::heap::embeds_core!(S);
 

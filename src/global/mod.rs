@@ -13,7 +13,7 @@ mod init;
 mod settings;
 
 pub(crate) use init::ensure_init;
-pub use init::init_at_load;
+pub use init::{at_exit, init_at_load};
 pub use settings::*;
 
 use core::ptr;
@@ -27,6 +27,7 @@ use crate::heap::{Heap, MIN_ALIGN, Misuse};
 use crate::large;
 use crate::os;
 use crate::tcache;
+use crate::trace;
 use init::count_call_for_check;
 
 #[cfg(feature = "buddy")]
@@ -341,6 +342,8 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
     if q.is_null() {
         return q;
     }
+    // The trace's time of this call: it has its new block and has not freed the old one.
+    trace::stamp_release();
     // SAFETY: both blocks are live and distinct; the copy fits both.
     unsafe {
         ptr::copy_nonoverlapping(p, q, old_size.min(size));

@@ -276,6 +276,10 @@ pub trait Heap {
     /// Walks every region, block and free structure and reports the first broken invariant.
     fn check(&self) -> Result<(), &'static str>;
 
+    /// Where a block's payload (the pointer the program holds) starts from the start of its
+    /// `Live` span in a heap walk: past the block's header, if it has one.
+    const PAYLOAD_OFFSET: usize;
+
     /// The bytes of blocks one region holds (a wholly free region is one free block of
     /// this size, or its free blocks add up to it).
     const AREA: usize;
