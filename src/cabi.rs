@@ -29,7 +29,7 @@ pub fn malloc(size: usize) -> *mut c_void {
     let p = global::alloc_cached(size);
     if !p.is_null() {
         if trace::on() {
-            return traced(Kind::Malloc, &[size], p.cast());
+            return traced1(size, p.cast(), Kind::Malloc);
         }
         return p.cast();
     }
@@ -41,7 +41,7 @@ fn malloc_missed(size: usize) -> *mut c_void {
     let p = malloc_slow(size);
     // Asked after the call: the first call's initialisation may have started the trace.
     if trace::on() {
-        return traced(Kind::Malloc, &[size], p);
+        return traced1(size, p, Kind::Malloc);
     }
     p
 }
@@ -65,12 +65,23 @@ fn malloc_slow(size: usize) -> *mut c_void {
     if p.is_null() { enomem() } else { p.cast() }
 }
 
-/// Records an allocating call after it returned `result`, which it passes on.
+/// Records an allocating call of one number after it returned `result`, which it passes
+/// on. Scalars only, and a result the optimiser cannot see through (`black_box`: knowing
+/// that the function returns its argument, it would keep the argument in a saved register
+/// across a call), so that the callers' fast paths tail-call it without a stack frame.
 #[cold]
 #[inline(never)]
-fn traced(kind: Kind, args: &[usize], result: *mut c_void) -> *mut c_void {
-    trace::record(kind, 0, args, result as usize);
-    result
+fn traced1(arg: usize, result: *mut c_void, kind: Kind) -> *mut c_void {
+    trace::record(kind, 0, &[arg], result as usize);
+    core::hint::black_box(result)
+}
+
+/// As `traced1`, for a call of two numbers.
+#[cold]
+#[inline(never)]
+fn traced2(a: usize, b: usize, result: *mut c_void, kind: Kind) -> *mut c_void {
+    trace::record(kind, 0, &[a, b], result as usize);
+    core::hint::black_box(result)
 }
 
 /// free preserves errno (glibc >= 2.33); `global::free` sees to it on the paths that make
@@ -110,7 +121,7 @@ unsafe fn free_traced(p: *mut c_void) {
 pub fn calloc(count: usize, size: usize) -> *mut c_void {
     let p = calloc_untraced(count, size);
     if trace::on() {
-        return traced(Kind::Calloc, &[count, size], p);
+        return traced2(count, size, p, Kind::Calloc);
     }
     p
 }
@@ -231,7 +242,7 @@ pub fn memalign(align: usize, size: usize) -> *mut c_void {
 fn aligned(kind: Kind, align: usize, size: usize) -> *mut c_void {
     let p = memalign_untraced(align, size);
     if trace::on() {
-        return traced(kind, &[align, size], p);
+        return traced2(align, size, p, kind);
     }
     p
 }
@@ -291,7 +302,7 @@ fn posix_memalign_untraced(align: usize, size: usize) -> (i32, *mut c_void) {
 pub fn valloc(size: usize) -> *mut c_void {
     let p = memalign_untraced(PAGE, size);
     if trace::on() {
-        return traced(Kind::Valloc, &[size], p);
+        return traced1(size, p, Kind::Valloc);
     }
     p
 }
@@ -302,7 +313,7 @@ pub fn pvalloc(size: usize) -> *mut c_void {
         None => enomem(),
     };
     if trace::on() {
-        return traced(Kind::Pvalloc, &[size], p);
+        return traced1(size, p, Kind::Pvalloc);
     }
     p
 }
