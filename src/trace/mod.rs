@@ -149,14 +149,20 @@ pub fn finish() {
     });
 }
 
-/// Before a traced call that may free (realloc): a fork child's trace is set up now, so
-/// that the blocks it lists are those before the call.
+/// Before a traced realloc: a fork child's trace is set up now, so that the blocks it
+/// lists are those before the call; and the thread's buffer is made now, so that the time
+/// `stamp_release` takes during the call is not below the new buffer's base time.
 #[cold]
 #[inline(never)]
 pub fn before_call() {
-    if STATE.load(Ordering::Acquire) == CHILD {
-        os::keeping_errno(|| set_up_child(0));
-    }
+    os::keeping_errno(|| {
+        if STATE.load(Ordering::Acquire) == CHILD {
+            set_up_child(0);
+        }
+        if is_on() {
+            threads::current(now);
+        }
+    });
 }
 
 /// Records a call made now. `pointer` is the pointer argument (0 when null or when the
