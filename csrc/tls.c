@@ -1,7 +1,8 @@
 /* The thread cache's slot: one pointer per thread in the initial-exec TLS model, so reading
  * it is one %fs-relative load (src/tcache.rs reads and writes it with inline assembly, by
  * name) instead of a call to __tls_get_addr. Stable Rust cannot declare a thread-local with a
- * chosen TLS model; C can. The cost: the library needs 8 bytes of static TLS, which ld.so
+ * chosen TLS model; C can. The cost: the library needs 24 bytes of static TLS (with the
+ * trace's two slots below), which ld.so
  * always has for LD_PRELOAD and direct links, and normally has for a late dlopen.
  *
  * The slot holds 0 (no cache yet), 1 (this thread is exiting: bypass the cache) or the
