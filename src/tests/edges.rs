@@ -2,7 +2,7 @@
 
 use crate::bestfit::{self, BestFitHeap};
 use crate::buddy::{self, BuddyHeap};
-use crate::heap::{CHUNK, Heap, MIN_ALIGN, Misuse};
+use crate::heap::{Heap, MIN_ALIGN, Misuse, CHUNK};
 
 fn alloc<H: Heap>(h: &mut H, size: usize) -> usize {
     // SAFETY: the test's own heap; every pointer given lies in its regions.
@@ -287,10 +287,7 @@ fn header_seal_binds_address_apart_from_size() {
     let w = seal::seal_header(b, low);
     assert!(seal::header_intact(b, w));
     for d in 1..4096usize {
-        assert!(
-            !seal::header_intact(b ^ (d << 32), w ^ d),
-            "forged at d = {d}"
-        );
+        assert!(!seal::header_intact(b ^ (d << 32), w ^ d), "forged at d = {d}");
         assert!(!seal::header_intact(b, w ^ d), "low half changed by {d}");
     }
 }
@@ -309,10 +306,7 @@ fn refuses_another_arenas_block<H: Heap>() {
     // SAFETY: the test's own heap; every pointer given lies in its regions.
     assert_eq!(unsafe { b.usable_size(p) }, Err(Misuse::InvalidPointer));
     // SAFETY: the test's own heap; every pointer given lies in its regions.
-    assert_eq!(
-        unsafe { b.free_many(&[p as usize]) },
-        Err((p as usize, Misuse::InvalidPointer))
-    );
+    assert_eq!(unsafe { b.free_many(&[p as usize]) }, Err((p as usize, Misuse::InvalidPointer)));
     a.check().unwrap();
     // SAFETY: the test's own heap; every pointer given lies in its regions.
     unsafe { a.free(p) }.unwrap();
@@ -374,21 +368,13 @@ fn buddy_misuse() {
 fn bestfit_free_many_reports_a_repeated_block() {
     let mut h = <BestFitHeap>::EMPTY;
     // SAFETY: the test's own heap; every pointer given lies in its regions.
-    let blocks: Vec<usize> = (0..4)
-        .map(|_| unsafe { h.alloc(100, MIN_ALIGN) } as usize)
-        .collect();
+    let blocks: Vec<usize> = (0..4).map(|_| unsafe { h.alloc(100, MIN_ALIGN) } as usize).collect();
     let batch = [blocks[1], blocks[0], blocks[1]];
     // SAFETY: the test's own heap; every pointer given lies in its regions.
-    assert_eq!(
-        unsafe { h.free_many(&batch) },
-        Err((blocks[1], Misuse::DoubleFree))
-    );
+    assert_eq!(unsafe { h.free_many(&batch) }, Err((blocks[1], Misuse::DoubleFree)));
     let interior = [blocks[2], blocks[3] + 16];
     // SAFETY: the test's own heap; every pointer given lies in its regions.
-    assert_eq!(
-        unsafe { h.free_many(&interior) },
-        Err((blocks[3] + 16, Misuse::InvalidPointer))
-    );
+    assert_eq!(unsafe { h.free_many(&interior) }, Err((blocks[3] + 16, Misuse::InvalidPointer)));
     h.check().unwrap();
 }
 
@@ -399,16 +385,11 @@ fn bestfit_free_many_reports_a_repeated_block() {
 fn bestfit_free_many_refusal_inside_a_run_keeps_the_heap_whole() {
     let mut h = <BestFitHeap>::EMPTY;
     // SAFETY: the test's own heap; every pointer given lies in its regions.
-    let b: Vec<usize> = (0..3)
-        .map(|_| unsafe { h.alloc(100, MIN_ALIGN) } as usize)
-        .collect();
+    let b: Vec<usize> = (0..3).map(|_| unsafe { h.alloc(100, MIN_ALIGN) } as usize).collect();
     // SAFETY: the test's own heap; every pointer given lies in its regions.
     unsafe { h.free_many(&[b[1]]) }.unwrap();
     // SAFETY: the test's own heap; every pointer given lies in its regions.
-    assert_eq!(
-        unsafe { h.free_many(&[b[2], b[1]]) },
-        Err((b[1], Misuse::DoubleFree))
-    );
+    assert_eq!(unsafe { h.free_many(&[b[2], b[1]]) }, Err((b[1], Misuse::DoubleFree)));
     h.check().unwrap();
     // SAFETY: the test's own heap; every pointer given lies in its regions.
     unsafe { h.free(b[0] as *mut u8) }.unwrap();
