@@ -162,8 +162,9 @@ pub struct MapLayout {
     bands: Vec<(i32, i32)>,
 }
 
-const MAP_LEFT: i32 = 170;
-const MAP_TOP: i32 = 108;
+// Sized to stay legible when the page shows two maps side by side at half their width.
+const MAP_LEFT: i32 = 200;
+const MAP_TOP: i32 = 160;
 
 pub fn map_layout(map: &Map) -> MapLayout {
     let max_cells = map.regions.iter().map(|r| r.cells.len()).max().unwrap_or(0).max(1);
@@ -181,7 +182,7 @@ pub fn map_layout(map: &Map) -> MapLayout {
     for r in &map.regions {
         let rows = r.cells.len().max(1).div_ceil(per_row) as i32;
         bands.push((y, rows));
-        y += rows * cell_h + (16 - rows * cell_h).max(6);
+        y += rows * cell_h + (20 - rows * cell_h).max(6);
     }
     let width = (MAP_LEFT + per_row as i32 * cell_w + 24).max(1000) as u32;
     let height = (y + 16).max(MAP_TOP + 40) as u32;
@@ -217,34 +218,34 @@ pub fn heap_map<DB: DrawingBackend>(
 ) -> Result<(), Error> {
     root.fill(&WHITE)?;
     let t = map.totals();
-    root.draw_text(&map_title(heap, moment, map), &(FONT, 22).into_font().color(&TEXT), (16, 12))?;
-    root.draw_text(&totals_line(map, &t), &(FONT, 16).into_font().color(&TEXT), (16, 44))?;
-    let small = (FONT, 14).into_font().color(&TEXT);
+    root.draw_text(&map_title(heap, moment, map), &(FONT, 30).into_font().color(&TEXT), (16, 12))?;
+    root.draw_text(&totals_line(map, &t), &(FONT, 22).into_font().color(&TEXT), (16, 54))?;
+    let small = (FONT, 20).into_font().color(&TEXT);
     let mut x = 16;
     for k in Kind::ALL {
         if k == Kind::Unknown && t.cells(k) == 0 {
             continue;
         }
-        root.draw(&Rectangle::new([(x, 74), (x + 16, 90)], kind_colour(k).filled()))?;
-        root.draw(&Rectangle::new([(x, 74), (x + 16, 90)], OUTLINE.stroke_width(1)))?;
-        root.draw_text(k.label(), &small, (x + 22, 75))?;
-        x += 30 + 9 * k.label().len() as i32;
+        root.draw(&Rectangle::new([(x, 90), (x + 20, 110)], kind_colour(k).filled()))?;
+        root.draw(&Rectangle::new([(x, 90), (x + 20, 110)], OUTLINE.stroke_width(1)))?;
+        root.draw_text(k.label(), &small, (x + 28, 90))?;
+        x += 48 + 12 * k.label().len() as i32;
     }
     let regions = map.regions.len();
     let scale = format!(
-        "one cell = {}  \u{b7}  {} region{}  \u{b7}  address order, left to right, top to bottom",
+        "one cell = {}  \u{b7}  {} region{}  \u{b7}  address order: left to right, top to bottom",
         units::bytes(map.cell_bytes),
         regions,
         if regions == 1 { "" } else { "s" }
     );
-    root.draw_text(&scale, &(FONT, 14).into_font().color(&OUTLINE), (x + 12, 75))?;
+    root.draw_text(&scale, &(FONT, 18).into_font().color(&OUTLINE), (16, 124))?;
     if regions == 0 {
         root.draw_text("no regions mapped", &small, (16, MAP_TOP + 8))?;
     }
 
-    let label = (FONT, 12).into_font().color(&TEXT);
+    let label = (FONT, 16).into_font().color(&TEXT);
     for (r, &(top, rows)) in map.regions.iter().zip(&layout.bands) {
-        let base: String = r.base.chars().take(20).collect();
+        let base: String = r.base.chars().take(18).collect();
         root.draw_text(&base, &label, (12, top))?;
         for (row, chunk) in r.cells.as_bytes().chunks(layout.per_row).enumerate() {
             let y0 = top + row as i32 * layout.cell_h;
