@@ -66,15 +66,10 @@ pub fn footprint<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, replay: &Rep
     let y = |b: u64| b as f64 / div;
 
     let (chart_area, legend_area) = root.split_horizontally(FOOTPRINT_SIZE.0 - LEGEND_WIDTH);
-    let title = match heaps.len() {
-        1 => format!("Footprint over time: {}", heaps[0].name),
-        _ => format!(
-            "Footprint over time: {}",
-            heaps.iter().map(|h| h.name.as_str()).collect::<Vec<_>>().join(" and ")
-        ),
-    };
+    let names = heaps.iter().map(|h| h.name.as_str()).collect::<Vec<_>>().join(" and ");
+    let title = format!("Footprint over time: {names}{}", cut_note(replay.complete));
     let mut chart = ChartBuilder::on(&chart_area)
-        .caption(title, (FONT, 22).into_font().color(&TEXT))
+        .caption(title, (FONT, 22).into_font().color(if replay.complete { &TEXT } else { &RGBColor(0xB0, 0x00, 0x20) }))
         .margin(14)
         .x_label_area_size(46)
         .y_label_area_size(72)
@@ -189,11 +184,19 @@ pub fn map_layout(map: &Map) -> MapLayout {
     MapLayout { width, height, per_row, cell_w, cell_h, bands }
 }
 
-/// The map's title: "best-fit heap at its peak (call 77)".
-pub fn map_title(heap: &str, moment: &str, map: &Map) -> String {
-    match moment {
-        "peak" => format!("{heap}: heap map at the peak (call {})", units::count(map.call)),
-        _ => format!("{heap}: heap map at the end (call {})", units::count(map.call)),
+/// What a chart's title adds when the trace was cut off: a chart file shown on its own
+/// must not look like a whole run either.
+fn cut_note(complete: bool) -> &'static str {
+    if complete { "" } else { " (INCOMPLETE: trace cut off)" }
+}
+
+/// The map's title: "best-fit: heap map at the peak (call 77)".
+pub fn map_title(heap: &str, moment: &str, map: &Map, complete: bool) -> String {
+    let call = units::count(map.call);
+    match (moment, complete) {
+        ("peak", _) => format!("{heap}: heap map at the peak (call {call}){}", cut_note(complete)),
+        (_, true) => format!("{heap}: heap map at the end (call {call})"),
+        (_, false) => format!("{heap}: heap map at the cut (call {call}){}", cut_note(complete)),
     }
 }
 
@@ -215,10 +218,12 @@ pub fn heap_map<DB: DrawingBackend>(
     heap: &str,
     moment: &str,
     map: &Map,
+    complete: bool,
 ) -> Result<(), Error> {
     root.fill(&WHITE)?;
     let t = map.totals();
-    root.draw_text(&map_title(heap, moment, map), &(FONT, 30).into_font().color(&TEXT), (16, 12))?;
+    let title_colour = if complete { TEXT } else { RGBColor(0xB0, 0x00, 0x20) };
+    root.draw_text(&map_title(heap, moment, map, complete), &(FONT, 30).into_font().color(&title_colour), (16, 12))?;
     root.draw_text(&totals_line(map, &t), &(FONT, 22).into_font().color(&TEXT), (16, 54))?;
     let small = (FONT, 20).into_font().color(&TEXT);
     let mut x = 16;

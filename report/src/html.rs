@@ -279,7 +279,7 @@ pub fn page(replay: &Replay, footprint_svg: &str, maps: &[MapPicture]) -> String
         h.push_str("<div class=\"maps\">\n");
         for m in maps.iter().filter(|m| m.moment == moment) {
             let caption = match &m.map {
-                Some(map) => charts::map_title(&m.heap, moment, map),
+                Some(map) => charts::map_title(&m.heap, moment, map, replay.complete),
                 None => format!("{}: no heap map at the {moment} in this replay", m.heap),
             };
             let _ = write!(h, "<figure class=\"map\" id=\"map-{}-{moment}\">", escape(&m.heap));
@@ -328,6 +328,7 @@ fn warnings_list(h: &mut String, warnings: &[String]) {
 type Cell = (String, Option<f64>);
 
 fn heaps_table(h: &mut String, replay: &Replay) {
+    let compared = replay.heaps.len() >= 2;
     h.push_str("<h2>The heaps side by side</h2>\n<table id=\"heaps\">\n<thead><tr><th></th>");
     for heap in &replay.heaps {
         let _ = write!(h, "<th>{}</th>", escape(&heap.name));
@@ -374,7 +375,10 @@ fn heaps_table(h: &mut String, replay: &Replay) {
         }
         h.push_str("</tr>\n");
     }
-    h.push_str("</tbody></table>\n<p class=\"meta\">Bold: the lower of the two where lower is better.</p>\n");
+    h.push_str("</tbody></table>\n");
+    if compared {
+        h.push_str("<p class=\"meta\">Bold: the lower where lower is better.</p>\n");
+    }
 }
 
 fn peers_table(h: &mut String, replay: &Replay) {

@@ -134,11 +134,11 @@ pub fn render_replay(replay: &Replay, out_dir: &Path) -> Result<Vec<PathBuf>, Er
             let mut svg = String::new();
             {
                 let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
-                charts::heap_map(&root, &layout, &heap.name, moment, map)?;
+                charts::heap_map(&root, &layout, &heap.name, moment, map, replay.complete)?;
             }
             let stem = format!("map-{file_name}-{moment}");
             write(&format!("{stem}.svg"), svg.as_bytes(), &mut written)?;
-            let png = draw_png(size, |root| charts::heap_map(root, &layout, &heap.name, moment, map))?;
+            let png = draw_png(size, |root| charts::heap_map(root, &layout, &heap.name, moment, map, replay.complete))?;
             write(&format!("{stem}.png"), &png, &mut written)?;
             maps.push(html::MapPicture { heap: heap.name.clone(), moment, map: Some(map.clone()), png });
         }

@@ -121,6 +121,11 @@ fn a_cut_off_trace_never_looks_whole() {
     assert!(alert < html.find("What the numbers say").unwrap(), "the alert comes before any figure");
     assert!(html.contains("<li>trace cut off mid-record at byte 1234: replayed 40,000 whole records</li>"));
     assert!(findings(&r)[0].starts_with("This trace was cut off"));
+    // The chart files, seen on their own, say so too.
+    let svg = fs::read_to_string(dir.0.join("footprint.svg")).unwrap();
+    assert!(svg.contains("Footprint over time: best-fit and buddy (INCOMPLETE: trace cut off)"));
+    let svg = fs::read_to_string(dir.0.join("map-buddy-end.svg")).unwrap();
+    assert!(svg.contains("buddy: heap map at the cut (call 39,999) (INCOMPLETE: trace cut off)"));
     // Warnings of a whole trace are shown too, less loudly.
     r.complete = true;
     render_replay(&r, &dir.0).unwrap();
