@@ -6,6 +6,7 @@
 #   out/buddy/libbestbuddy.so    .a   buddy     ($(BUILD_LIBS) --no-default-features --features buddy)
 #   out/bin/bestbuddy-trace           the trace reader (trace/; docs/TRACE.md)
 #   out/bin/bestbuddy, bestbuddy-replayer   the command-line tool (tool/; tool/README.md)
+#   out/report-sample/                the report crate's sample drawn (`make report-sample`)
 #
 # LD_PRELOAD is only ever set on the command under test, never around cargo or make.
 
@@ -13,7 +14,7 @@ CARGO ?= cargo
 OUT := out
 SONAME := libbestbuddy.so.0
 
-.PHONY: all bestfit buddy trace-tool tool check-trace check-tool unhardened check layers test-rust clippy header-drift c-tests real-tests check-real stress stress-quick demo bench bench-quick bench-callgrind bench-hardening fuzz fuzz-cmin clean
+.PHONY: all bestfit buddy trace-tool tool check-trace check-tool check-report report-sample unhardened check layers test-rust clippy header-drift c-tests real-tests check-real stress stress-quick demo bench bench-quick bench-callgrind bench-hardening fuzz fuzz-cmin clean
 
 all: bestfit buddy trace-tool tool
 
@@ -74,7 +75,7 @@ install-out:
 	done
 	ln -sf libbestbuddy.so $(OUT)/$(NAME)/$(SONAME)
 
-check: all layers header-drift clippy test-rust check-trace check-tool c-tests real-tests stress-quick
+check: all layers header-drift clippy test-rust check-trace check-tool check-report c-tests real-tests stress-quick
 	@echo "make check: all passed"
 
 # Every import in src/ goes down the layers of docs/ARCHITECTURE.md (tools/check-layers.py).
@@ -106,6 +107,21 @@ check-trace:
 check-tool: all
 	$(TOOL_CARGO) test --profile tool-test -p bestbuddy-cli
 	$(TOOL_CARGO) clippy --profile tool-test -p bestbuddy-cli --all-targets -- -D warnings
+
+# The report's crate (report/): charts and report.html from a replay's JSON. Its tests, the
+# browser test among them (report.html in headless chromium, a screenshot checked; chromium
+# is installed from Debian by report/tests/chromium.sh when missing and this runs as root,
+# else that test says SKIPPED), then its lints.
+check-report:
+	@browser="$$(bash report/tests/chromium.sh)"; \
+	if [ -z "$$browser" ]; then echo "!!! check-report: no chromium: the browser test is SKIPPED !!!"; fi; \
+	BESTBUDDY_CHROMIUM="$$browser" $(CARGO) test -p bestbuddy-report -- --nocapture
+	$(CARGO) clippy -p bestbuddy-report --all-targets -- -D warnings
+
+# The committed sample (report/tests/sample-replay.json) drawn into out/report-sample/, to
+# look at: open out/report-sample/report.html.
+report-sample:
+	$(CARGO) run -q -p bestbuddy-report -- report/tests/sample-replay.json $(OUT)/report-sample
 
 c-tests: all unhardened
 	bash tests/c/run.sh $(OUT)/bestfit best-fit

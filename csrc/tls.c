@@ -1,7 +1,8 @@
 /* The thread cache's slot: one pointer per thread in the initial-exec TLS model, so reading
  * it is one %fs-relative load (src/tcache.rs reads and writes it with inline assembly, by
  * name) instead of a call to __tls_get_addr. Stable Rust cannot declare a thread-local with a
- * chosen TLS model; C can. The cost: the library needs 8 bytes of static TLS, which ld.so
+ * chosen TLS model; C can. The cost: the library needs 32 bytes of static TLS (with the
+ * parked slot and the trace's two slots below), which ld.so
  * always has for LD_PRELOAD and direct links, and normally has for a late dlopen.
  *
  * The slot holds 0 (no cache yet), 1 (this thread is exiting: bypass the cache) or the
@@ -10,3 +11,18 @@
 
 __attribute__((visibility("hidden"), tls_model("initial-exec")))
 __thread uintptr_t bestbuddy_cache_slot;
+
+/* Where the cache waits while the program's calls are traced (src/tcache.rs, "parked"): the
+ * slot above then reads 0, so that the fast paths miss into the slow ones, which record. */
+__attribute__((visibility("hidden"), tls_model("initial-exec")))
+__thread uintptr_t bestbuddy_cache_parked;
+
+/* The trace's slots (src/trace/threads.rs), read the same way: the thread's trace buffer
+ * (0: none yet, 1: exiting, else its address), and the time a moving realloc released its
+ * old block at (0: none). Neither has a destructor; the trace's pthread key returns the
+ * buffer. */
+__attribute__((visibility("hidden"), tls_model("initial-exec")))
+__thread uintptr_t bestbuddy_trace_slot;
+
+__attribute__((visibility("hidden"), tls_model("initial-exec")))
+__thread uint64_t bestbuddy_trace_stamp;

@@ -1,7 +1,11 @@
 //! The C semantics of the malloc family, as glibc 2.36 defines them: errno, overflow,
 //! zero sizes, alignment rules. Every exported symbol is a one-line forwarder to a function
-//! here; nothing below this file knows about errno. Each entry point counts its calls here
-//! (`counters.rs`), but malloc's and free's fast paths, which the cache counts.
+//! here; nothing below this file knows about errno. Each call is also recorded here when
+//! `BESTBUDDY_TRACE` is set (`trace/`): the traced paths are cold functions. malloc's and
+//! free's fast paths ask nothing about the trace: while it is on, every thread's cache is
+//! parked (`tcache.rs`), so they miss into the slow paths, which record. Each entry point
+//! counts its calls
+//! here (`counters.rs`), but malloc's and free's fast paths, which the cache counts.
 
 use core::ffi::c_void;
 
@@ -9,6 +13,7 @@ use crate::counters::Counter;
 use crate::global;
 use crate::heap::MIN_ALIGN;
 use crate::os::{self, PAGE};
+use crate::trace::{self, Kind};
 
 /// glibc >= 2.30 refuses sizes above PTRDIFF_MAX, so pointer differences stay defined.
 const PTRDIFF_MAX: usize = isize::MAX as usize;
@@ -20,7 +25,8 @@ fn enomem() -> *mut c_void {
 }
 
 /// The cache's sizes are all far below PTRDIFF_MAX, so the size is only checked on a miss,
-/// which is a tail call: the fast path sets up no stack frame.
+/// which is a tail call: the fast path sets up no stack frame. A traced call always misses
+/// (its thread's cache is parked) and is recorded in `malloc_missed`.
 #[inline]
 pub fn malloc(size: usize) -> *mut c_void {
     let p = global::alloc_cached(size);
@@ -33,11 +39,49 @@ pub fn malloc(size: usize) -> *mut c_void {
 #[inline(never)]
 fn malloc_missed(size: usize) -> *mut c_void {
     global::count(Counter::MallocMissed);
+    let p = malloc_slow(size);
+    // Asked after the call: the first call's initialisation may have started the trace.
+    if trace::on() {
+        return traced1(size, p, Kind::Malloc);
+    }
+    p
+}
+
+/// An allocation for another entry point (realloc of null, memalign with a small
+/// alignment): as malloc, but recorded and counted as the call the program made.
+fn allocate(size: usize) -> *mut c_void {
+    if size > PTRDIFF_MAX {
+        return enomem();
+    }
+    let p = global::alloc(size, MIN_ALIGN);
+    if p.is_null() { enomem() } else { p.cast() }
+}
+
+fn malloc_slow(size: usize) -> *mut c_void {
     if size > PTRDIFF_MAX {
         return enomem();
     }
     let p = global::alloc_slow(size, MIN_ALIGN);
     if p.is_null() { enomem() } else { p.cast() }
+}
+
+/// Records an allocating call of one number after it returned `result`, which it passes
+/// on. Scalars only, and a result the optimiser cannot see through (`black_box`: knowing
+/// that the function returns its argument, it would keep the argument in a saved register
+/// across a call), so that the callers' fast paths tail-call it without a stack frame.
+#[cold]
+#[inline(never)]
+fn traced1(arg: usize, result: *mut c_void, kind: Kind) -> *mut c_void {
+    trace::record(kind, 0, &[arg], result as usize);
+    core::hint::black_box(result)
+}
+
+/// As `traced1`, for a call of two numbers.
+#[cold]
+#[inline(never)]
+fn traced2(a: usize, b: usize, result: *mut c_void, kind: Kind) -> *mut c_void {
+    trace::record(kind, 0, &[a, b], result as usize);
+    core::hint::black_box(result)
 }
 
 /// free preserves errno (glibc >= 2.33); `global::free` sees to it on the paths that make
@@ -46,18 +90,62 @@ fn malloc_missed(size: usize) -> *mut c_void {
 /// # Safety
 /// `p` is null or a pointer the program got from this allocator (anything else that lies in
 /// the allocator's memory is diagnosed; elsewhere it may fault, as with any malloc).
+///
+/// The fast path is the cache's (which declines null, and every pointer while calls are
+/// traced); the rest, null included, is a tail call.
 #[inline]
 pub unsafe fn free(p: *mut c_void) {
+    // SAFETY: forwarded from the caller.
+    if unsafe { global::free_cached(p.cast()) } {
+        return;
+    }
+    // SAFETY: forwarded from the caller.
+    unsafe { free_missed(p) }
+}
+
+/// # Safety
+/// As for `free`.
+#[inline(never)]
+unsafe fn free_missed(p: *mut c_void) {
+    if trace::on() {
+        // SAFETY: forwarded from the caller.
+        return unsafe { free_traced(p) };
+    }
     if p.is_null() {
         global::count(Counter::FreeNull);
         return;
     }
     // SAFETY: forwarded from the caller.
-    unsafe { global::free(p.cast(), "free") };
+    unsafe { global::free_slow(p.cast(), "free") };
+}
+
+/// free, recorded before it releases anything (docs/TRACE.md, "Timestamps"), so that a
+/// misuse that aborts the process is recorded too.
+///
+/// # Safety
+/// As for `free`.
+#[cold]
+#[inline(never)]
+unsafe fn free_traced(p: *mut c_void) {
+    trace::record(Kind::Free, p as usize, &[], 0);
+    if p.is_null() {
+        global::count(Counter::FreeNull);
+    } else {
+        // SAFETY: forwarded from the caller.
+        unsafe { global::free_slow(p.cast(), "free") };
+    }
 }
 
 pub fn calloc(count: usize, size: usize) -> *mut c_void {
     global::count(Counter::Calloc);
+    let p = calloc_untraced(count, size);
+    if trace::on() {
+        return traced2(count, size, p, Kind::Calloc);
+    }
+    p
+}
+
+fn calloc_untraced(count: usize, size: usize) -> *mut c_void {
     let Some(total) = count.checked_mul(size) else {
         return enomem();
     };
@@ -76,15 +164,24 @@ pub fn calloc(count: usize, size: usize) -> *mut c_void {
 /// the allocator's memory is diagnosed; elsewhere it may fault, as with any malloc).
 pub unsafe fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
     global::count(Counter::Realloc);
+    if trace::on() {
+        // SAFETY: forwarded from the caller.
+        return unsafe { realloc_traced(Kind::Realloc, p, &[size], Some(size)) };
+    }
     // SAFETY: forwarded from the caller.
-    unsafe { realloc_uncounted(p, size) }
+    let q = unsafe { realloc_untraced(p, size) };
+    // Only realloc(NULL, n) can be the first call, whose initialisation starts the trace.
+    if trace::on() {
+        trace::record(Kind::Realloc, p as usize, &[size], q as usize);
+    }
+    q
 }
 
 /// # Safety
 /// As for `realloc`.
-unsafe fn realloc_uncounted(p: *mut c_void, size: usize) -> *mut c_void {
+unsafe fn realloc_untraced(p: *mut c_void, size: usize) -> *mut c_void {
     if p.is_null() {
-        return allocate(size, MIN_ALIGN);
+        return allocate(size);
     }
     if size == 0 {
         global::count(Counter::FreesByRealloc);
@@ -104,36 +201,78 @@ unsafe fn realloc_uncounted(p: *mut c_void, size: usize) -> *mut c_void {
     if q.is_null() { enomem() } else { q.cast() }
 }
 
+/// A traced realloc or reallocarray of `p` to `total` bytes (None: the size overflowed),
+/// `args` its numbers. The record's time is where docs/TRACE.md puts it: before a free
+/// (size 0), between the new block and the old one's release (a move: `global::realloc`
+/// stamps it), after the call otherwise.
+///
+/// # Safety
+/// As for `realloc`.
+#[cold]
+#[inline(never)]
+unsafe fn realloc_traced(
+    kind: Kind,
+    p: *mut c_void,
+    args: &[usize],
+    total: Option<usize>,
+) -> *mut c_void {
+    trace::before_call();
+    let Some(total) = total else {
+        let q = enomem();
+        trace::record(kind, p as usize, args, 0);
+        return q;
+    };
+    if !p.is_null() && total == 0 {
+        trace::record(kind, p as usize, args, 0);
+        // SAFETY: forwarded from the caller.
+        return unsafe { realloc_untraced(p, 0) };
+    }
+    trace::clear_stamp();
+    // SAFETY: forwarded from the caller.
+    let q = unsafe { realloc_untraced(p, total) };
+    trace::record_at(kind, p as usize, args, q as usize, trace::take_stamp());
+    q
+}
+
 /// # Safety
 /// As for `realloc`.
 pub unsafe fn reallocarray(p: *mut c_void, count: usize, size: usize) -> *mut c_void {
     global::count(Counter::Reallocarray);
-    match count.checked_mul(size) {
+    let total = count.checked_mul(size);
+    if trace::on() {
         // SAFETY: forwarded from the caller.
-        Some(total) => unsafe { realloc_uncounted(p, total) },
-        None => enomem(),
+        return unsafe { realloc_traced(Kind::ReallocArray, p, &[count, size], total) };
     }
+    let q = match total {
+        // SAFETY: forwarded from the caller.
+        Some(total) => unsafe { realloc_untraced(p, total) },
+        None => enomem(),
+    };
+    if trace::on() {
+        trace::record(Kind::ReallocArray, p as usize, &[count, size], q as usize);
+    }
+    q
 }
 
 /// memalign as glibc 2.36 does it: alignments up to 16 are plain malloc, an alignment that is
 /// not a power of two is rounded up to one, one above SIZE_MAX / 2 + 1 is EINVAL.
 pub fn memalign(align: usize, size: usize) -> *mut c_void {
     global::count(Counter::Memalign);
-    memalign_uncounted(align, size)
+    aligned(Kind::Memalign, align, size)
 }
 
-/// An allocation for an entry point other than malloc: as malloc, but counted apart from it.
-fn allocate(size: usize, align: usize) -> *mut c_void {
-    if size > PTRDIFF_MAX {
-        return enomem();
+/// memalign's work, recorded as `kind` with the alignment asked for.
+fn aligned(kind: Kind, align: usize, size: usize) -> *mut c_void {
+    let p = memalign_untraced(align, size);
+    if trace::on() {
+        return traced2(align, size, p, kind);
     }
-    let p = global::alloc(size, align);
-    if p.is_null() { enomem() } else { p.cast() }
+    p
 }
 
-fn memalign_uncounted(align: usize, size: usize) -> *mut c_void {
+fn memalign_untraced(align: usize, size: usize) -> *mut c_void {
     if align <= MIN_ALIGN {
-        return allocate(size, MIN_ALIGN);
+        return allocate(size);
     }
     if align > usize::MAX / 2 + 1 {
         os::set_errno(libc::EINVAL);
@@ -151,7 +290,7 @@ fn memalign_uncounted(align: usize, size: usize) -> *mut c_void {
 /// glibc 2.36's aligned_alloc is memalign (2.38 made it stricter).
 pub fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
     global::count(Counter::AlignedAlloc);
-    memalign_uncounted(align, size)
+    aligned(Kind::AlignedAlloc, align, size)
 }
 
 /// Returns 0, EINVAL or ENOMEM, and writes `*out` only on success. As glibc 2.36 does, an
@@ -161,29 +300,49 @@ pub fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
 /// `out` must be valid for a pointer-sized write.
 pub unsafe fn posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> i32 {
     global::count(Counter::PosixMemalign);
+    let (code, p) = posix_memalign_untraced(align, size);
+    if code == 0 {
+        // SAFETY: the caller passes a valid out-pointer, as posix_memalign requires.
+        unsafe { *out = p };
+    }
+    if trace::on() {
+        let args = [align, size, code as usize];
+        trace::record(Kind::PosixMemalign, 0, &args, p as usize);
+    }
+    code
+}
+
+/// posix_memalign's code, and its block when the code is 0 (else null).
+fn posix_memalign_untraced(align: usize, size: usize) -> (i32, *mut c_void) {
     if !align.is_power_of_two() || !align.is_multiple_of(core::mem::size_of::<*mut c_void>()) {
-        return libc::EINVAL;
+        return (libc::EINVAL, core::ptr::null_mut());
     }
-    let p = memalign_uncounted(align, size);
+    let p = memalign_untraced(align, size);
     if p.is_null() {
-        return libc::ENOMEM;
+        return (libc::ENOMEM, p);
     }
-    // SAFETY: the caller passes a valid out-pointer, as posix_memalign requires.
-    unsafe { *out = p };
-    0
+    (0, p)
 }
 
 pub fn valloc(size: usize) -> *mut c_void {
     global::count(Counter::Valloc);
-    memalign_uncounted(PAGE, size)
+    let p = memalign_untraced(PAGE, size);
+    if trace::on() {
+        return traced1(size, p, Kind::Valloc);
+    }
+    p
 }
 
 pub fn pvalloc(size: usize) -> *mut c_void {
     global::count(Counter::Pvalloc);
-    match os::align_up(size, PAGE) {
-        Some(rounded) => memalign_uncounted(PAGE, rounded),
+    let p = match os::align_up(size, PAGE) {
+        Some(rounded) => memalign_untraced(PAGE, rounded),
         None => enomem(),
+    };
+    if trace::on() {
+        return traced1(size, p, Kind::Pvalloc);
     }
+    p
 }
 
 /// # Safety

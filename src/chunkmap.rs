@@ -141,6 +141,26 @@ pub fn owner(addr: usize) -> Owner {
     Owner::from_tag(entry.load(Ordering::Acquire))
 }
 
+/// Calls `f` with the start of every chunk that is a large block's first chunk
+/// (`Owner::LargeHead`), in address order: how the live large blocks are listed (the trace's
+/// `LIVE` records). Lock-free, as `owner`; an entry that changes meanwhile may be missed or
+/// seen.
+pub fn each_large_head(mut f: impl FnMut(usize)) {
+    for (root, slot) in ROOT.iter().enumerate() {
+        let leaf = slot.load(Ordering::Acquire);
+        if leaf.is_null() {
+            continue;
+        }
+        for index in 0..LEAF_LEN {
+            // SAFETY: as in `owner`.
+            let entry = unsafe { &*leaf.add(index) };
+            if entry.load(Ordering::Acquire) == LARGE_HEAD_TAG {
+                f(((root << LEAF_BITS) | index) << CHUNK_SHIFT);
+            }
+        }
+    }
+}
+
 /// The entry for `addr`, creating its leaf if needed; `None` if the leaf cannot be mapped.
 fn entry(addr: usize) -> Option<&'static AtomicU8> {
     let (root, index) = split(addr)?;

@@ -16,7 +16,9 @@ use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 pub enum Counter {
     /// Allocations served by a thread cache (any entry point).
     CacheHits,
-    /// Those of them made for calloc, realloc or the aligned family.
+    /// Those of them not on malloc's fast path: for calloc, realloc or the aligned family,
+    /// or on a slow path (a parked cache, while calls are traced), whose caller counts its
+    /// own call.
     CacheHitsNotMalloc,
     /// Refills of a thread cache bin from the heap.
     CacheMisses,

@@ -465,19 +465,18 @@ pub fn print_stats() {
             .grouped(walk.counted_bytes)
             .str(" bytes)");
     }
-    // The walk cannot tell the blocks that hold the thread caches from the program's.
-    let held_blocks = walk.live_blocks.saturating_sub(s.cache.cache_blocks);
-    let held_bytes = walk.live_bytes.saturating_sub(s.cache.cache_bytes);
-    check.str("; the program holds ").grouped(held_blocks).str(" of them, ");
-    check.bytes_human(held_bytes).str(" usable\n");
+    check.str("; the program holds ").grouped(walk.live_blocks).str(" of them, ");
+    check.bytes_human(walk.live_bytes).str(" usable\n");
     check.write_to(2);
 }
 
-/// The process is exiting: the statistics table, if BESTBUDDY_STATS asked for it.
+/// The process is exiting normally: the statistics table, if BESTBUDDY_STATS asked for
+/// it, then what the allocator itself does at exit (`global::at_exit`: the trace's end).
 pub fn at_exit() {
     if global::stats_at_exit() {
         print_stats();
     }
+    global::at_exit();
 }
 
 /// `one` when `n` is 1, else `many`.

@@ -14,8 +14,9 @@
 //! 7. `bestfit`, `buddy`: the two policies.
 //! 8. `heap`: the `Heap` trait, the `HeapCore` both policies embed, regions and where they
 //!    come from.
-//! 9. `chunkmap`, `options`; then `seal`, `sync`; then `os`, `diag`: address ownership,
-//!    settings from the environment, sealed metadata, locks, OS primitives, messages.
+//! 9. `chunkmap`, `options`, `trace`; then `seal`, `sync`; then `os`, `diag`: address
+//!    ownership, settings from the environment, the trace of the program's calls, sealed
+//!    metadata, locks, OS primitives, messages.
 //!
 //! Beside them, `shadow`: the model that the unit tests and the fuzz targets check both
 //! heaps against (only in those builds: feature `shadow-model`).
@@ -55,6 +56,7 @@ mod seal;
 pub mod shadow;
 mod sync;
 mod tcache;
+mod trace;
 
 #[cfg(test)]
 mod tests;
@@ -65,18 +67,6 @@ fn panic(_: &core::panic::PanicInfo) -> ! {
     diag::fatal("internal panic")
 }
 
-// Runs when the process exits normally (after the program's own exit handlers and
-// destructors, from the .fini_array of this library or of a program linked with it).
-#[cfg(not(feature = "no-exports"))]
-#[used]
-#[unsafe(link_section = ".fini_array")]
-static AT_EXIT: extern "C" fn() = {
-    extern "C" fn at_exit() {
-        introspect::at_exit();
-    }
-    at_exit
-};
-
 // Initialise when the library is loaded, so a program's first malloc does not pay for it.
 // ld.so calls malloc before any constructor runs, so nothing depends on this having run.
 #[cfg(not(feature = "no-exports"))]
@@ -85,4 +75,18 @@ ctor::declarative::ctor! {
     fn bestbuddy_init_at_load() {
         global::init_at_load();
     }
+}
+
+// At normal process exit (after the program's atexit handlers, with the other libraries'
+// destructors): the allocator's one exit hook, the statistics table (BESTBUDDY_STATS) then
+// the end of the trace. A `.fini_array` entry needs no atexit registration, which could
+// allocate.
+#[cfg(not(feature = "no-exports"))]
+#[used]
+#[unsafe(link_section = ".fini_array")]
+static BESTBUDDY_AT_EXIT: extern "C" fn() = bestbuddy_at_exit;
+
+#[cfg(not(feature = "no-exports"))]
+extern "C" fn bestbuddy_at_exit() {
+    introspect::at_exit();
 }

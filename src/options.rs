@@ -8,6 +8,8 @@
 //! - `check=N`: walk every heap's invariants every N allocator calls (caches step aside so
 //!   that every call is counted) and abort with what broke.
 //!
+//! `BESTBUDDY_TRACE=PATH`, read beside it, turns the trace on (docs/TRACE.md).
+//!
 //! Read by scanning `environ` (getenv may not be usable this early), ignored in setuid and
 //! setgid programs (AT_SECURE). An unknown option is named on stderr, once, and ignored.
 
@@ -21,6 +23,7 @@ unsafe extern "C" {
 
 const NAME: &[u8] = b"BESTBUDDY_OPTIONS=";
 const STATS: &[u8] = b"BESTBUDDY_STATS=";
+const TRACE: &[u8] = b"BESTBUDDY_TRACE=";
 
 #[derive(Default, Debug, PartialEq, Eq)]
 pub struct Options {
@@ -29,6 +32,9 @@ pub struct Options {
     pub check_every: usize,
     /// BESTBUDDY_STATS set to anything but empty or `0`: print the statistics at exit.
     pub stats_at_exit: bool,
+    /// BESTBUDDY_TRACE's value: the environment's own bytes, which the program may change
+    /// later (the trace copies them at once).
+    pub trace: Option<&'static [u8]>,
 }
 
 /// The options of this process; `None` while libc has not set `environ` up yet (ld.so's
@@ -43,21 +49,26 @@ pub fn read() -> Option<Options> {
     if unsafe { libc::getauxval(libc::AT_SECURE) } != 0 {
         return Some(Options::default());
     }
-    let mut options = Options::default();
+    let mut options = None;
+    let mut trace = None;
+    let mut stats_at_exit = false;
     // SAFETY: walking the environment array and its strings up to their terminators.
     unsafe {
         while !(*env).is_null() {
             let entry = core::ffi::CStr::from_ptr(*env).to_bytes();
             if let Some(value) = entry.strip_prefix(NAME) {
-                let stats_at_exit = options.stats_at_exit;
-                options = parse(value);
-                options.stats_at_exit = stats_at_exit;
+                options.get_or_insert_with(|| parse(value));
+            } else if let Some(value) = entry.strip_prefix(TRACE) {
+                trace.get_or_insert(value);
             } else if let Some(value) = entry.strip_prefix(STATS) {
-                options.stats_at_exit = !value.is_empty() && value != b"0";
+                stats_at_exit = !value.is_empty() && value != b"0";
             }
             env = env.add(1);
         }
     }
+    let mut options = options.unwrap_or_default();
+    options.trace = trace;
+    options.stats_at_exit = stats_at_exit;
     Some(options)
 }
 

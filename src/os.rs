@@ -188,3 +188,42 @@ pub fn resident_bytes() -> (usize, usize) {
         (resident, (peak_kib * 1024).max(resident))
     })
 }
+
+/// Defines `$get() -> usize` and `$set(usize)` for the initial-exec thread-local word
+/// `$symbol` of csrc/tls.c: its offset from the thread pointer comes from the GOT, then one
+/// %fs-relative load or store (stable Rust cannot choose a thread-local's TLS model; C can).
+macro_rules! tls_word {
+    ($(#[$doc:meta])* $get:ident, $set:ident, $symbol:literal) => {
+        $(#[$doc])*
+        #[inline(always)]
+        fn $get() -> usize {
+            let value: usize;
+            // SAFETY: reads the calling thread's own TLS word; touches nothing else.
+            unsafe {
+                core::arch::asm!(
+                    concat!("mov {v}, qword ptr [rip + ", $symbol, "@GOTTPOFF]"),
+                    "mov {v}, qword ptr fs:[{v}]",
+                    v = out(reg) value,
+                    options(nostack, readonly, preserves_flags),
+                );
+            }
+            value
+        }
+
+        /// Writes the thread-local word that the getter beside it reads.
+        #[inline]
+        fn $set(value: usize) {
+            // SAFETY: writes the calling thread's own TLS word; touches nothing else.
+            unsafe {
+                core::arch::asm!(
+                    concat!("mov {off}, qword ptr [rip + ", $symbol, "@GOTTPOFF]"),
+                    "mov qword ptr fs:[{off}], {v}",
+                    off = out(reg) _,
+                    v = in(reg) value,
+                    options(nostack, preserves_flags),
+                );
+            }
+        }
+    };
+}
+pub(crate) use tls_word;

@@ -28,6 +28,7 @@ use crate::counters::{Counter, Counters, Totals};
 use crate::freed;
 use crate::heap::Heap;
 use crate::sync::{Guard, RawLock};
+use crate::trace;
 
 const MAX_CLASSES: usize = 256;
 /// How many bytes one bin may hold before it flushes, and its bounds in blocks.
@@ -39,37 +40,26 @@ const BIN_MAX: u32 = 64;
 /// The TLS slot holds 0 (no cache yet), `EXITING`, or the address of the thread's cache.
 const EXITING: usize = 1;
 
-/// Reads this thread's slot `bestbuddy_cache_slot` (csrc/tls.c): its offset from the thread
-/// pointer comes from the GOT (initial-exec), then one %fs-relative load.
-#[inline(always)]
-fn tls_get() -> usize {
-    let value: usize;
-    // SAFETY: reads the calling thread's own TLS slot; touches nothing else.
-    unsafe {
-        core::arch::asm!(
-            "mov {v}, qword ptr [rip + bestbuddy_cache_slot@GOTTPOFF]",
-            "mov {v}, qword ptr fs:[{v}]",
-            v = out(reg) value,
-            options(nostack, readonly, preserves_flags),
-        );
-    }
-    value
-}
+crate::os::tls_word!(
+    /// This thread's slot `bestbuddy_cache_slot` (csrc/tls.c): 0 (no cache yet), `EXITING`,
+    /// or the address of its cache.
+    ///
+    /// While the program's calls are traced, a thread's cache is *parked*: the slot reads 0, as
+    /// for a thread without a cache, so that malloc's and free's fast paths, which ask nothing
+    /// else, miss into the slow paths, where each call is recorded; the cache itself waits in
+    /// the second slot, `bestbuddy_cache_parked`, and the slow paths go on using it
+    /// (`slow_cache`). So tracing costs the fast paths nothing while it is off.
+    tls_get,
+    tls_set,
+    "bestbuddy_cache_slot"
+);
 
-/// Writes this thread's slot.
-#[inline]
-fn tls_set(value: usize) {
-    // SAFETY: writes the calling thread's own TLS slot; touches nothing else.
-    unsafe {
-        core::arch::asm!(
-            "mov {off}, qword ptr [rip + bestbuddy_cache_slot@GOTTPOFF]",
-            "mov qword ptr fs:[{off}], {v}",
-            off = out(reg) _,
-            v = in(reg) value,
-            options(nostack, preserves_flags),
-        );
-    }
-}
+crate::os::tls_word!(
+    /// This thread's parked cache (see `tls_get`): 0, or the cache's address.
+    parked_get,
+    parked_set,
+    "bestbuddy_cache_parked"
+);
 
 struct Bin {
     /// First cached block (0 = none); each block's first word links to the next.
@@ -109,6 +99,22 @@ pub struct ThreadCache {
     /// The registry's list of live caches, under `REGISTRY`.
     next: *mut ThreadCache,
     prev: *mut ThreadCache,
+    /// `freed::key_of(cache) ^ CACHE_MARK`: tells a cache, a heap block of the allocator's
+    /// own, from the program's blocks in a heap walk (`is_cache`).
+    mark: usize,
+}
+
+const CACHE_MARK: usize = 0x7CAC_4E00_7CAC_4E00;
+
+/// Is the live heap block `p` of `usable` bytes a thread's cache (not the program's)?
+///
+/// # Safety
+/// `p` is a live heap block of `usable` bytes.
+pub unsafe fn is_cache(p: usize, usable: usize) -> bool {
+    let offset = core::mem::offset_of!(ThreadCache, mark);
+    // SAFETY: the word lies inside the block (checked against its usable size).
+    usable >= core::mem::size_of::<ThreadCache>()
+        && unsafe { *((p + offset) as *const usize) } == freed::key_of(p) ^ CACHE_MARK
 }
 
 /// Guards the list of live caches (`CACHES`) and each cache's `next`/`prev`: taken when a
@@ -127,10 +133,63 @@ static NEXT_HOME: AtomicUsize = AtomicUsize::new(0);
 /// Cleared by mallopt(M_PERTURB): frees then bypass the caches so every block gets filled.
 pub static ENABLED: AtomicBool = AtomicBool::new(true);
 
-/// This thread's cache, or null (none yet, or the thread is exiting).
+/// This thread's cache, or null (none yet, or the thread is exiting): for the slow paths.
 #[inline]
 pub fn current() -> *mut ThreadCache {
-    usable_cache().unwrap_or(ptr::null_mut())
+    slow_cache().unwrap_or(ptr::null_mut())
+}
+
+/// This thread's cache, parked or not, parking it while calls are traced and taking it back
+/// when they no longer are (see `tls_get`).
+#[inline]
+fn slow_cache() -> Option<*mut ThreadCache> {
+    let slot = tls_get();
+    if slot > EXITING {
+        if trace::on() {
+            park(slot);
+        }
+        return Some(slot as *mut ThreadCache);
+    }
+    let parked = parked_get();
+    if parked == 0 {
+        return None;
+    }
+    if slot == 0 && !trace::on() {
+        parked_set(0);
+        tls_set(parked);
+    }
+    Some(parked as *mut ThreadCache)
+}
+
+/// Parks the cache `slot` of this thread: the fast paths miss from now on.
+#[cold]
+fn park(slot: usize) {
+    parked_set(slot);
+    tls_set(0);
+}
+
+/// Calls are traced from now on: parks this thread's cache at once, so that not even its
+/// next fast path serves a call unrecorded (other threads park theirs on their next slow
+/// path; the trace starts before the program makes threads, or in a fork child, which has
+/// one).
+pub fn park_this_thread() {
+    let slot = tls_get();
+    if slot > EXITING {
+        park(slot);
+    }
+}
+
+/// This thread's cache, parked or not, without changing where it is (for counting).
+#[inline]
+fn any_cache() -> Option<*mut ThreadCache> {
+    let slot = tls_get();
+    if slot > EXITING {
+        return Some(slot as *mut ThreadCache);
+    }
+    match parked_get() {
+        0 => None,
+        parked => Some(parked as *mut ThreadCache),
+    }
 }
 
 /// This thread's cache, if it has one: one comparison of the slot (the fast paths test
@@ -197,7 +256,7 @@ unsafe fn take_cached(tc: *mut ThreadCache, class: usize) -> *mut u8 {
 /// Adds `n` to this thread's `counter` (the shared set's, for a thread without a cache).
 #[inline]
 pub fn count(counter: Counter, n: u64) {
-    match usable_cache() {
+    match any_cache() {
         // SAFETY: tc is this thread's cache.
         Some(tc) => unsafe { (*tc).counters.bump(counter, n) },
         None => SHARED.add_shared(counter, n),
@@ -242,6 +301,19 @@ pub unsafe fn cache_free_fast<H: Heap>(p: *mut u8) -> bool {
 #[inline(always)]
 unsafe fn cacheable<H: Heap>(p: *mut u8) -> Option<(*mut ThreadCache, usize)> {
     let tc = usable_cache()?;
+    // SAFETY: forwarded from the caller.
+    unsafe { cacheable_by::<H>(tc, p) }
+}
+
+/// As `cacheable`, for the cache `tc` of this thread.
+///
+/// # Safety
+/// `p` is what the program passed to free; `tc` is this thread's cache.
+#[inline(always)]
+unsafe fn cacheable_by<H: Heap>(
+    tc: *mut ThreadCache,
+    p: *mut u8,
+) -> Option<(*mut ThreadCache, usize)> {
     if !chunkmap::is_region(p as usize) {
         return None;
     }
@@ -261,8 +333,11 @@ unsafe fn cacheable<H: Heap>(p: *mut u8) -> Option<(*mut ThreadCache, usize)> {
 /// `p` is what the program passed to free.
 #[cold]
 pub unsafe fn cache_free<H: Heap>(arenas: &Arenas<H>, p: *mut u8, call: &str) -> bool {
-    // SAFETY: forwarded from the caller.
-    let Some((tc, class)) = (unsafe { cacheable::<H>(p) }) else {
+    let Some(tc) = slow_cache() else {
+        return false;
+    };
+    // SAFETY: forwarded from the caller; tc is this thread's cache.
+    let Some((tc, class)) = (unsafe { cacheable_by::<H>(tc, p) }) else {
         return false;
     };
     let p = p as usize;
@@ -362,6 +437,19 @@ pub fn refill<H: Heap>(arenas: &Arenas<H>, class: usize) -> *mut u8 {
         if tc.is_null() {
             return ptr::null_mut();
         }
+    } else {
+        // A parked cache (the calls are traced) still serves from its bins.
+        // SAFETY: tc is this thread's cache.
+        let p = unsafe { take_cached(tc, class) };
+        if !p.is_null() {
+            // A hit, but not on malloc's fast path: the caller counts its own call.
+            // SAFETY: as above.
+            unsafe {
+                (*tc).counters.bump(Counter::CacheHits, 1);
+                (*tc).counters.bump(Counter::CacheHitsNotMalloc, 1);
+            }
+            return p;
+        }
     }
     let size = H::class_size(class);
     // SAFETY: tc is this thread's cache.
@@ -417,6 +505,7 @@ fn create<H: Heap>(arenas: &Arenas<H>) -> *mut ThreadCache {
             counters: Counters::new(),
             next: ptr::null_mut(),
             prev: ptr::null_mut(),
+            mark: freed::key_of(tc as usize) ^ CACHE_MARK,
         });
         // pthread_setspecific may allocate (keys >= 32): bypass caching meanwhile, so that it
         // cannot re-enter here.
@@ -430,6 +519,9 @@ fn create<H: Heap>(arenas: &Arenas<H>) -> *mut ThreadCache {
         }
         tls_set(tc as usize);
         register(tc);
+        if trace::on() {
+            park(tc as usize);
+        }
     }
     tc
 }
@@ -545,6 +637,7 @@ pub unsafe fn drain<H: Heap>(arenas: &Arenas<H>, tc: *mut ThreadCache, exiting: 
     if exiting {
         // Later calls of this thread go to the heap directly.
         tls_set(EXITING);
+        parked_set(0);
     }
     // SAFETY: tc is this thread's cache, no longer reachable from its slot when exiting.
     unsafe {
@@ -584,6 +677,9 @@ unsafe fn owner_of(p: usize) -> u8 {
 /// # Safety
 /// `tc` is a cache no thread uses any more.
 unsafe fn free_cache<H: Heap>(arenas: &Arenas<H>, tc: *mut ThreadCache) {
+    // The block may reach the program next: it must not pass for a cache then.
+    // SAFETY: tc is a cache no thread uses.
+    unsafe { (*tc).mark = 0 };
     // SAFETY: tc is a live heap block of its arena, given up by the caller.
     if unsafe { arenas.get(owner_of(tc as usize)).lock().free(tc.cast()) }.is_err() {
         crate::diag::fatal("thread cache block lost");

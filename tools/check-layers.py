@@ -21,7 +21,7 @@ LAYERS = [
     ["freed", "large"],
     ["bestfit", "buddy"],
     ["heap"],
-    ["chunkmap", "options"],
+    ["chunkmap", "options", "trace"],
     ["seal", "sync", "counters"],
     ["os", "diag"],
 ]

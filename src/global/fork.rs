@@ -8,6 +8,7 @@ use super::ARENAS;
 use crate::chunkmap;
 use crate::large;
 use crate::tcache;
+use crate::trace;
 
 // glibc's stdio list lock, which its fork takes between the atfork prepare handlers and its
 // own malloc's locks (posix/fork.c). The lock is recursive, so taking it here first and
@@ -29,7 +30,8 @@ const FORK_SKIPPED: u32 = u32::MAX;
 /// fork, before: the lock order is glibc's own, stdio's list lock before the allocator's
 /// (a thread in getline holds a FILE's lock and reallocs; one in fflush(NULL) holds the
 /// list lock and waits for that FILE; so whoever holds an arena lock must never wait for
-/// the list lock). Then the opened arenas, the kept large mappings, the chunk map.
+/// the list lock). Then the trace's registry of buffers (no path takes it with an arena
+/// lock held), the opened arenas, the kept large mappings, the chunk map.
 ///
 /// A process with one thread skips all of it, as glibc's fork does for its own malloc: no
 /// other thread can hold a lock, and when fork runs in a signal handler that interrupted
@@ -43,6 +45,7 @@ pub(super) extern "C" fn prepare() {
     }
     // SAFETY: glibc's own lock, taken as its fork takes it; released by the other handlers.
     unsafe { _IO_list_lock() };
+    trace::fork_prepare();
     let locked = ARENAS.lock_all();
     large::fork_prepare();
     chunkmap::LEAF_LOCK.lock();
@@ -59,12 +62,20 @@ pub(super) extern "C" fn parent() {
     chunkmap::LEAF_LOCK.unlock();
     large::fork_parent();
     ARENAS.unlock_all(locked);
+    trace::fork_parent();
     // SAFETY: taken by this thread in `prepare`; glibc released its own hold already.
     unsafe { _IO_list_unlock() };
 }
 
+/// fork, child: releases what `prepare` took, and tells the trace (whether or not
+/// `prepare` took anything) that its first call must set the child's trace up.
 pub(super) extern "C" fn child() {
     let locked = FORK_LOCKED.load(Ordering::Relaxed);
+    trace::fork_child(locked != FORK_SKIPPED);
+    if trace::on() {
+        // The child's first call must reach a slow path, which sets its trace up.
+        tcache::park_this_thread();
+    }
     if locked == FORK_SKIPPED {
         return;
     }

@@ -1,13 +1,18 @@
-//! Lazy initialisation on the first call, the `BESTBUDDY_OPTIONS` that act at start-up, and
-//! the return of a thread's cache when it exits.
+//! Lazy initialisation on the first call, the `BESTBUDDY_OPTIONS` that act at start-up (and
+//! `BESTBUDDY_TRACE`), the return of a thread's cache when it exits, and the process's exit
+//! hook.
 
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use super::settings::drain_this_thread;
-use super::{ARENAS, check, set_perturb};
+use super::{ARENAS, ActiveHeap, check, set_perturb};
 use crate::diag;
+use crate::freed;
+use crate::heap::{Heap, SpanKind};
+use crate::large;
 use crate::seal;
 use crate::tcache;
+use crate::trace;
 
 /// Set once the first call has run `init`; checked on every call, so it is the only thing
 /// the fast path asks about initialisation.
@@ -86,6 +91,45 @@ fn apply_options() {
         tcache::ENABLED.store(false, Ordering::Relaxed);
         drain_this_thread();
     }
+    if let Some(path) = options.trace {
+        let heap = if super::BACKEND == "buddy" { 2 } else { 1 };
+        trace::start(path, heap, each_live_block);
+        // From now on this thread's calls miss the fast paths, which do not record.
+        tcache::park_this_thread();
+    }
+}
+
+/// Lists every block the program holds, as (pointer, usable size): the live blocks of
+/// every arena's heap but those held by thread caches or remote lists (freed by the
+/// program already) and the caches themselves, then the live large blocks. For the
+/// trace's `LIVE` records; each arena is walked under its lock.
+fn each_live_block(f: &mut dyn FnMut(usize, usize)) {
+    ARENAS.each(|heap| {
+        let heap: &ActiveHeap = heap;
+        // SAFETY: the heap is intact (the lock is held; the walk follows its metadata), and
+        // every `Live` span is a block whose payload starts BLOCK_HEADER into it.
+        unsafe {
+            heap.walk(|span| {
+                if span.kind != SpanKind::Live {
+                    return;
+                }
+                let p = span.start + ActiveHeap::BLOCK_HEADER;
+                let Ok(usable) = heap.usable_size(p as *mut u8) else {
+                    return;
+                };
+                if !freed::is_held(p as *mut u8) && !tcache::is_cache(p, usable) {
+                    f(p, usable);
+                }
+            });
+        }
+    });
+    large::each_live(f);
+}
+
+/// The process is exiting normally (the library's `.fini_array` entry): the trace is
+/// finished. The one exit hook of the allocator.
+pub fn at_exit() {
+    trace::finish();
 }
 
 /// `check=N`: every N-th call walks every heap's invariants and aborts with what broke.

@@ -13,7 +13,7 @@ mod init;
 mod settings;
 
 pub(crate) use init::ensure_init;
-pub use init::{init_at_load, stats_at_exit};
+pub use init::{at_exit, init_at_load, stats_at_exit};
 pub use settings::*;
 
 use core::ptr;
@@ -28,6 +28,7 @@ use crate::heap::{Heap, MIN_ALIGN, Misuse};
 use crate::large;
 use crate::os;
 use crate::tcache;
+use crate::trace;
 use init::count_call_for_check;
 
 #[cfg(feature = "buddy")]
@@ -209,19 +210,33 @@ fn report_use(call: &str, misuse: Misuse, p: *mut u8) -> ! {
 /// aborts with a diagnostic), but a foreign pointer into unmapped memory may fault.
 #[inline]
 pub unsafe fn free(p: *mut u8, call: &str) {
-    // SAFETY: the cache validates p without the lock and declines anything it cannot prove
-    // live.
-    if unsafe { tcache::cache_free_fast::<ActiveHeap>(p) } {
+    // SAFETY: forwarded from the caller.
+    if unsafe { free_cached(p) } {
         return;
     }
     // SAFETY: forwarded from the caller.
     unsafe { free_slow(p, call) }
 }
 
+/// The fast path of free: true if this thread's cache took `p` (never null, never while
+/// calls are traced: the cache is parked then).
+///
+/// # Safety
+/// `p` is what the program passed to free (null included).
+#[inline(always)]
+pub unsafe fn free_cached(p: *mut u8) -> bool {
+    // SAFETY: the cache validates p without the lock and declines anything it cannot prove
+    // live (null lies in no region).
+    unsafe { tcache::cache_free_fast::<ActiveHeap>(p) }
+}
+
+/// Frees `p` (not null) that the fast path declined: through the cache's slow path, else
+/// the heap or the mapping.
+///
 /// # Safety
 /// As for `free`.
 #[inline(never)]
-unsafe fn free_slow(p: *mut u8, call: &str) {
+pub unsafe fn free_slow(p: *mut u8, call: &str) {
     count_call_for_check();
     // SAFETY: as in `free`.
     if unsafe { tcache::cache_free(&ARENAS, p, call) } {
@@ -355,6 +370,8 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
         return q;
     }
     count(Counter::FreesByRealloc);
+    // The trace's time of this call: it has its new block and has not freed the old one.
+    trace::stamp_release();
     // SAFETY: both blocks are live and distinct; the copy fits both.
     unsafe {
         ptr::copy_nonoverlapping(p, q, old_size.min(size));

@@ -121,6 +121,8 @@ pub struct WalkCheck {
     /// key), and their usable bytes.
     pub held_blocks: usize,
     pub held_bytes: usize,
+    /// Blocks that hold the thread caches themselves.
+    pub cache_blocks: usize,
     /// Blocks the program holds, by the walk, and their usable bytes.
     pub live_blocks: usize,
     pub live_bytes: usize,
@@ -151,9 +153,12 @@ pub fn walk_check() -> WalkCheck {
                 check.walked_blocks += 1;
                 check.walked_bytes += span.size;
                 let usable = span.size - ActiveHeap::BLOCK_HEADER;
-                if freed::is_held((span.start + ActiveHeap::BLOCK_HEADER) as *mut u8) {
+                let p = span.start + ActiveHeap::BLOCK_HEADER;
+                if freed::is_held(p as *mut u8) {
                     check.held_blocks += 1;
                     check.held_bytes += usable;
+                } else if tcache::is_cache(p, usable) {
+                    check.cache_blocks += 1;
                 } else {
                     check.live_blocks += 1;
                     check.live_bytes += usable;

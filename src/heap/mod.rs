@@ -192,7 +192,8 @@ pub trait Heap {
     /// The largest request this heap serves; larger ones get their own mapping.
     const MAX_REQUEST: usize;
     /// The bytes of a block before its payload (its header): a block of `n` bytes has
-    /// `n - BLOCK_HEADER` usable.
+    /// `n - BLOCK_HEADER` usable, and its payload (the pointer the program holds) starts
+    /// `BLOCK_HEADER` bytes into its `Live` span in a heap walk.
     const BLOCK_HEADER: usize;
     /// The largest alignment this heap serves.
     const MAX_ALIGN: usize;

@@ -219,6 +219,21 @@ unsafe fn header_of(p: usize) -> Result<*mut LargeHeader, Misuse> {
     Ok(header)
 }
 
+/// Calls `f` with the payload and usable size of every live large block (kept mappings
+/// are not blocks). For the trace's `LIVE` records, at start-up or in a fork child, when no
+/// other thread frees large blocks: the headers read are those of mappings that stay put.
+pub fn each_live(mut f: impl FnMut(usize, usize)) {
+    chunkmap::each_large_head(|head| {
+        let header = head as *const LargeHeader;
+        // SAFETY: a LargeHead chunk starts with a mapped header (see the caller's promise).
+        let (check, mapped, payload) =
+            unsafe { ((*header).check, (*header).mapped, (*header).payload) };
+        if check == head ^ MAGIC {
+            f(payload, head + mapped - payload);
+        }
+    });
+}
+
 /// Stops counting the block's pinned tail.
 ///
 /// # Safety
