@@ -14,7 +14,7 @@ CARGO ?= cargo
 OUT := out
 SONAME := libbestbuddy.so.0
 
-.PHONY: all bestfit buddy trace-tool tool check-trace check-tool check-report report-sample unhardened check layers test-rust clippy header-drift c-tests real-tests check-real stress stress-quick demo bench bench-quick bench-callgrind bench-hardening fuzz fuzz-cmin clean
+.PHONY: all bestfit buddy trace-tool tool insight check-trace check-tool check-report report-sample unhardened check layers test-rust clippy header-drift c-tests real-tests check-real stress stress-quick demo bench bench-quick bench-callgrind bench-hardening fuzz fuzz-cmin clean
 
 all: bestfit buddy trace-tool tool
 
@@ -117,6 +117,17 @@ check-report:
 	if [ -z "$$browser" ]; then echo "!!! check-report: no chromium: the browser test is SKIPPED !!!"; fi; \
 	BESTBUDDY_CHROMIUM="$$browser" $(CARGO) test -p bestbuddy-report -- --nocapture
 	$(CARGO) clippy -p bestbuddy-report --all-targets -- -D warnings
+
+# Issue 15's picture of a real program: python3 running tests/real/workload.py on best fit,
+# traced (`bestbuddy run --trace`), replayed through both heaps and beside glibc, jemalloc and
+# mimalloc (`bestbuddy replay`), drawn into out/insight/report.html (report/).
+insight: all
+	@mkdir -p $(OUT)/insight
+	rm -f $(OUT)/insight/workload.trace
+	$(OUT)/bin/bestbuddy run --trace $(OUT)/insight/workload.trace -- /usr/bin/python3 tests/real/workload.py >/dev/null
+	$(OUT)/bin/bestbuddy replay $(OUT)/insight/workload.trace --out $(OUT)/insight
+	$(CARGO) run -q --release -p bestbuddy-report -- $(OUT)/insight/replay.json $(OUT)/insight
+	@echo "open $(OUT)/insight/report.html"
 
 # The committed sample (report/tests/sample-replay.json) drawn into out/report-sample/, to
 # look at: open out/report-sample/report.html.
