@@ -5,6 +5,7 @@
 #   out/bestfit/libbestbuddy.so  .a   best fit  ($(BUILD_LIBS))
 #   out/buddy/libbestbuddy.so    .a   buddy     ($(BUILD_LIBS) --no-default-features --features buddy)
 #   out/bin/bestbuddy-trace           the trace reader (trace/; docs/TRACE.md)
+#   out/bin/bestbuddy, bestbuddy-replayer   the command-line tool (tool/; tool/README.md)
 #   out/report-sample/                the report crate's sample drawn (`make report-sample`)
 #
 # LD_PRELOAD is only ever set on the command under test, never around cargo or make.
@@ -13,9 +14,9 @@ CARGO ?= cargo
 OUT := out
 SONAME := libbestbuddy.so.0
 
-.PHONY: all bestfit buddy trace-tool check-trace check-report report-sample unhardened check layers test-rust clippy header-drift c-tests real-tests check-real stress stress-quick demo bench bench-quick bench-callgrind bench-hardening fuzz fuzz-cmin clean
+.PHONY: all bestfit buddy trace-tool tool insight check-trace check-tool check-report report-sample unhardened check layers test-rust clippy header-drift c-tests real-tests check-real stress stress-quick demo bench bench-quick bench-callgrind bench-hardening fuzz fuzz-cmin clean
 
-all: bestfit buddy trace-tool
+all: bestfit buddy trace-tool tool
 
 # The libraries are built without the rlib that Cargo.toml also lists (for the fuzz crate and
 # the tests): a crate compiled as an rlib keeps its statics visible to other crates, so the
@@ -44,6 +45,20 @@ trace-tool:
 # The same heaps without sealed metadata (feature `unhardened`): for
 # tests/c/without_hardening.sh and `make bench-hardening`. Same target dir as the others (the
 # dependencies are shared); each build's products are copied out before the next one.
+# The command-line tool (tool/), in a target directory of its own: it links the allocator's
+# rlib with features of its own (`no-exports`), and a cdylib dependency's file in
+# target/release/deps has no hash in its name, so a build there would replace the one the
+# libraries' builds uplift, and each build would recompile the allocator the other built.
+TOOL_CARGO = $(CARGO) --config 'build.target-dir="target/tool"'
+TOOL_BINS := bestbuddy bestbuddy-replayer
+
+tool:
+	$(TOOL_CARGO) build --release -p bestbuddy-cli
+	@mkdir -p $(OUT)/bin
+	for b in $(TOOL_BINS); do \
+	  cp target/tool/release/$$b $(OUT)/bin/.$$b.tmp && mv -f $(OUT)/bin/.$$b.tmp $(OUT)/bin/$$b || exit 1; \
+	done
+
 unhardened:
 	$(BUILD_LIBS) --features unhardened
 	@$(MAKE) --no-print-directory install-out NAME=unhardened-bestfit
@@ -60,7 +75,7 @@ install-out:
 	done
 	ln -sf libbestbuddy.so $(OUT)/$(NAME)/$(SONAME)
 
-check: all layers header-drift clippy test-rust check-trace check-report c-tests real-tests stress-quick
+check: all layers header-drift clippy test-rust check-trace check-tool check-report c-tests real-tests stress-quick
 	@echo "make check: all passed"
 
 # Every import in src/ goes down the layers of docs/ARCHITECTURE.md (tools/check-layers.py).
@@ -87,6 +102,12 @@ check-trace:
 	$(CARGO) test -p bestbuddy-trace
 	$(CARGO) clippy -p bestbuddy-trace --all-targets -- -D warnings
 
+# The tool: its tests (bad traces, determinism, `run` finding the libraries) and its lints,
+# in the profile tool-test (Cargo.toml says why).
+check-tool: all
+	$(TOOL_CARGO) test --profile tool-test -p bestbuddy-cli
+	$(TOOL_CARGO) clippy --profile tool-test -p bestbuddy-cli --all-targets -- -D warnings
+
 # The report's crate (report/): charts and report.html from a replay's JSON. Its tests, the
 # browser test among them (report.html in headless chromium, a screenshot checked; chromium
 # is installed from Debian by report/tests/chromium.sh when missing and this runs as root,
@@ -96,6 +117,17 @@ check-report:
 	if [ -z "$$browser" ]; then echo "!!! check-report: no chromium: the browser test is SKIPPED !!!"; fi; \
 	BESTBUDDY_CHROMIUM="$$browser" $(CARGO) test -p bestbuddy-report -- --nocapture
 	$(CARGO) clippy -p bestbuddy-report --all-targets -- -D warnings
+
+# Issue 15's picture of a real program: python3 running tests/real/workload.py on best fit,
+# traced (`bestbuddy run --trace`), replayed through both heaps and beside glibc, jemalloc and
+# mimalloc (`bestbuddy replay`), drawn into out/insight/report.html (report/).
+insight: all
+	@mkdir -p $(OUT)/insight
+	rm -f $(OUT)/insight/workload.trace
+	$(OUT)/bin/bestbuddy run --trace $(OUT)/insight/workload.trace -- /usr/bin/python3 tests/real/workload.py >/dev/null
+	$(OUT)/bin/bestbuddy replay $(OUT)/insight/workload.trace --out $(OUT)/insight
+	$(CARGO) run -q --release -p bestbuddy-report -- $(OUT)/insight/replay.json $(OUT)/insight
+	@echo "open $(OUT)/insight/report.html"
 
 # The committed sample (report/tests/sample-replay.json) drawn into out/report-sample/, to
 # look at: open out/report-sample/report.html.

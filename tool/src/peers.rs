@@ -1,0 +1,66 @@
+//! The same trace under other allocators: `bestbuddy-replayer` run with each one preloaded
+//! (glibc's malloc with none), so that every allocator replays through the same program and
+//! only the allocator differs. Our two libraries run the same way, beside them.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::Deserialize;
+
+use crate::libs::{self, HeapName};
+
+/// One allocator's replay.
+pub struct PeerRun {
+    pub name: String,
+    pub peak_rss: u64,
+    pub seconds: f64,
+}
+
+#[derive(Deserialize)]
+struct ReplayerLine {
+    peak_rss: u64,
+    seconds: f64,
+}
+
+/// Replays `trace` under every allocator found; what could not run is a warning each.
+pub fn run_all(trace: &Path, warnings: &mut Vec<String>) -> Vec<PeerRun> {
+    let replayer = match libs::replayer() {
+        Ok(r) => r,
+        Err(e) => {
+            warnings.push(format!("peers skipped: {e}"));
+            return Vec::new();
+        }
+    };
+    let mut allocators: Vec<(String, Option<PathBuf>)> =
+        libs::peers().into_iter().map(|(name, lib)| (name.to_owned(), lib)).collect();
+    for heap in [HeapName::BestFit, HeapName::Buddy] {
+        match libs::library(heap) {
+            Ok(lib) => allocators.push((format!("bestbuddy {}", heap.name()), Some(lib))),
+            Err(e) => warnings.push(format!("peers: {e}")),
+        }
+    }
+    let mut out = Vec::new();
+    for (name, lib) in allocators {
+        match run_one(&replayer, trace, lib.as_deref()) {
+            Ok(line) => out.push(PeerRun { name, peak_rss: line.peak_rss, seconds: line.seconds }),
+            Err(e) => warnings.push(format!("peer {name}: {e}")),
+        }
+    }
+    out
+}
+
+fn run_one(replayer: &Path, trace: &Path, lib: Option<&Path>) -> Result<ReplayerLine, String> {
+    let mut cmd = Command::new(replayer);
+    cmd.arg(trace).env_remove("LD_PRELOAD").env_remove("BESTBUDDY_TRACE").env_remove("BESTBUDDY_STATS");
+    if let Some(lib) = lib {
+        cmd.env("LD_PRELOAD", lib);
+    }
+    let out = cmd.output().map_err(|e| format!("{}: {e}", replayer.display()))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(format!("the replayer failed ({}): {}", out.status, err.trim()));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().last().unwrap_or("");
+    serde_json::from_str(line).map_err(|e| format!("the replayer printed {line:?}: {e}"))
+}
