@@ -118,15 +118,15 @@ check-report:
 	BESTBUDDY_CHROMIUM="$$browser" $(CARGO) test -p bestbuddy-report -- --nocapture
 	$(CARGO) clippy -p bestbuddy-report --all-targets -- -D warnings
 
-# Issue 15's picture of a real program: python3 running tests/real/workload.py on best fit,
-# traced (`bestbuddy run --trace`), replayed through both heaps and beside glibc, jemalloc and
-# mimalloc (`bestbuddy replay`), drawn into out/insight/report.html (report/).
+# The picture of a real program: python3 running tests/real/workload.py on best fit, every
+# object through malloc (PYTHONMALLOC=malloc: python's own small-object allocator would hide
+# most of them), traced (`bestbuddy run --trace`), replayed through both heaps and beside
+# glibc, jemalloc and mimalloc (`bestbuddy replay`), drawn into out/insight/report.html.
 insight: all
 	@mkdir -p $(OUT)/insight
 	rm -f $(OUT)/insight/workload.trace
-	$(OUT)/bin/bestbuddy run --trace $(OUT)/insight/workload.trace -- /usr/bin/python3 tests/real/workload.py >/dev/null
+	PYTHONMALLOC=malloc $(OUT)/bin/bestbuddy run --trace $(OUT)/insight/workload.trace -- /usr/bin/python3 tests/real/workload.py >/dev/null
 	$(OUT)/bin/bestbuddy replay $(OUT)/insight/workload.trace --out $(OUT)/insight
-	$(CARGO) run -q --release -p bestbuddy-report -- $(OUT)/insight/replay.json $(OUT)/insight
 	@echo "open $(OUT)/insight/report.html"
 
 # The committed sample (report/tests/sample-replay.json) drawn into out/report-sample/, to

@@ -92,7 +92,18 @@ pub fn footprint<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, replay: &Rep
             h.timeline.iter().map(move |s| (s.call as f64, y(f(s)))).collect::<Vec<_>>()
         };
         chart.draw_series(DashedLineSeries::new(pts(|s| s.reserved), 7, 5, c.stroke_width(2)))?;
-        chart.draw_series(LineSeries::new(pts(|s| s.heap), c.stroke_width(3)))?;
+        // The footprint is a step function: drawn as steps, segment by segment, because a
+        // thick polyline turning back on itself (a short-lived large block between two
+        // samples) gets mitred joins that spike far outside the plot in the bitmap backend.
+        let heap = pts(|s| s.heap);
+        let steps = heap.windows(2).flat_map(|w| {
+            let ((x0, y0), (x1, y1)) = (w[0], w[1]);
+            [
+                PathElement::new(vec![(x0, y0), (x1, y0)], c.stroke_width(3)),
+                PathElement::new(vec![(x1, y0), (x1, y1)], c.stroke_width(3)),
+            ]
+        });
+        chart.draw_series(steps)?;
     }
     if let Some(h) = heaps.iter().find(|h| !h.timeline.is_empty()) {
         let pts = h.timeline.iter().map(|s| (s.call as f64, y(s.requested)));

@@ -100,27 +100,29 @@ pub fn findings(replay: &Replay) -> Vec<String> {
         out.push(format!("{}'s footprint peaks at {}{live}.", capital(&spoken(h)), units::bytes(p)));
     }
 
-    // Padding: buddy's power-of-two rounding against best fit's.
+    // What each heap reserves beyond the bytes asked for, and why: buddy's power-of-two
+    // rounding against best fit's headers and 16-byte rounding.
     let pad = |h: &Heap| {
         padding_share(h).map(|(share, ratio)| {
-            let ratio = ratio.map(|r| format!(", reserving {}\u{d7} the bytes asked for", units::sig3(r))).unwrap_or_default();
+            let ratio = ratio.map(|r| format!("reserves {}\u{d7} the bytes asked for: ", units::sig3(r))).unwrap_or_default();
             (share, ratio)
         })
     };
     match (bd.and_then(pad), bf.and_then(pad)) {
         (Some((sd, rd)), Some((sf, rf))) => out.push(format!(
-            "Of buddy's reserved memory, {} is padding from rounding each block up to a power of two{rd}; \
-             best fit's padding, only alignment and its minimum block, is {}{rf}.",
+            "At the peak, buddy {rd}{} of its reserved memory is rounding each block up to a power of two; \
+             best fit {rf}{} is its 8-byte block headers and rounding to 16 bytes.",
             units::percent(sd),
             units::percent(sf)
         )),
         (Some((sd, rd)), None) => out.push(format!(
-            "Of buddy's reserved memory, {} is padding from rounding each block up to a power of two{rd}.",
+            "At the peak, buddy {rd}{} of its reserved memory is rounding each block up to a power of two.",
             units::percent(sd)
         )),
-        (None, Some((sf, rf))) => {
-            out.push(format!("Of best fit's reserved memory, {} is padding (alignment, its minimum block){rf}.", units::percent(sf)))
-        }
+        (None, Some((sf, rf))) => out.push(format!(
+            "At the peak, best fit {rf}{} of its reserved memory is its 8-byte block headers and rounding to 16 bytes.",
+            units::percent(sf)
+        )),
         (None, None) => {}
     }
 
@@ -385,7 +387,7 @@ fn peers_table(h: &mut String, replay: &Replay) {
     if replay.peers.is_empty() {
         return;
     }
-    h.push_str("<h2>Other allocators on the same trace</h2>\n<table id=\"peers\">\n<thead><tr><th>allocator</th><th>peak RSS</th><th>time</th></tr></thead>\n<tbody>\n");
+    h.push_str("<h2>Other allocators on the same trace</h2>\n<table id=\"peers\">\n<thead><tr><th>allocator</th><th>peak RSS</th><th>CPU time of the replay</th></tr></thead>\n<tbody>\n");
     for p in &replay.peers {
         let rss = p.peak_rss.map(units::bytes).unwrap_or_else(|| "\u{2014}".into());
         let secs = p.seconds.filter(|s| s.is_finite()).map(units::seconds).unwrap_or_else(|| "\u{2014}".into());

@@ -86,6 +86,19 @@ pub struct Map {
     pub call: u64,
     pub cell_bytes: u64,
     pub regions: Vec<Region>,
+    /// The exact bytes of each kind, when the replay gives them (the cells round each to
+    /// its majority).
+    pub bytes: Option<KindBytes>,
+}
+
+/// Bytes of each kind of a heap map.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct KindBytes {
+    pub metadata: u64,
+    pub live: u64,
+    pub padding: u64,
+    pub free: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -194,9 +207,15 @@ impl Map {
         t
     }
 
-    /// Bytes of each kind (cells times the cell size).
+    /// Bytes of each kind: exact when the replay gave them, else cells times the cell size.
     pub fn bytes(&self, totals: &Totals, kind: Kind) -> u64 {
-        totals.cells(kind).saturating_mul(self.cell_bytes)
+        match (self.bytes, kind) {
+            (Some(b), Kind::Metadata) => b.metadata,
+            (Some(b), Kind::Live) => b.live,
+            (Some(b), Kind::Padding) => b.padding,
+            (Some(b), Kind::Free) => b.free,
+            _ => totals.cells(kind).saturating_mul(self.cell_bytes),
+        }
     }
 }
 

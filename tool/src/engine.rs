@@ -21,8 +21,6 @@
 //! and the kept large mappings. The live set is checked as `bestbuddy_trace::Checker` does: a
 //! free of a pointer that is not live, or a result that is already live, is an error.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
 use bestbuddy::heap::{Heap, MIN_ALIGN, Span};
 use bestbuddy_trace::{Call, Kind};
@@ -45,27 +43,7 @@ struct Block {
     usable: u64,
 }
 
-/// Hashes a pointer with one multiply, folding the high half into the low one (the table
-/// indexes by the low bits, which an aligned pointer times an odd number leaves zero).
-#[derive(Default)]
-pub struct PtrHasher(u64);
-
-impl Hasher for PtrHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b) ^ self.0.rotate_left(8));
-        }
-    }
-    fn write_u64(&mut self, x: u64) {
-        let m = u128::from(x) * 0x9E37_79B9_7F4A_7C15;
-        self.0 = (m as u64) ^ ((m >> 64) as u64);
-    }
-}
-
-pub type PtrMap<V> = HashMap<u64, V, BuildHasherDefault<PtrHasher>>;
+pub use crate::ptrmap::PtrMap;
 
 /// The figures at one call: what the timeline samples.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

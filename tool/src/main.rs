@@ -14,6 +14,7 @@ mod engine;
 mod libs;
 mod output;
 mod peers;
+mod ptrmap;
 mod regions;
 mod replay;
 mod run;
@@ -121,8 +122,10 @@ enum Cmd {
         /// Which heaps to replay through.
         #[arg(long, value_enum, default_value_t = HeapChoice::Both)]
         heap: HeapChoice,
-        /// Also write DIR/replay.json: the figures, a timeline of each heap (about 2000
-        /// samples) and heap maps at the peak and at the end (the input of the report).
+        /// Also write into DIR: replay.json (the figures, a timeline of each heap of about
+        /// 2000 samples, heap maps at the peak and at the end), the charts drawn from it
+        /// (footprint.svg/.png, map-HEAP-peak/end.svg/.png) and report.html, one
+        /// self-contained page with the tables and the charts.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
         /// Skip the replays under other allocators.
@@ -233,7 +236,13 @@ fn write_json(dir: &Path, json: &output::ReplayJson) -> Result<(), Failure> {
     std::fs::create_dir_all(dir).map_err(failed)?;
     let path = dir.join("replay.json");
     let text = serde_json::to_string(json).map_err(|e| Failure { code: FAILED, message: e.to_string() })?;
-    std::fs::write(&path, text + "\n").map_err(failed)
+    std::fs::write(&path, text + "\n").map_err(failed)?;
+    let files = bestbuddy_report::render(&path, dir)
+        .map_err(|e| Failure { code: FAILED, message: format!("{}: {e}", dir.display()) })?;
+    if let Some(report) = files.last() {
+        eprintln!("bestbuddy: wrote {} and its charts", report.display());
+    }
+    Ok(())
 }
 
 /// A progress bar with an ETA on stderr, for a long trace on a terminal; hidden otherwise.

@@ -61,6 +61,16 @@ pub struct MapJson {
     pub call: u64,
     pub cell_bytes: u64,
     pub regions: Vec<RegionJson>,
+    /// The exact bytes of each kind (the cells show each one's majority).
+    pub bytes: KindBytes,
+}
+
+#[derive(Serialize)]
+pub struct KindBytes {
+    pub metadata: u64,
+    pub live: u64,
+    pub padding: u64,
+    pub free: u64,
 }
 
 #[derive(Serialize)]
@@ -126,6 +136,7 @@ fn map_json(m: &HeapMap) -> MapJson {
             .iter()
             .map(|(base, cells)| RegionJson { base: format!("{base:#x}"), cells: cells.clone() })
             .collect(),
+        bytes: KindBytes { metadata: m.bytes[0], live: m.bytes[1], padding: m.bytes[2], free: m.bytes[3] },
     }
 }
 
@@ -199,7 +210,7 @@ pub fn heap_table(runs: &[HeapRun]) -> String {
 
 /// Peak RSS and time of the replayer under each allocator.
 pub fn peer_table(peers: &[PeerRun]) -> String {
-    let mut rows = vec![vec!["allocator (bestbuddy-replayer)".to_owned(), "peak RSS".to_owned(), "time".to_owned()]];
+    let mut rows = vec![vec!["allocator (bestbuddy-replayer)".to_owned(), "peak RSS".to_owned(), "CPU time".to_owned()]];
     for p in peers {
         rows.push(vec![p.name.clone(), bytes(p.peak_rss), format!("{:.3} s", p.seconds)]);
     }

@@ -39,9 +39,22 @@ pub fn run_all(trace: &Path, warnings: &mut Vec<String>) -> Vec<PeerRun> {
             Err(e) => warnings.push(format!("peers: {e}")),
         }
     }
+    // As many at once as there are cores: each replayer reports its own CPU time and peak
+    // RSS, which running beside another does not change much, and a long trace takes a
+    // while per allocator.
+    let width = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut results: Vec<Option<Result<ReplayerLine, String>>> = allocators.iter().map(|_| None).collect();
+    for (batch, slots) in allocators.chunks(width).zip(results.chunks_mut(width)) {
+        std::thread::scope(|scope| {
+            for ((_, lib), slot) in batch.iter().zip(slots.iter_mut()) {
+                let replayer = &replayer;
+                scope.spawn(move || *slot = Some(run_one(replayer, trace, lib.as_deref())));
+            }
+        });
+    }
     let mut out = Vec::new();
-    for (name, lib) in allocators {
-        match run_one(&replayer, trace, lib.as_deref()) {
+    for ((name, _), result) in allocators.into_iter().zip(results) {
+        match result.unwrap_or_else(|| Err("did not run".to_owned())) {
             Ok(line) => out.push(PeerRun { name, peak_rss: line.peak_rss, seconds: line.seconds }),
             Err(e) => warnings.push(format!("peer {name}: {e}")),
         }

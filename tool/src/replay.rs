@@ -48,6 +48,9 @@ pub struct HeapMap {
     /// `P` padding (a live block's bytes beyond those), `F` free; a cell shows the kind with
     /// the most bytes in it.
     pub regions: Vec<(usize, String)>,
+    /// The exact bytes of each kind, over all regions, in the order of `KINDS` (the cells
+    /// round each one to its majority).
+    pub bytes: [u64; 4],
 }
 
 /// Replays the trace at `path` through a fresh `H`: the figures, and with `maps` the heap
@@ -147,7 +150,7 @@ fn heap_map<H: Heap>(replay: &Replay<H>, call: u64) -> HeapMap {
     let blocks = replay.blocks_by_address();
     let header = replay.block_header();
     let mut out = Vec::new();
-    let mut cells = Cells { base: usize::MAX, cell: cell as usize, counts: Vec::new() };
+    let mut cells = Cells { base: usize::MAX, cell: cell as usize, counts: Vec::new(), bytes: [0; 4] };
     let mut next_block = 0;
     replay.walk(|span| {
         let base = span.start & !(CHUNK - 1);
@@ -179,7 +182,7 @@ fn heap_map<H: Heap>(replay: &Replay<H>, call: u64) -> HeapMap {
         }
     });
     cells.flush(&mut out);
-    HeapMap { call, cell_bytes: cell, regions: out }
+    HeapMap { call, cell_bytes: cell, regions: out, bytes: cells.bytes.map(|b| b as u64) }
 }
 
 /// The cells of the region being drawn.
@@ -188,11 +191,16 @@ struct Cells {
     cell: usize,
     /// Bytes of each kind, per cell.
     counts: Vec<[usize; 4]>,
+    /// Bytes of each kind, over every region drawn.
+    bytes: [usize; 4],
 }
 
 impl Cells {
     /// Counts `[start, end)` as `kind`.
     fn add(&mut self, kind: usize, mut start: usize, end: usize) {
+        if let Some(b) = self.bytes.get_mut(kind) {
+            *b += end.saturating_sub(start);
+        }
         while start < end {
             let i = (start - self.base) / self.cell;
             let cell_end = (self.base + (i + 1) * self.cell).min(end);

@@ -1,8 +1,11 @@
 //! `bestbuddy-replayer TRACE`: makes the trace's calls for real, with whatever malloc the
 //! process has (`bestbuddy replay` runs it with glibc's, and with jemalloc, mimalloc and both
 //! of bestbuddy's heaps preloaded), then prints one JSON line:
-//! `{"calls":N,"peak_rss":BYTES,"seconds":S}`: peak RSS from getrusage (the replayer's own
-//! memory included, the same for every allocator), seconds of the replay loop.
+//! `{"calls":N,"peak_rss":BYTES,"seconds":S}`: peak RSS (VmHWM; the replayer's own
+//! memory included, the same for every allocator), and the CPU seconds (user and system) of
+//! the replay loop: CPU time rather than wall time, so that `bestbuddy replay` can run the
+//! allocators side by side on a machine with cores to spare without each one's figure
+//! counting the time it waited for a core.
 //!
 //! Each block is a real call of the same entry point with the same arguments, kept in a map
 //! under the traced pointer; a byte in each page of a new block is written, as the program
@@ -10,12 +13,14 @@
 //! whole new block again: the bytes it copied are resident already). Failed calls (a null result) are not made. A free of a pointer that
 //! is not live exits with status 2 (`bestbuddy replay` checks the trace before it runs this).
 
-use std::collections::HashMap;
 use std::ffi::c_void;
 use std::process::ExitCode;
-use std::time::Instant;
 
 use bestbuddy_trace::{Call, Trace};
+
+#[path = "../ptrmap.rs"]
+mod ptrmap;
+use ptrmap::PtrMap;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -37,15 +42,15 @@ fn main() -> ExitCode {
 
 fn replay(path: &str) -> Result<(u64, f64), String> {
     let mut trace = Trace::open(path).map_err(|e| e.to_string())?;
-    let mut live: HashMap<u64, usize> = HashMap::new();
+    let mut live: Live = PtrMap::default();
     let mut calls = 0u64;
-    let started = Instant::now();
+    let started = cpu_seconds();
     for rec in trace.records() {
         let rec = rec.map_err(|e| e.to_string())?;
         apply(&mut live, &rec.call).map_err(|m| format!("{path}: byte {}: {m}", rec.offset))?;
         calls += 1;
     }
-    let seconds = started.elapsed().as_secs_f64();
+    let seconds = cpu_seconds() - started;
     for (_, p) in live.drain() {
         // SAFETY: every pointer in the map is a live block of this process's malloc.
         unsafe { libc::free(p as *mut c_void) };
@@ -53,7 +58,7 @@ fn replay(path: &str) -> Result<(u64, f64), String> {
     Ok((calls, seconds))
 }
 
-type Live = HashMap<u64, usize>;
+type Live = PtrMap<usize>;
 
 /// Makes one call; `live` maps traced pointers to ours.
 fn apply(live: &mut Live, call: &Call) -> Result<(), String> {
@@ -144,12 +149,26 @@ unsafe extern "C" {
 }
 
 /// Peak resident set size of this process, in bytes.
-fn peak_rss() -> u64 {
+/// CPU seconds this process has used, user and system.
+fn cpu_seconds() -> f64 {
     // SAFETY: getrusage writes the struct it is given.
     let usage = unsafe {
         let mut u: libc::rusage = std::mem::zeroed();
         libc::getrusage(libc::RUSAGE_SELF, &mut u);
         u
     };
-    u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}
+
+fn peak_rss() -> u64 {
+    // VmHWM, the peak of this process image's own memory. Not getrusage's ru_maxrss: Linux
+    // starts that at exec from the peak of the process that forked (the tool, which may have
+    // just replayed the same trace), so every allocator would show the tool's figure.
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kib| kib * 1024)
 }
