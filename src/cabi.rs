@@ -38,12 +38,31 @@ pub fn malloc(size: usize) -> *mut c_void {
 
 #[inline(never)]
 fn malloc_missed(size: usize) -> *mut c_void {
+    if trace::on() {
+        return malloc_traced(size);
+    }
     global::count(Counter::MallocMissed);
     let p = malloc_slow(size);
     // Asked after the call: the first call's initialisation may have started the trace.
     if trace::on() {
         return traced1(size, p, Kind::Malloc);
     }
+    p
+}
+
+/// A traced malloc: from the parked cache when it has a block (the short path, which the
+/// most calls take), else through the slow path.
+#[cold]
+#[inline(never)]
+fn malloc_traced(size: usize) -> *mut c_void {
+    let p = global::alloc_parked(size);
+    if !p.is_null() {
+        trace::record_cached(size, p as usize);
+        return p.cast();
+    }
+    global::count(Counter::MallocMissed);
+    let p = malloc_slow(size);
+    trace::record(Kind::Malloc, 0, &[size], p as usize);
     p
 }
 
@@ -127,10 +146,14 @@ unsafe fn free_missed(p: *mut c_void) {
 #[cold]
 #[inline(never)]
 unsafe fn free_traced(p: *mut c_void) {
-    trace::record(Kind::Free, p as usize, &[], 0);
+    trace::record_free(p as usize);
     if p.is_null() {
         global::count(Counter::FreeNull);
-    } else {
+        return;
+    }
+    // The parked cache first, as the untraced fast path would.
+    // SAFETY: forwarded from the caller.
+    if !unsafe { global::free_parked(p.cast()) } {
         // SAFETY: forwarded from the caller.
         unsafe { global::free_slow(p.cast(), "free") };
     }

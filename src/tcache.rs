@@ -232,6 +232,24 @@ pub fn pop(class: usize) -> *mut u8 {
     p
 }
 
+/// While calls are traced: `pop` from this thread's parked cache, for the traced malloc's
+/// first try (a miss, or no parked cache yet, takes the slow path, which parks the cache
+/// and refills). Counted as `pop` counts, a hit of malloc's.
+#[inline]
+pub fn pop_parked(class: usize) -> *mut u8 {
+    let tc = parked_get() as *mut ThreadCache;
+    if tc.is_null() {
+        return ptr::null_mut();
+    }
+    // SAFETY: a parked cache is this thread's.
+    let p = unsafe { take_cached(tc, class) };
+    if !p.is_null() {
+        // SAFETY: as above.
+        unsafe { (*tc).counters.bump(Counter::CacheHits, 1) };
+    }
+    p
+}
+
 /// Takes a cached block of `class` from `tc`, or null when its bin is empty.
 ///
 /// # Safety
@@ -271,8 +289,34 @@ pub fn count(counter: Counter, n: u64) {
 /// `p` is what the program passed to free.
 #[inline(always)]
 pub unsafe fn cache_free_fast<H: Heap>(p: *mut u8) -> bool {
+    let Some(tc) = usable_cache() else {
+        return false;
+    };
+    // SAFETY: forwarded from the caller; tc is this thread's cache.
+    unsafe { push::<H>(tc, p) }
+}
+
+/// While calls are traced: `cache_free_fast` into this thread's parked cache, for the
+/// traced free's first try. False: take `cache_free` (which parks a cache not yet parked
+/// and flushes a full bin), then the heap.
+///
+/// # Safety
+/// `p` is what the program passed to free.
+#[inline]
+pub unsafe fn cache_free_parked<H: Heap>(p: *mut u8) -> bool {
+    let tc = parked_get() as *mut ThreadCache;
+    // SAFETY: forwarded from the caller; a parked cache is this thread's.
+    !tc.is_null() && unsafe { push::<H>(tc, p) }
+}
+
+/// `cache_free_fast`'s work for the cache `tc`.
+///
+/// # Safety
+/// `p` is what the program passed to free; `tc` is this thread's cache.
+#[inline(always)]
+unsafe fn push<H: Heap>(tc: *mut ThreadCache, p: *mut u8) -> bool {
     // SAFETY: forwarded from the caller.
-    let Some((tc, class)) = (unsafe { cacheable::<H>(p) }) else {
+    let Some((tc, class)) = (unsafe { cacheable_by::<H>(tc, p) }) else {
         return false;
     };
     let p = p as usize;
@@ -293,19 +337,9 @@ pub unsafe fn cache_free_fast<H: Heap>(p: *mut u8) -> bool {
     true
 }
 
-/// This thread's cache and the class of `p`, if `p` is a live small heap block that the
-/// cache may take; proved from the chunk map and the heap's metadata, without a lock.
-///
-/// # Safety
-/// `p` is what the program passed to free.
-#[inline(always)]
-unsafe fn cacheable<H: Heap>(p: *mut u8) -> Option<(*mut ThreadCache, usize)> {
-    let tc = usable_cache()?;
-    // SAFETY: forwarded from the caller.
-    unsafe { cacheable_by::<H>(tc, p) }
-}
-
-/// As `cacheable`, for the cache `tc` of this thread.
+/// The cache `tc` of this thread and the class of `p`, if `p` is a live small heap block
+/// that the cache may take; proved from the chunk map and the heap's metadata, without a
+/// lock.
 ///
 /// # Safety
 /// `p` is what the program passed to free; `tc` is this thread's cache.

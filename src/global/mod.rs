@@ -105,6 +105,17 @@ pub fn alloc_cached(size: usize) -> *mut u8 {
     }
 }
 
+/// While calls are traced: the fast path's work on this thread's parked cache, or null
+/// (then `alloc_slow`). Traced calls come this way first, so that recording them adds
+/// little besides the record to what the parked cache serves.
+#[inline]
+pub fn alloc_parked(size: usize) -> *mut u8 {
+    match ActiveHeap::cache_class(size) {
+        Some(class) => tcache::pop_parked(class),
+        None => ptr::null_mut(),
+    }
+}
+
 #[inline(never)]
 pub fn alloc_slow(size: usize, align: usize) -> *mut u8 {
     ensure_init();
@@ -228,6 +239,16 @@ pub unsafe fn free_cached(p: *mut u8) -> bool {
     // SAFETY: the cache validates p without the lock and declines anything it cannot prove
     // live (null lies in no region).
     unsafe { tcache::cache_free_fast::<ActiveHeap>(p) }
+}
+
+/// While calls are traced: `free_cached` on this thread's parked cache (false: `free_slow`).
+///
+/// # Safety
+/// `p` is what the program passed to free (null included).
+#[inline]
+pub unsafe fn free_parked(p: *mut u8) -> bool {
+    // SAFETY: as in `free_cached`.
+    unsafe { tcache::cache_free_parked::<ActiveHeap>(p) }
 }
 
 /// Frees `p` (not null) that the fast path declined: through the cache's slow path, else

@@ -17,7 +17,8 @@
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use super::file;
-use super::format::{self, ChunkHeader, Deltas, MAX_RECORD, Record};
+use super::format::{self, ChunkHeader, Deltas, Kind, MAX_RECORD, Record};
+use crate::os;
 use crate::sync::RawLock;
 
 /// The size of a buffer's mapping.
@@ -94,21 +95,71 @@ pub unsafe fn init(buf: *mut Buffer, thread: u32, tid: u32, generation: u64, now
 /// # Safety
 /// `buf` is the calling thread's own buffer.
 pub unsafe fn append(buf: *mut Buffer, record: &Record) -> bool {
+    // SAFETY: forwarded from the caller; the coder gets MAX_RECORD bytes.
+    unsafe {
+        append_with(buf, |deltas, out| {
+            format::encode(
+                record,
+                deltas,
+                core::slice::from_raw_parts_mut(out, MAX_RECORD),
+            )
+        })
+    }
+}
+
+/// As `append`, for a record of `format::encode_short`'s (its arguments). Keeps errno.
+///
+/// # Safety
+/// `buf` is the calling thread's own buffer.
+#[inline]
+pub unsafe fn append_short(
+    buf: *mut Buffer,
+    kind: Kind,
+    time: u64,
+    number: Option<usize>,
+    pointer: usize,
+) -> bool {
+    // SAFETY: forwarded from the caller; the coder gets MAX_RECORD bytes.
+    unsafe {
+        append_with(buf, |deltas, out| {
+            format::encode_short(kind, time, number, pointer, deltas, out)
+        })
+    }
+}
+
+/// Appends the record `code` writes (at most MAX_RECORD bytes, coded against the deltas
+/// it is given; it returns its length), writing the buffer out first if it might not fit.
+///
+/// # Safety
+/// `buf` is the calling thread's own buffer.
+#[inline(always)]
+unsafe fn append_with(buf: *mut Buffer, code: impl FnOnce(&mut Deltas, *mut u8) -> usize) -> bool {
     // SAFETY: forwarded from the caller; only the owner changes len, records and deltas.
     unsafe {
         let mut ok = true;
         if CAPACITY - (*buf).len < MAX_RECORD {
-            ok = flush(buf);
+            ok = flush_keeping_errno(buf);
         }
         let len = (*buf).len;
-        let out = core::slice::from_raw_parts_mut(payload(buf).add(len), MAX_RECORD);
-        let n = format::encode(record, &mut (*buf).deltas, out);
+        let n = code(&mut (*buf).deltas, payload(buf).add(len));
         (*buf).len = len + n;
         (*buf).records += 1;
         let committed = ((*buf).records as u64) << 32 | (*buf).len as u64;
         (*buf).committed.store(committed, Ordering::Release);
         ok
     }
+}
+
+/// `flush`, keeping the program's errno (a record made without `os::keeping_errno` around
+/// it touches errno only here).
+///
+/// # Safety
+/// `buf` is the calling thread's own buffer.
+#[cold]
+#[inline(never)]
+unsafe fn flush_keeping_errno(buf: *mut Buffer) -> bool {
+    // SAFETY: forwarded from the caller.
+    os::keeping_errno(|| unsafe { flush(buf) })
 }
 
 /// Writes the buffer's records as one chunk and empties it. False on failure (the records

@@ -2,15 +2,16 @@
 //! docs/TRACE.md says: the state (off, on, or a fork child's trace still to set up), the
 //! start and the end, and the record API that the C layer (`cabi.rs`) calls.
 //!
-//! The files: `format.rs` the bytes of the format, `file.rs` which file and every write to
-//! it, `buffer.rs` a thread's buffer, `threads.rs` which buffer each thread uses (TLS slot,
-//! registry, thread exit, fork).
+//! The files: `format.rs` the bytes of the format, `clock.rs` the time, `file.rs` which
+//! file and every write to it, `buffer.rs` a thread's buffer, `threads.rs` which buffer
+//! each thread uses (TLS slot, registry, thread exit, fork).
 //!
 //! With tracing off, a call pays for `on()`: one load of a static and a branch. Everything
 //! else is in cold functions. Nothing here allocates: buffers are mappings of their own.
 //! Every entry point keeps the program's errno.
 
 mod buffer;
+mod clock;
 mod file;
 mod format;
 mod threads;
@@ -58,15 +59,10 @@ fn is_on() -> bool {
     STATE.load(Ordering::Acquire) == ON
 }
 
-/// Nanoseconds of CLOCK_MONOTONIC (vDSO: no system call).
+/// The trace's time now: nanoseconds of CLOCK_MONOTONIC (`clock.rs`).
+#[inline]
 pub fn now() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes the timespec; CLOCK_MONOTONIC always exists.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    clock::now()
 }
 
 /// Starts tracing into `path` (BESTBUDDY_TRACE), `heap` the header's heap code, then
@@ -83,6 +79,8 @@ pub fn start(path: &[u8], heap: u8, live_blocks: LiveBlocks) {
         }
         HEAP.store(heap, Ordering::Relaxed);
         LIVE_BLOCKS.store(live_blocks as usize, Ordering::Relaxed);
+        // Before the state says ON, which publishes the clock to the recording threads.
+        clock::calibrate();
         let start = now();
         START_TIME.store(start, Ordering::Relaxed);
         // SAFETY: as above.
@@ -203,6 +201,48 @@ pub fn record_at(kind: Kind, pointer: usize, args: &[usize], result: usize, time
             }
         }
     });
+}
+
+/// Records a `FREE` of `pointer` (null included), timed before the call releases anything,
+/// and keeps errno: the short path of the traced calls, which codes the record straight
+/// into the thread's buffer; anything unusual (tracing not on yet, a fork child's trace to
+/// set up, no buffer yet, the end written, a null pointer) takes `record`.
+#[inline]
+pub fn record_free(pointer: usize) {
+    let buf = short_path_buffer();
+    if buf.is_null() || pointer == 0 {
+        return record(Kind::Free, pointer, &[], 0);
+    }
+    // A read of the counter completes before the later stores that release the block.
+    let time = clock::now_unordered();
+    // SAFETY: the calling thread's own buffer.
+    unsafe { buffer::append_short(buf, Kind::Free, time, None, pointer) };
+}
+
+/// Records a `MALLOC` of `size` that took `result` (not null) from the thread's own cache
+/// with no lock taken: the short path of `record_free`. Its time may be read before the
+/// loads that took the block complete: the block entered the cache from this thread's own
+/// free, or from a refill made by a call recorded earlier with an ordered time (`record`),
+/// and a thread's times never decrease (`format::encode`), so the time still follows every
+/// other thread's release of the block.
+#[inline]
+pub fn record_cached(size: usize, result: usize) {
+    let buf = short_path_buffer();
+    if buf.is_null() || result == 0 {
+        return record(Kind::Malloc, 0, &[size], result);
+    }
+    let time = clock::now_unordered();
+    // SAFETY: the calling thread's own buffer.
+    unsafe { buffer::append_short(buf, Kind::Malloc, time, Some(size), result) };
+}
+
+/// The buffer the short paths code into, or null when the record must take `record`.
+#[inline(always)]
+fn short_path_buffer() -> *mut buffer::Buffer {
+    if !is_on() || FINISHED.load(Ordering::Relaxed) {
+        return core::ptr::null_mut();
+    }
+    threads::ready()
 }
 
 /// A moving realloc has its new block and is about to free the old one: the time its

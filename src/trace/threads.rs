@@ -110,6 +110,22 @@ pub fn existing() -> *mut Buffer {
     }
 }
 
+/// This thread's buffer when it is ready to record into as it is (made, and of this
+/// process's trace), else null (then `current` does the rest).
+#[inline]
+pub fn ready() -> *mut Buffer {
+    let slot = slot_get();
+    if slot <= EXITING {
+        return ptr::null_mut();
+    }
+    let buf = slot as *mut Buffer;
+    // SAFETY: the slot holds this thread's own buffer.
+    if unsafe { (*buf).generation } != GENERATION.load(Ordering::Acquire) {
+        return ptr::null_mut();
+    }
+    buf
+}
+
 /// This thread's buffer, made (or, inherited from a fork's parent, set up afresh) if
 /// needed; null when the thread is exiting or no buffer can be had (then each record is
 /// written on its own).
