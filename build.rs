@@ -13,6 +13,8 @@ fn main() {
         println!("cargo:rustc-cdylib-link-arg=-Wl,-z,defs");
     }
     println!("cargo:rerun-if-changed=src/exports.rs");
+    // The struct of bestbuddy_stats_get lives beside the statistics it is filled from.
+    println!("cargo:rerun-if-changed=src/introspect.rs");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-changed=build.rs");
 

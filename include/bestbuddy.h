@@ -45,7 +45,9 @@ struct bestbuddy_stats {
    */
   uint64_t largest_free;
   /*
-   External fragmentation: 1 - largest_free / heap_free (0 when nothing is free).
+   External fragmentation: 1 - largest_free / heap_free (0 when nothing is free), over
+   every region's free memory, wholly free regions kept for reuse included: no free
+   block spans two regions, so a heap of several regions shows some by construction.
    */
   double fragmentation;
   /*
@@ -94,12 +96,20 @@ struct bestbuddy_stats {
    malloc_trim calls, and bytes given back to the OS (regions, pages, large mappings).
    */
   uint64_t trims;
+  /*
+   Bytes unmapped: heap regions and large mappings.
+   */
   uint64_t returned_bytes;
   /*
    Resident bytes of the process now, and the most there have been.
    */
   uint64_t rss;
   uint64_t rss_peak;
+  /*
+   Bytes of free pages inside the heap that malloc_trim gave back to the OS
+   (MADV_DONTNEED), added at every trim: pages trimmed twice count twice.
+   */
+  uint64_t trimmed_bytes;
 };
 
 #ifdef __cplusplus

@@ -135,7 +135,9 @@ pub struct BestbuddyStats {
     pub heap_free_blocks: u64,
     /// The largest free block of any heap.
     pub largest_free: u64,
-    /// External fragmentation: 1 - largest_free / heap_free (0 when nothing is free).
+    /// External fragmentation: 1 - largest_free / heap_free (0 when nothing is free), over
+    /// every region's free memory, wholly free regions kept for reuse included: no free
+    /// block spans two regions, so a heap of several regions shows some by construction.
     pub fragmentation: f64,
     /// Blocks held by the thread caches, and their usable bytes.
     pub cached_blocks: u64,
@@ -167,10 +169,14 @@ pub struct BestbuddyStats {
     pub remote_frees: u64,
     /// malloc_trim calls, and bytes given back to the OS (regions, pages, large mappings).
     pub trims: u64,
+    /// Bytes unmapped: heap regions and large mappings.
     pub returned_bytes: u64,
     /// Resident bytes of the process now, and the most there have been.
     pub rss: u64,
     pub rss_peak: u64,
+    /// Bytes of free pages inside the heap that malloc_trim gave back to the OS
+    /// (MADV_DONTNEED), added at every trim: pages trimmed twice count twice.
+    pub trimmed_bytes: u64,
 }
 
 /// Every figure of the statistics, from one snapshot.
@@ -217,6 +223,7 @@ fn from_snapshot(s: &Snapshot) -> BestbuddyStats {
         returned_bytes: n(s.returned()),
         rss: n(s.rss),
         rss_peak: n(s.peak_rss),
+        trimmed_bytes: n(s.heap.decommitted),
     }
 }
 
@@ -395,14 +402,26 @@ pub fn print_stats() {
         |_| {},
     );
     row(
-        "returned to OS",
+        "unmapped",
         |l| {
             l.bytes_human(s.returned());
         },
         None,
         |l| {
-            l.grouped(s.trims)
-                .str(plural(s.trims, " malloc_trim call", " malloc_trim calls"));
+            l.str("regions and large mappings given back to the OS");
+        },
+    );
+    row(
+        "trimmed",
+        |l| {
+            l.bytes_human(s.heap.decommitted);
+        },
+        None,
+        |l| {
+            l.str("free pages given back by ")
+                .grouped(s.trims)
+                .str(plural(s.trims, " malloc_trim call", " malloc_trim calls"))
+                .str(" (each counts its own)");
         },
     );
     let mut calls = Line::new();

@@ -101,7 +101,7 @@ pub struct ThreadCache {
     prev: *mut ThreadCache,
     /// `freed::key_of(cache) ^ CACHE_MARK`: tells a cache, a heap block of the allocator's
     /// own, from the program's blocks in a heap walk (`is_cache`).
-    mark: usize,
+    mark: AtomicUsize,
 }
 
 const CACHE_MARK: usize = 0x7CAC_4E00_7CAC_4E00;
@@ -112,9 +112,11 @@ const CACHE_MARK: usize = 0x7CAC_4E00_7CAC_4E00;
 /// `p` is a live heap block of `usable` bytes.
 pub unsafe fn is_cache(p: usize, usable: usize) -> bool {
     let offset = core::mem::offset_of!(ThreadCache, mark);
-    // SAFETY: the word lies inside the block (checked against its usable size).
+    // SAFETY: the word lies inside the block (checked against its usable size), aligned;
+    // read as an atomic because `free_cache` clears it without the lock the reader holds.
     usable >= core::mem::size_of::<ThreadCache>()
-        && unsafe { *((p + offset) as *const usize) } == freed::key_of(p) ^ CACHE_MARK
+        && unsafe { (*((p + offset) as *const AtomicUsize)).load(Ordering::Relaxed) }
+            == freed::key_of(p) ^ CACHE_MARK
 }
 
 /// Guards the list of live caches (`CACHES`) and each cache's `next`/`prev`: taken when a
@@ -539,7 +541,7 @@ fn create<H: Heap>(arenas: &Arenas<H>) -> *mut ThreadCache {
             counters: Counters::new(),
             next: ptr::null_mut(),
             prev: ptr::null_mut(),
-            mark: freed::key_of(tc as usize) ^ CACHE_MARK,
+            mark: AtomicUsize::new(freed::key_of(tc as usize) ^ CACHE_MARK),
         });
         // pthread_setspecific may allocate (keys >= 32): bypass caching meanwhile, so that it
         // cannot re-enter here.
@@ -713,7 +715,7 @@ unsafe fn owner_of(p: usize) -> u8 {
 unsafe fn free_cache<H: Heap>(arenas: &Arenas<H>, tc: *mut ThreadCache) {
     // The block may reach the program next: it must not pass for a cache then.
     // SAFETY: tc is a cache no thread uses.
-    unsafe { (*tc).mark = 0 };
+    unsafe { (*tc).mark.store(0, Ordering::Relaxed) };
     // SAFETY: tc is a live heap block of its arena, given up by the caller.
     if unsafe { arenas.get(owner_of(tc as usize)).lock().free(tc.cast()) }.is_err() {
         crate::diag::fatal("thread cache block lost");

@@ -354,6 +354,11 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
             }
             if serves_in_heap(size, MIN_ALIGN) {
                 want = growth_target(size, usable);
+                if size < usable {
+                    // A shrink gives its tail back during the call: the trace's time of
+                    // this call comes before that release (docs/TRACE.md, "Timestamps").
+                    trace::stamp_release();
+                }
                 let mut heap = ARENAS.get(arena).lock();
                 // SAFETY: as in `free`.
                 match unsafe { heap.resize_in_place(p, want) } {
@@ -371,6 +376,11 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
                 // SAFETY: as in `free`.
                 unsafe { large::usable_size(p) }.map(|_| false)
             } else {
+                // A shrink unmaps its tail during the call, as above.
+                // SAFETY: as in `free`.
+                if unsafe { large::usable_size(p) }.is_ok_and(|usable| size < usable) {
+                    trace::stamp_release();
+                }
                 // SAFETY: as in `free`.
                 unsafe { large::resize_in_place(p, size) }
             }

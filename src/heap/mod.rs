@@ -159,8 +159,10 @@ pub struct HeapStats {
     pub largest_free: usize,
     /// Bytes of regions that are wholly free and kept for reuse.
     pub spare: usize,
-    /// Bytes given back to the OS: regions unmapped, free pages decommitted.
+    /// Bytes of regions given back to the OS (unmapped).
     pub returned: usize,
+    /// Bytes of free pages malloc_trim gave back (MADV_DONTNEED), counted at every trim.
+    pub decommitted: usize,
 }
 
 impl core::ops::AddAssign for HeapStats {
@@ -176,6 +178,7 @@ impl core::ops::AddAssign for HeapStats {
         self.largest_free = self.largest_free.max(other.largest_free);
         self.spare += other.spare;
         self.returned += other.returned;
+        self.decommitted += other.decommitted;
     }
 }
 

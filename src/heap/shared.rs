@@ -20,8 +20,11 @@ pub struct HeapCore<S: RegionSource = OsRegions> {
     peak_used: usize,
     /// The most regions mapped at once. Invariant: at least `regions.count()`.
     peak_regions: usize,
-    /// Bytes given back to the source: regions unmapped and whole pages decommitted.
+    /// Bytes of regions given back to the source (unmapped).
     returned: usize,
+    /// Bytes of free pages handed to the source's `decommit_inside` (malloc_trim), counted
+    /// at every trim: a page trimmed twice without being used between counts twice.
+    decommitted: usize,
 
     /// Bytes of free blocks, over all regions (spare regions included). The policy keeps
     /// it, and `free_blocks`, as blocks enter and leave its free structures.
@@ -61,6 +64,7 @@ impl<S: RegionSource> HeapCore<S> {
         peak_used: 0,
         peak_regions: 0,
         returned: 0,
+        decommitted: 0,
         free: 0,
         free_blocks: 0,
         spare_count: 0,
@@ -173,6 +177,7 @@ impl<S: RegionSource> HeapCore<S> {
             largest_free,
             spare: self.spare_count * area,
             returned: self.returned,
+            decommitted: self.decommitted,
         }
     }
 
@@ -202,7 +207,7 @@ impl<S: RegionSource> HeapCore<S> {
     pub(crate) unsafe fn decommit_inside(&mut self, start: usize, end: usize) -> bool {
         // SAFETY: forwarded from the caller.
         let bytes = unsafe { S::decommit_inside(start, end) };
-        self.returned += bytes;
+        self.decommitted += bytes;
         bytes != 0
     }
 

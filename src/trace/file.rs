@@ -83,17 +83,35 @@ pub unsafe fn open(heap: u8, child: bool, start: u64) -> bool {
         }
     }
     let path = file_path();
+    // A pipe, FIFO or terminal would block the program in its first malloc (a FIFO with no
+    // reader blocks the open) and splits writes above PIPE_BUF between threads, so chunks
+    // would not stay whole: only a regular file (or a new one) is traced into.
+    if exists_as_other_than_file(path) {
+        fail(NOT_A_FILE);
+        return false;
+    }
     // SAFETY: the path is null-terminated in its buffer (`add_pid_suffix` or `set_path`
     // left zeros after it: the buffer is zeroed and only grows).
     let fd = unsafe {
         libc::open(
             path.as_ptr().cast(),
-            libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_APPEND | libc::O_CLOEXEC,
+            libc::O_WRONLY
+                | libc::O_CREAT
+                | libc::O_TRUNC
+                | libc::O_APPEND
+                | libc::O_CLOEXEC
+                | libc::O_NONBLOCK,
             0o666,
         )
     };
     if fd < 0 {
         fail_with_errno();
+        return false;
+    }
+    if !is_regular(fd) {
+        // SAFETY: opened above, never shown to anyone.
+        unsafe { libc::close(fd) };
+        fail(NOT_A_FILE);
         return false;
     }
     let Some((dev, ino)) = identity(fd) else {
@@ -112,9 +130,20 @@ pub unsafe fn open(heap: u8, child: bool, start: u64) -> bool {
 /// program, or one running beside it)? Then this process writes `PATH.PID`.
 fn held_by_live_process() -> bool {
     let path = file_path();
-    // SAFETY: the path is null-terminated in its buffer.
-    let fd = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    // SAFETY: the path is null-terminated in its buffer. Non-blocking: a FIFO's open and a
+    // pipe's or terminal's read would wait (such paths are refused afterwards).
+    let fd = unsafe {
+        libc::open(
+            path.as_ptr().cast(),
+            libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK,
+        )
+    };
     if fd < 0 {
+        return false;
+    }
+    if !is_regular(fd) {
+        // SAFETY: fd was opened above.
+        unsafe { libc::close(fd) };
         return false;
     }
     let mut header = [0u8; HEADER_BYTES];
@@ -162,6 +191,27 @@ fn identity(fd: i32) -> Option<(u64, u64)> {
             return None;
         }
         Some((st.st_dev, st.st_ino))
+    }
+}
+
+/// The warning for a path that names something other than a regular file.
+const NOT_A_FILE: &str = "not a regular file (a pipe, FIFO or terminal would block the program or split its chunks)";
+
+/// Is `fd` open on a regular file?
+fn is_regular(fd: i32) -> bool {
+    // SAFETY: stat is plain data that fstat fills.
+    unsafe {
+        let mut st: libc::stat = core::mem::zeroed();
+        libc::fstat(fd, &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFREG
+    }
+}
+
+/// Does `path` (null-terminated) name something that exists and is not a regular file?
+fn exists_as_other_than_file(path: &[u8]) -> bool {
+    // SAFETY: stat is plain data that stat fills; the path is null-terminated.
+    unsafe {
+        let mut st: libc::stat = core::mem::zeroed();
+        libc::stat(path.as_ptr().cast(), &mut st) == 0 && st.st_mode & libc::S_IFMT != libc::S_IFREG
     }
 }
 

@@ -76,7 +76,7 @@ int main(int argc, char **argv)
     const char *rows[] = {"bestbuddy: statistics of process", "live blocks", "live bytes",
                           "heap mapped", "heap in use", "thread caches", "free in heap",
                           "largest free", "large blocks", "resident (RSS)",
-                          "returned to OS", "calls: malloc", "heap walk:"};
+                          "unmapped", "trimmed", "calls: malloc", "heap walk:"};
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
         CHECKF(strstr(err, rows[i]) != NULL, "no \"%s\" in the table", rows[i]);
     CHECKF(strstr(err, "agrees with the counters") != NULL, "the heap walk disagrees");

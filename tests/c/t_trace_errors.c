@@ -1,8 +1,13 @@
-/* BESTBUDDY_TRACE that cannot be written: a path in no directory, a full disk
- * (/dev/full), a descriptor the program closed and reused for a file of its own. Each
- * gives exactly one warning naming the path and the reason, the program runs on and
- * succeeds, and the program's own file never gets trace bytes. */
+/* BESTBUDDY_TRACE that cannot be written: a path in no directory, a file that cannot grow
+ * (RLIMIT_FSIZE, as a full disk), something other than a regular file (a FIFO with no
+ * reader, /dev/full: a pipe or FIFO would block the program or split its chunks), a
+ * descriptor the program closed and reused for a file of its own. Each gives exactly one
+ * warning naming the path and the reason, the program runs on and succeeds (never hangs),
+ * and the program's own file never gets trace bytes. */
 #include "trace_common.h"
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 
 static void work(void)
 {
@@ -33,6 +38,19 @@ static int traced(void)
     return 0;
 }
 
+/* The "toolarge" case: the trace file may not grow past 4 KiB, as if the disk were full:
+ * the chunk that reaches the limit is written in part (SIGXFSZ ignored). Set before the
+ * program's first call, so before the trace starts. */
+__attribute__((constructor)) static void limit_file_size(void)
+{
+    const char *c = getenv("BB_TRACE_CASE");
+    if (c != NULL && strcmp(c, "toolarge") == 0) {
+        signal(SIGXFSZ, SIG_IGN);
+        struct rlimit r = {4096, 4096};
+        setrlimit(RLIMIT_FSIZE, &r);
+    }
+}
+
 /* Runs case `name` traced into `trace`; its stderr must be exactly `want`. */
 static void expect_warning(const char *name, const char *trace, const char *want)
 {
@@ -61,8 +79,24 @@ int main(void)
                    "file or directory; tracing stopped\n");
     if (access("/dev/full", W_OK) == 0)
         expect_warning("full", "/dev/full",
-                       "bestbuddy: BESTBUDDY_TRACE: /dev/full: No space left on device; "
-                       "tracing stopped\n");
+                       "bestbuddy: BESTBUDDY_TRACE: /dev/full: not a regular file (a pipe, FIFO "
+                       "or terminal would block the program or split its chunks); tracing "
+                       "stopped\n");
+    char fifo[256];
+    snprintf(fifo, sizeof fifo, "t_trace_errors.%d.fifo", (int)getpid());
+    unlink(fifo);
+    CHECK(mkfifo(fifo, 0600) == 0);
+    snprintf(want, sizeof want,
+             "bestbuddy: BESTBUDDY_TRACE: %s: not a regular file (a pipe, FIFO or terminal "
+             "would block the program or split its chunks); tracing stopped\n",
+             fifo);
+    expect_warning("fifo", fifo, want);
+    unlink(fifo);
+    bb_trace_path(trace, sizeof trace, "t_trace_errors");
+    snprintf(want, sizeof want,
+             "bestbuddy: BESTBUDDY_TRACE: %s: short write (disk full?); tracing stopped\n",
+             trace);
+    expect_warning("toolarge", trace, want);
     bb_trace_path(trace, sizeof trace, "t_trace_errors");
     snprintf(own, sizeof own, "%s.own", trace);
     setenv("BB_OWN_FILE", own, 1);
