@@ -12,6 +12,7 @@
 #ifndef BENCH_COMMON_H
 #define BENCH_COMMON_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,6 +138,71 @@ static inline size_t current_rss(void)
         res = 0;
     fclose(f);
     return (size_t)res * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* A stamped block: the word at p holds (tag << 32 | n), and the last byte
+ * (past the word) a byte derived from the tag.  Two stores and, on the free
+ * side, two loads: a block is checked without the program touching every line,
+ * so that the allocator's own cache misses are not drowned in the program's
+ * (touch_lines does that, for churn).  A program that links blocks into lists
+ * stamps p + 8, leaving the first word for the link.  n >= 8. */
+static inline unsigned char tag_byte(uint64_t tag)
+{
+    return (unsigned char)(tag ^ (tag >> 8) ^ 0x5a);
+}
+
+static inline uint64_t stamp_block(unsigned char *p, size_t n, uint32_t tag)
+{
+    uint64_t stamp = ((uint64_t)tag << 32) | (uint64_t)n;
+    memcpy(p, &stamp, 8);
+    if (n > 8)
+        p[n - 1] = tag_byte(tag);
+    return stamp;
+}
+
+/* Check what stamp_block wrote, with the size taken from the stamp and bounded
+ * by [8, max]; abort with the program's name on damage.  Returns the stamp,
+ * for the program's checksum. */
+static inline uint64_t check_stamp(const unsigned char *p, size_t max, const char *who)
+{
+    uint64_t stamp;
+    memcpy(&stamp, p, 8);
+    size_t n = (size_t)(uint32_t)stamp;
+    if (n < 8 || n > max || (n > 8 && p[n - 1] != tag_byte(stamp >> 32))) {
+        fprintf(stderr, "%s: block %p corrupted (stamp %016llx)\n", who, (const void *)p,
+                (unsigned long long)stamp);
+        abort();
+    }
+    return stamp;
+}
+
+/* Start n threads running fn(arg + i * size) and join them all. */
+static inline void run_threads(int n, void *(*fn)(void *), void *arg, size_t size)
+{
+    pthread_t *tid = xmalloc((size_t)n * sizeof *tid);
+    for (int i = 0; i < n; i++)
+        if (pthread_create(&tid[i], NULL, fn, (char *)arg + (size_t)i * size) != 0) {
+            perror("pthread_create");
+            exit(1);
+        }
+    for (int i = 0; i < n; i++)
+        pthread_join(tid[i], NULL);
+    free(tid);
+}
+
+/* Peak resident set size in KiB, VmHWM from /proc/self/status (0 if unknown). */
+static inline long peak_rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = 0;
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %ld kB", &kib) == 1)
+            break;
+    fclose(f);
+    return kib;
 }
 
 #endif

@@ -45,7 +45,8 @@ ROOT = os.path.dirname(HERE)
 OUT = os.path.join(ROOT, "out", "bench")
 CC = os.environ.get("CC", "gcc")
 CFLAGS = ["-O2", "-fno-builtin", "-pthread"]
-C_PROGRAMS = ["churn", "server", "prodcons", "realloc", "mix", "large", "pair", "measure"]
+C_PROGRAMS = ["churn", "server", "prodcons", "realloc", "mix", "large", "larson", "xmalloc", "crossfree",
+              "transfer", "churn-random", "pair", "measure"]
 
 # name, Debian package, file name that must appear in `dpkg -L package`
 PEERS = [
@@ -261,6 +262,12 @@ def benchmarks(bindir, scale, sql_rows, tmpdir, only):
         c("realloc", "realloc"),
         c("mix", "mix"),
         c("large", "large"),
+        c("larson", "larson"),
+        c("xmalloc", "xmalloc"),
+        c("crossfree", "crossfree"),
+        c("transfer", "transfer"),
+        c("churn-random", "churn-random"),
+        c("churn-random-2t", "churn-random", "--threads", "2"),
     ]
     py = system_python()
     if py:
@@ -346,11 +353,12 @@ def result_digest(bench, stdout):
 
 
 def extra_info(bench, stdout):
-    if bench.name != "mix":
-        return ""
+    """mix: its live bytes and RSS at the end; transfer: its own VmHWM."""
     for line in stdout.splitlines():
-        if line.startswith("mix "):
+        if bench.name == "mix" and line.startswith("mix "):
             return " ".join(f for f in line.split() if "=" in f and not f.startswith("steps"))
+        if bench.name == "transfer" and line.startswith("transfer "):
+            return " ".join(f for f in line.split() if f.startswith("vmhwm_kib="))
     return ""
 
 
@@ -379,7 +387,7 @@ def summarize(benches, allocs, rows):
         med[key] = (median([r["wall_s"] for r in rs]), median([r["maxrss_kib"] for r in rs]))
     ref = "glibc" if any(a == "glibc" for a, _ in allocs) else allocs[0][0]
     lines = []
-    hdr = "%-10s %-11s %5s %9s %8s %10s %8s" % ("program", "allocator", "ok", "time_s", "t/" + ref[:5],
+    hdr = "%-15s %-11s %5s %9s %8s %10s %8s" % ("program", "allocator", "ok", "time_s", "t/" + ref[:5],
                                                   "rss_MiB", "rss/" + ref[:5])
     lines.append(hdr)
     lines.append("-" * len(hdr))
@@ -392,7 +400,7 @@ def summarize(benches, allocs, rows):
             ok, n = counts.get((b.name, a), [0, 0])
             m = med.get((b.name, a))
             if m is None:
-                lines.append("%-10s %-11s %2d/%-2d %9s %8s %10s %8s" % (b.name, a, ok, n, "FAIL" if n else "-",
+                lines.append("%-15s %-11s %2d/%-2d %9s %8s %10s %8s" % (b.name, a, ok, n, "FAIL" if n else "-",
                                                                        "-", "-", "-"))
                 continue
             tr = m[0] / base[0] if base else None
@@ -402,25 +410,34 @@ def summarize(benches, allocs, rows):
                 ratios[a][1].append(rr)
                 chart["time"].setdefault(a, {})[b.name] = tr
                 chart["rss"].setdefault(a, {})[b.name] = rr
-            lines.append("%-10s %-11s %2d/%-2d %9.3f %8s %10.1f %8s" % (
+            lines.append("%-15s %-11s %2d/%-2d %9.3f %8s %10.1f %8s" % (
                 b.name, a, ok, n, m[0], "%.3f" % tr if tr else "-", m[1] / 1024.0,
                 "%.3f" % rr if rr else "-"))
         lines.append("")
     for a, _ in allocs:
         t, r = ratios[a]
         if t:
-            lines.append("%-10s %-11s %5s %9s %8.3f %10s %8.3f" % ("geomean", a, "n=%d" % len(t), "",
+            lines.append("%-15s %-11s %5s %9s %8.3f %10s %8.3f" % ("geomean", a, "n=%d" % len(t), "",
                                                                  geomean(t), "", geomean(r)))
-    # thread scaling: churn (1 thread) vs churn-2t (2 threads, each the same work)
+    # thread scaling: churn (1 thread) vs churn-2t (2 threads, each the same work), and the
+    # same for churn-random
     names = {b.name for b in benches}
-    if {"churn", "churn-2t"} <= names:
+    for one in ("churn", "churn-random"):
+        if {one, one + "-2t"} <= names:
+            lines.append("")
+            lines.append("thread scaling, share-nothing %s: throughput(2 threads) / throughput(1 thread)"
+                         " = 2 * time(1t) / time(2t); ideal 2.0 on %d cores" % (one, os.cpu_count() or 0))
+            for a, _ in allocs:
+                t1, t2 = med.get((one, a)), med.get((one + "-2t", a))
+                if t1 and t2:
+                    lines.append("  %-11s %.2f   (1t %.3f s, 2t %.3f s)" % (a, 2 * t1[0] / t2[0], t1[0], t2[0]))
+    if "transfer" in names:
         lines.append("")
-        lines.append("thread scaling, share-nothing churn: throughput(2 threads) / throughput(1 thread)"
-                     " = 2 * time(1t) / time(2t); ideal 2.0 on %d cores" % (os.cpu_count() or 0))
+        lines.append("transfer: peak RSS the program read from its own VmHWM at the end (medians)")
         for a, _ in allocs:
-            t1, t2 = med.get(("churn", a)), med.get(("churn-2t", a))
-            if t1 and t2:
-                lines.append("  %-11s %.2f   (1t %.3f s, 2t %.3f s)" % (a, 2 * t1[0] / t2[0], t1[0], t2[0]))
+            vals = [int(r["extra"].split("=")[1]) for r in by.get(("transfer", a), []) if r["extra"]]
+            if vals:
+                lines.append("  %-11s %7.1f MiB" % (a, median(vals) / 1024.0))
     if "mix" in names:
         lines.append("")
         lines.append("mix fragmentation: RSS at the end vs bytes still live (medians)")
