@@ -1,10 +1,11 @@
 //! Numbers as a person reads them: bytes in KiB/MiB/GiB, counts with separators.
 
-/// 1536 -> "1.5 KiB"; three significant digits at most above 1 KiB.
-pub fn bytes(n: u64) -> String {
+/// `n` bytes in the largest binary unit that leaves at least 1 of it (`(1.5, "KiB")` for
+/// 1536), or None below 1 KiB. The tool's tables and the report both write bytes so.
+pub fn binary_unit(n: u64) -> Option<(f64, &'static str)> {
     const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
     if n < 1024 {
-        return format!("{n} B");
+        return None;
     }
     let mut v = n as f64 / 1024.0;
     let mut unit = 0;
@@ -12,7 +13,15 @@ pub fn bytes(n: u64) -> String {
         v /= 1024.0;
         unit += 1;
     }
-    format!("{} {}", sig3(v), UNITS[unit])
+    Some((v, UNITS[unit]))
+}
+
+/// 1536 -> "1.5 KiB"; three significant digits at most above 1 KiB.
+pub fn bytes(n: u64) -> String {
+    match binary_unit(n) {
+        Some((v, unit)) => format!("{} {unit}", sig3(v)),
+        None => format!("{n} B"),
+    }
 }
 
 /// A signed difference of bytes, "+1.5 MiB" or "-3 KiB".

@@ -148,17 +148,10 @@ impl PeerJson {
 
 /// Bytes in binary units: `512 B`, `3.2 KiB`, `12.0 MiB`.
 pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if n < 1024 {
-        return format!("{n} B");
+    match bestbuddy_report::units::binary_unit(n) {
+        Some((v, unit)) => format!("{v:.1} {unit}"),
+        None => format!("{n} B"),
     }
-    let mut v = n as f64 / 1024.0;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    format!("{v:.1} {}", UNITS[unit])
 }
 
 /// Rows of cells, left column left-aligned, the others right-aligned, two spaces apart.
