@@ -5,15 +5,22 @@
  * parked slot and the trace's two slots below), which ld.so
  * always has for LD_PRELOAD and direct links, and normally has for a late dlopen.
  *
- * The slot holds 0 (no cache yet), 1 (this thread is exiting: bypass the cache) or the
- * address of the thread's cache. It has no destructor. */
+ * The slot holds the address of the thread's cache, or of the no-cache bins below (no cache
+ * yet, or exiting). It has no destructor. */
 #include <stdint.h>
 
+/* What the slot points at while the thread has no cache, and (64 bytes in) while it exits:
+ * zero bytes laid out as a cache's bins, which malloc's fast path finds empty and free's
+ * finds full, so that neither tests the slot before using it. Its size is NO_CACHE_BYTES in
+ * src/tcache.rs, which asserts that the bins fit. */
+__attribute__((visibility("hidden"), aligned(64)))
+uint64_t bestbuddy_no_cache[4224 / 8];
+
 __attribute__((visibility("hidden"), tls_model("initial-exec")))
-__thread uintptr_t bestbuddy_cache_slot;
+__thread uintptr_t bestbuddy_cache_slot = (uintptr_t)bestbuddy_no_cache;
 
 /* Where the cache waits while the program's calls are traced (src/tcache.rs, "parked"): the
- * slot above then reads 0, so that the fast paths miss into the slow ones, which record. */
+ * slot above then reads the no-cache bins, so that the fast paths miss into the slow ones, which record. */
 __attribute__((visibility("hidden"), tls_model("initial-exec")))
 __thread uintptr_t bestbuddy_cache_parked;
 

@@ -5,7 +5,7 @@
 //! ```text
 //!   held block: | next (sealed) | p ^ secret | (rest untouched)
 //! ```
-//! The first word links to the next held block, sealed (`seal::encode`), so a write into a
+//! The first word links to the next held block, sealed (`seal::encode_held`), so a write into a
 //! freed block cannot steer malloc to an address of the writer's choosing. The second word,
 //! the *key*, is the block's address XOR a per-process secret; no block reaches the program
 //! with the key in place, so a free that finds it reports a double free wherever the first
@@ -37,7 +37,7 @@ pub unsafe fn link(p: usize, next: usize) {
 pub unsafe fn link_keyed(p: usize, next: usize, key: usize) {
     // SAFETY: forwarded from the caller.
     unsafe {
-        *(p as *mut usize) = seal::encode(p, next);
+        *(p as *mut usize) = seal::encode_held(p, next);
         *((p + 8) as *mut usize) = key;
     }
 }
@@ -54,7 +54,7 @@ pub unsafe fn link_keyed(p: usize, next: usize, key: usize) {
 pub unsafe fn next(p: usize, call: &str) -> usize {
     // SAFETY: forwarded from the caller.
     let (stored, key) = unsafe { (*(p as *const usize), *((p + 8) as *const usize)) };
-    match seal::decode(p, stored, 0) {
+    match seal::decode_held(p, stored) {
         Some(next) if !seal::HARDENED || key == key_of(p) => next,
         _ => crate::diag::misuse(call, "corrupted block", p),
     }

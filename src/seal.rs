@@ -32,12 +32,17 @@ const MIX: usize = 0x9E37_79B9_7F4A_7C15;
 /// The secrets, side by side so that a fast path finds all of them from one address.
 struct Secrets {
     link: AtomicUsize,
-    header: AtomicUsize,
+    /// The header seal's two multipliers (odd). Before `init` (and in code that never runs
+    /// it: the unit tests, the fuzz targets) they are the public constants, so that a seal
+    /// still depends on every bit of the address and the size.
+    header_address: AtomicUsize,
+    header_size: AtomicUsize,
     cache: AtomicUsize,
 }
 static SECRETS: Secrets = Secrets {
     link: AtomicUsize::new(0),
-    header: AtomicUsize::new(0),
+    header_address: AtomicUsize::new(MIX),
+    header_size: AtomicUsize::new(MIX2),
     cache: AtomicUsize::new(0),
 };
 
@@ -57,7 +62,12 @@ pub fn init() {
             (random.read_unaligned(), random.add(1).read_unaligned())
         }
     };
-    SECRETS.header.store(b.wrapping_mul(MIX) ^ a, Relaxed);
+    SECRETS
+        .header_address
+        .store((b.wrapping_mul(MIX) ^ a) | 1, Relaxed);
+    SECRETS
+        .header_size
+        .store((a.wrapping_mul(MIX2) ^ b) | 1, Relaxed);
     SECRETS.cache.store(a, Relaxed);
     SECRETS.link.store(b, Relaxed);
 }
@@ -75,6 +85,36 @@ pub fn encode(slot: usize, ptr: usize) -> usize {
         ptr ^ slot.wrapping_mul(MIX) ^ SECRETS.link.load(Relaxed)
     } else {
         ptr
+    }
+}
+
+/// The stored form of the link `ptr` of a held block (a block in a thread cache or on a
+/// remote list, `freed.rs`), kept at address `slot`: as [`encode`], with the address mixed
+/// in by XOR alone. Multiplying the address adds nothing a reader of the block could not
+/// undo (the multiplier is public), and these links are written and read on malloc's and
+/// free's fast paths; a link copied from a nearby block, which the multiplication would have
+/// scrambled, is caught by the held block's key instead (`freed::next`).
+#[inline(always)]
+pub fn encode_held(slot: usize, ptr: usize) -> usize {
+    if HARDENED {
+        ptr ^ slot ^ SECRETS.link.load(Relaxed)
+    } else {
+        ptr
+    }
+}
+
+/// The held-block link stored as `stored` at `slot` (see [`encode_held`]), if it is 0 or a
+/// 16-aligned user-space address; `None`: the word was overwritten.
+#[inline(always)]
+pub fn decode_held(slot: usize, stored: usize) -> Option<usize> {
+    if !HARDENED {
+        return Some(stored);
+    }
+    let ptr = stored ^ slot ^ SECRETS.link.load(Relaxed);
+    if ptr & 0xFFFF_8000_0000_000F == 0 {
+        Some(ptr)
+    } else {
+        None
     }
 }
 
@@ -101,13 +141,14 @@ const MIX2: usize = 0xD6E8_FEB8_6659_FD93;
 /// The seal of block `b` whose header's low half (size and flags) is `low`.
 #[inline(always)]
 fn tag(b: usize, low: u32) -> u32 {
-    // Two rounds, the address (mixed with the secret) first and the size and flags after, so
-    // that no bit of the address lines up with a bit of `low`: in a single round over
-    // `b ^ low`, a valid word moved to `b ^ (d << 32)` stayed valid with its low half XORed
-    // by `d` (an address 4 GiB away, its size or IN_USE flag changed), which a program that
-    // reads one stale header could forge without knowing the secret.
-    let a = (b ^ SECRETS.header.load(Relaxed)).wrapping_mul(MIX);
-    ((a ^ low as usize).wrapping_mul(MIX2) >> 32) as u32
+    // Two rounds, the address first and the size and flags after, so that no bit of the
+    // address lines up with a bit of `low`: in a single round over `b ^ low`, a valid word
+    // moved to `b ^ (d << 32)` stayed valid with its low half XORed by `d` (an address 4 GiB
+    // away, its size or IN_USE flag changed), which a program that reads one stale header
+    // could forge without knowing the secret. The multipliers are the secrets: one
+    // multiplication by a value read from memory per round, which free's fast path pays.
+    let a = b.wrapping_mul(SECRETS.header_address.load(Relaxed));
+    ((a ^ low as usize).wrapping_mul(SECRETS.header_size.load(Relaxed)) >> 32) as u32
 }
 
 /// The header word for block `b` whose low half (size and flags) is `low`.

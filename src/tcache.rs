@@ -37,14 +37,44 @@ const BIN_MIN: u32 = 8;
 const BIN_MIN_ABOVE_1K: u32 = 2;
 const BIN_MAX: u32 = 64;
 
-/// The TLS slot holds 0 (no cache yet), `EXITING`, or the address of the thread's cache.
-const EXITING: usize = 1;
+unsafe extern "C" {
+    /// csrc/tls.c: zero bytes, which every thread's slot points at until it has a cache
+    /// (`no_cache`), and while it exits (`exiting_mark`).
+    static bestbuddy_no_cache: [u64; NO_CACHE_BYTES / 8];
+}
+/// The size of `bestbuddy_no_cache` (csrc/tls.c says the same).
+const NO_CACHE_BYTES: usize = 4224;
+const _: () = assert!(
+    core::mem::offset_of!(ThreadCache, bins) + core::mem::size_of::<[Bin; MAX_CLASSES]>() + 64
+        <= NO_CACHE_BYTES
+);
+
+/// The slot of a thread without a cache: bins that malloc's fast path finds empty and
+/// free's finds full, so neither fast path tests the slot before using it.
+#[inline]
+fn no_cache() -> usize {
+    (&raw const bestbuddy_no_cache) as usize
+}
+
+/// The slot of an exiting thread (it bypasses caching from then on): the no-cache bins seen
+/// from a different address, so the fast paths miss as they do for `no_cache`.
+#[inline]
+fn exiting_mark() -> usize {
+    no_cache() + 64
+}
+
+/// Whether a slot's value is a cache (not `no_cache` or `exiting_mark`).
+#[inline]
+fn holds_cache(slot: usize) -> bool {
+    slot.wrapping_sub(no_cache()) > 64
+}
 
 crate::os::tls_word!(
-    /// This thread's slot `bestbuddy_cache_slot` (csrc/tls.c): 0 (no cache yet), `EXITING`,
-    /// or the address of its cache.
+    /// This thread's slot `bestbuddy_cache_slot` (csrc/tls.c): `no_cache()` (no cache yet),
+    /// `exiting_mark()`, or the address of its cache.
     ///
-    /// While the program's calls are traced, a thread's cache is *parked*: the slot reads 0, as
+    /// While the program's calls are traced, a thread's cache is *parked*: the slot reads
+    /// `no_cache()`, as
     /// for a thread without a cache, so that malloc's and free's fast paths, which ask nothing
     /// else, miss into the slow paths, where each call is recorded; the cache itself waits in
     /// the second slot, `bestbuddy_cache_parked`, and the slow paths go on using it
@@ -64,36 +94,65 @@ crate::os::tls_word!(
 struct Bin {
     /// First cached block (0 = none); each block's first word links to the next.
     head: usize,
-    /// Blocks on the list. Invariant: `count <= limit`. Written by the owning thread alone
-    /// (a relaxed load and store, as plain as a `u32`), read by statistics from any thread.
-    count: AtomicU32,
-    limit: u32,
+    /// How many more blocks the bin may take: `limit` less the blocks on the list, kept
+    /// instead of the count so that free's fast path tests and updates one field (a zero
+    /// test and a decrement, no comparison with the limit). Written by the owning thread
+    /// alone (a relaxed load and store, as plain as a `u32`), read by statistics from any
+    /// thread. Invariant: `room <= limit`.
+    room: AtomicU32,
+    /// At most this many blocks; 0 while caching is off (`follow_enabled`). Written by the
+    /// owning thread, read by statistics from any thread.
+    limit: AtomicU32,
 }
 
 impl Bin {
     const fn empty() -> Bin {
         Bin {
             head: 0,
-            count: AtomicU32::new(0),
-            limit: 0,
+            room: AtomicU32::new(0),
+            limit: AtomicU32::new(0),
         }
     }
 
     #[inline(always)]
+    fn room(&self) -> u32 {
+        self.room.load(Ordering::Relaxed)
+    }
+
+    #[inline(always)]
+    fn set_room(&self, n: u32) {
+        self.room.store(n, Ordering::Relaxed);
+    }
+
+    /// Blocks on the list.
+    #[inline(always)]
     fn count(&self) -> u32 {
-        self.count.load(Ordering::Relaxed)
+        self.limit().saturating_sub(self.room())
     }
 
     #[inline(always)]
     fn set_count(&self, n: u32) {
-        self.count.store(n, Ordering::Relaxed);
+        self.set_room(self.limit() - n);
+    }
+
+    #[inline(always)]
+    fn limit(&self) -> u32 {
+        self.limit.load(Ordering::Relaxed)
     }
 }
 
+#[repr(C)]
 pub struct ThreadCache {
+    /// Always empty (limit 0): the bin that malloc's fast path finds in front of `bins`
+    /// for the sizes it leaves to the slow path (`Heap::fast_bin`'s 0).
+    no_bin: Bin,
+    /// One per class; `no_bin` lies right in front (`fast_bin_at`).
     bins: [Bin; MAX_CLASSES],
     /// The arena this thread allocates from (see `arena.rs`); it moves when contended.
     home: usize,
+    /// Whether the bins have their limits (`ENABLED` when this thread last looked, on a slow
+    /// path): while false every limit and room is 0, so free's fast path never caches.
+    caching: bool,
     /// What this thread's calls did (`counters.rs`).
     counters: Counters,
     /// The registry's list of live caches, under `REGISTRY`.
@@ -105,6 +164,23 @@ pub struct ThreadCache {
 }
 
 const CACHE_MARK: usize = 0x7CAC_4E00_7CAC_4E00;
+
+const _: () = assert!(
+    core::mem::offset_of!(ThreadCache, bins)
+        == core::mem::offset_of!(ThreadCache, no_bin) + core::mem::size_of::<Bin>()
+);
+
+/// The bin malloc's fast path numbers `bin` (`Heap::fast_bin`): 0 is `no_bin`, `class + 1`
+/// the class's.
+///
+/// # Safety
+/// `tc` is a live cache; `bin <= MAX_CLASSES`.
+#[inline(always)]
+unsafe fn fast_bin_at(tc: *mut ThreadCache, bin: usize) -> *mut Bin {
+    // SAFETY: the struct is repr(C) with `bins` right after `no_bin` (asserted above), so
+    // bins 0..=MAX_CLASSES counted from `no_bin` lie inside the cache.
+    unsafe { (&raw mut (*tc).no_bin).add(bin) }
+}
 
 /// Is the live heap block `p` of `usable` bytes a thread's cache (not the program's)?
 ///
@@ -132,7 +208,11 @@ static KEY: AtomicUsize = AtomicUsize::new(0);
 static KEY_READY: AtomicBool = AtomicBool::new(false);
 /// Hands out home arenas to new threads in turn.
 static NEXT_HOME: AtomicUsize = AtomicUsize::new(0);
-/// Cleared by mallopt(M_PERTURB): frees then bypass the caches so every block gets filled.
+/// Cleared by mallopt(M_PERTURB) and by the `check` option: frees then bypass the caches so
+/// that every block gets filled or checked. Free's fast path does not read it: each thread
+/// follows it on its slow paths (`follow_enabled`) by setting its bins' limits to 0, so a
+/// thread that never leaves its fast paths keeps caching until it does (as glibc's tcache
+/// never perturbs the blocks it takes).
 pub static ENABLED: AtomicBool = AtomicBool::new(true);
 
 /// This thread's cache, or null (none yet, or the thread is exiting): for the slow paths.
@@ -146,7 +226,7 @@ pub fn current() -> *mut ThreadCache {
 #[inline]
 fn slow_cache() -> Option<*mut ThreadCache> {
     let slot = tls_get();
-    if slot > EXITING {
+    if holds_cache(slot) {
         if trace::on() {
             park(slot);
         }
@@ -156,7 +236,7 @@ fn slow_cache() -> Option<*mut ThreadCache> {
     if parked == 0 {
         return None;
     }
-    if slot == 0 && !trace::on() {
+    if slot == no_cache() && !trace::on() {
         parked_set(0);
         tls_set(parked);
     }
@@ -167,7 +247,7 @@ fn slow_cache() -> Option<*mut ThreadCache> {
 #[cold]
 fn park(slot: usize) {
     parked_set(slot);
-    tls_set(0);
+    tls_set(no_cache());
 }
 
 /// Calls are traced from now on: parks this thread's cache at once, so that not even its
@@ -176,7 +256,7 @@ fn park(slot: usize) {
 /// one).
 pub fn park_this_thread() {
     let slot = tls_get();
-    if slot > EXITING {
+    if holds_cache(slot) {
         park(slot);
     }
 }
@@ -185,7 +265,7 @@ pub fn park_this_thread() {
 #[inline]
 fn any_cache() -> Option<*mut ThreadCache> {
     let slot = tls_get();
-    if slot > EXITING {
+    if holds_cache(slot) {
         return Some(slot as *mut ThreadCache);
     }
     match parked_get() {
@@ -194,17 +274,11 @@ fn any_cache() -> Option<*mut ThreadCache> {
     }
 }
 
-/// This thread's cache, if it has one: one comparison of the slot (the fast paths test
-/// this rather than `current()`'s null pointer, which cost them a conditional move and a
-/// second test).
+/// What the fast paths use: this thread's cache, or the no-cache bins, which miss (so the
+/// fast paths need no test of the slot).
 #[inline(always)]
-fn usable_cache() -> Option<*mut ThreadCache> {
-    let slot = tls_get();
-    if slot > EXITING {
-        Some(slot as *mut ThreadCache)
-    } else {
-        None
-    }
+fn fast_cache() -> *mut ThreadCache {
+    tls_get() as *mut ThreadCache
 }
 
 /// Called once from the allocator's initialisation: registers the exit hook.
@@ -219,14 +293,14 @@ pub fn init(destructor: unsafe extern "C" fn(*mut libc::c_void)) {
     }
 }
 
-/// Takes a cached block of `class`, or null when the bin is empty or the thread has no cache.
+/// Takes a cached block from the bin numbered `bin` by `Heap::fast_bin`, or null when the
+/// bin is empty or the thread has no cache.
 #[inline(always)]
-pub fn pop(class: usize) -> *mut u8 {
-    let Some(tc) = usable_cache() else {
-        return ptr::null_mut();
-    };
-    // SAFETY: tc is this thread's cache.
-    let p = unsafe { take_cached(tc, class) };
+pub fn pop(bin: usize) -> *mut u8 {
+    let tc = fast_cache();
+    debug_assert!(bin <= MAX_CLASSES);
+    // SAFETY: tc is this thread's cache; fast_bin's numbers are at most CACHE_CLASSES.
+    let p = unsafe { take_from(fast_bin_at(tc, bin)) };
     if !p.is_null() {
         // SAFETY: tc is this thread's cache.
         unsafe { (*tc).counters.bump(Counter::CacheHits, 1) };
@@ -258,15 +332,25 @@ pub fn pop_parked(class: usize) -> *mut u8 {
 /// `tc` is this thread's cache.
 #[inline(always)]
 unsafe fn take_cached(tc: *mut ThreadCache, class: usize) -> *mut u8 {
-    // SAFETY: tc is this thread's cache; cached blocks are ours, at least 16 bytes each.
+    // SAFETY: tc is this thread's cache.
+    unsafe { take_from(&mut (*tc).bins[class]) }
+}
+
+/// Takes the first block of `bin`, or null when it is empty.
+///
+/// # Safety
+/// `bin` is a bin of this thread's cache.
+#[inline(always)]
+unsafe fn take_from(bin: *mut Bin) -> *mut u8 {
+    // SAFETY: bin is this thread's; cached blocks are ours, at least 16 bytes each.
     unsafe {
-        let bin = &mut (*tc).bins[class];
+        let bin = &mut *bin;
         let p = bin.head;
         if p == 0 {
             return ptr::null_mut();
         }
         bin.head = freed::next(p, "malloc");
-        bin.set_count(bin.count() - 1);
+        bin.set_room(bin.room() + 1);
         // Forget the link and the double-free key: the program now owns the block.
         freed::clear(p as *mut u8);
         p as *mut u8
@@ -291,9 +375,7 @@ pub fn count(counter: Counter, n: u64) {
 /// `p` is what the program passed to free.
 #[inline(always)]
 pub unsafe fn cache_free_fast<H: Heap>(p: *mut u8) -> bool {
-    let Some(tc) = usable_cache() else {
-        return false;
-    };
+    let tc = fast_cache();
     // SAFETY: forwarded from the caller; tc is this thread's cache.
     unsafe { push::<H>(tc, p) }
 }
@@ -327,13 +409,13 @@ unsafe fn push<H: Heap>(tc: *mut ThreadCache, p: *mut u8) -> bool {
     unsafe {
         let bin = (*tc).bins.get_unchecked_mut(class);
         let key = freed::key_of(p);
-        let count = bin.count();
-        if count >= bin.limit || *((p + 8) as *const usize) == key {
+        let room = bin.room();
+        if room == 0 || *((p + 8) as *const usize) == key {
             return false;
         }
         freed::link_keyed(p, bin.head, key);
         bin.head = p;
-        bin.set_count(count + 1);
+        bin.set_room(room - 1);
         (*tc).counters.bump(Counter::CacheFrees, 1);
     }
     true
@@ -355,9 +437,6 @@ unsafe fn cacheable_by<H: Heap>(
     }
     // SAFETY: the chunk map says p is in a region; peek_class validates it lock-free.
     let class = unsafe { H::peek_class(p) }?;
-    if !ENABLED.load(Ordering::Relaxed) {
-        return None;
-    }
     Some((tc, class))
 }
 
@@ -372,6 +451,10 @@ pub unsafe fn cache_free<H: Heap>(arenas: &Arenas<H>, p: *mut u8, call: &str) ->
     let Some(tc) = slow_cache() else {
         return false;
     };
+    // SAFETY: tc is this thread's cache.
+    if !unsafe { follow_enabled(arenas, tc) } {
+        return false;
+    }
     // SAFETY: forwarded from the caller; tc is this thread's cache.
     let Some((tc, class)) = (unsafe { cacheable_by::<H>(tc, p) }) else {
         return false;
@@ -388,7 +471,7 @@ pub unsafe fn cache_free<H: Heap>(arenas: &Arenas<H>, p: *mut u8, call: &str) ->
         if *((p + 8) as *const usize) == key {
             crate::diag::misuse(call, "double free of", p);
         }
-        if bin.count() >= bin.limit {
+        if bin.room() == 0 {
             flush(arenas, home, bin, bin.count() / 2, counters);
         }
         freed::link_keyed(p, bin.head, key);
@@ -487,12 +570,16 @@ pub fn refill<H: Heap>(arenas: &Arenas<H>, class: usize) -> *mut u8 {
             return p;
         }
     }
+    // SAFETY: tc is this thread's cache.
+    if !unsafe { follow_enabled(arenas, tc) } {
+        return ptr::null_mut();
+    }
     let size = H::class_size(class);
     // SAFETY: tc is this thread's cache.
     unsafe {
         let (home, bin) = (&mut (*tc).home, &mut (*tc).bins[class]);
         let mut fresh = [0usize; BIN_MAX as usize / 2];
-        let want = (bin.limit / 2) as usize;
+        let want = (bin.limit() / 2) as usize;
         // The lock is held for the call.
         let got = arenas.lock_home(home).alloc_many(size, &mut fresh[..want]);
         for &p in &fresh[..got] {
@@ -510,7 +597,7 @@ pub fn refill<H: Heap>(arenas: &Arenas<H>, class: usize) -> *mut u8 {
 /// spread over the arenas). Null when the thread is exiting or the exit hook is not
 /// registered yet (the cache could never be returned).
 fn create<H: Heap>(arenas: &Arenas<H>) -> *mut ThreadCache {
-    if tls_get() == EXITING || !KEY_READY.load(Ordering::Acquire) {
+    if tls_get() == exiting_mark() || !KEY_READY.load(Ordering::Acquire) {
         return ptr::null_mut();
     }
     let mut home = NEXT_HOME.fetch_add(1, Ordering::Relaxed) % arenas.count();
@@ -520,24 +607,13 @@ fn create<H: Heap>(arenas: &Arenas<H>) -> *mut ThreadCache {
     if tc.is_null() {
         return tc;
     }
-    let mut bins = [const { Bin::empty() }; MAX_CLASSES];
-    for (class, bin) in bins.iter_mut().enumerate().take(H::CACHE_CLASSES) {
-        let blocks = (BIN_BYTES / H::class_size(class).max(1)) as u32;
-        // Blocks above 1 KiB are held fewer at a time: a cached block also keeps its
-        // neighbours from coalescing, which costs the long-lived heap more memory than the
-        // cache saves (bench's mix, a fragmentation load, shows it).
-        let floor = if H::class_size(class) > 1024 {
-            BIN_MIN_ABOVE_1K
-        } else {
-            BIN_MIN
-        };
-        bin.limit = blocks.clamp(floor, BIN_MAX);
-    }
     // SAFETY: tc is a fresh block of the cache's size and alignment; the key is valid.
     unsafe {
         tc.write(ThreadCache {
-            bins,
+            no_bin: Bin::empty(),
+            bins: [const { Bin::empty() }; MAX_CLASSES],
             home,
+            caching: false,
             counters: Counters::new(),
             next: ptr::null_mut(),
             prev: ptr::null_mut(),
@@ -545,14 +621,15 @@ fn create<H: Heap>(arenas: &Arenas<H>) -> *mut ThreadCache {
         });
         // pthread_setspecific may allocate (keys >= 32): bypass caching meanwhile, so that it
         // cannot re-enter here.
-        tls_set(EXITING);
+        tls_set(exiting_mark());
         let key = KEY.load(Ordering::Relaxed) as libc::pthread_key_t;
         if libc::pthread_setspecific(key, tc.cast()) != 0 {
             // Without the exit hook the cache could never be returned: do without one.
-            tls_set(0);
+            tls_set(no_cache());
             free_cache(arenas, tc);
             return ptr::null_mut();
         }
+        follow_enabled(arenas, tc);
         tls_set(tc as usize);
         register(tc);
         if trace::on() {
@@ -560,6 +637,47 @@ fn create<H: Heap>(arenas: &Arenas<H>) -> *mut ThreadCache {
         }
     }
     tc
+}
+
+/// How many blocks a bin of `class` holds at most.
+fn natural_limit<H: Heap>(class: usize) -> u32 {
+    let blocks = (BIN_BYTES / H::class_size(class).max(1)) as u32;
+    // Blocks above 1 KiB are held fewer at a time: a cached block also keeps its neighbours
+    // from coalescing, which costs the long-lived heap more memory than the cache saves
+    // (bench's mix, a fragmentation load, shows it).
+    let floor = if H::class_size(class) > 1024 {
+        BIN_MIN_ABOVE_1K
+    } else {
+        BIN_MIN
+    };
+    blocks.clamp(floor, BIN_MAX)
+}
+
+/// Brings the bins' limits of `tc` in line with `ENABLED`: off, every block goes back to the
+/// heap and every limit becomes 0; on, the limits come back. Returns whether the cache
+/// caches now.
+///
+/// # Safety
+/// `tc` is this thread's cache.
+unsafe fn follow_enabled<H: Heap>(arenas: &Arenas<H>, tc: *mut ThreadCache) -> bool {
+    let on = ENABLED.load(Ordering::Relaxed);
+    // SAFETY: tc is this thread's cache.
+    unsafe {
+        if (*tc).caching != on {
+            (*tc).caching = on;
+            let home = (*tc).home;
+            let counters = &(*tc).counters;
+            for (class, bin) in (*tc).bins.iter_mut().enumerate().take(H::CACHE_CLASSES) {
+                if bin.count() > 0 {
+                    flush(arenas, home, bin, bin.count(), counters);
+                }
+                let limit = if on { natural_limit::<H>(class) } else { 0 };
+                bin.limit.store(limit, Ordering::Relaxed);
+                bin.set_room(limit);
+            }
+        }
+    }
+    on
 }
 
 /// Adds `tc` to the registry's list.
@@ -672,7 +790,7 @@ unsafe fn usable_in<H: Heap>(bin: &Bin) -> usize {
 pub unsafe fn drain<H: Heap>(arenas: &Arenas<H>, tc: *mut ThreadCache, exiting: bool) {
     if exiting {
         // Later calls of this thread go to the heap directly.
-        tls_set(EXITING);
+        tls_set(exiting_mark());
         parked_set(0);
     }
     // SAFETY: tc is this thread's cache, no longer reachable from its slot when exiting.
@@ -687,6 +805,8 @@ pub unsafe fn drain<H: Heap>(arenas: &Arenas<H>, tc: *mut ThreadCache, exiting: 
         if exiting {
             unregister(tc);
             free_cache(arenas, tc);
+        } else {
+            follow_enabled(arenas, tc);
         }
     }
 }

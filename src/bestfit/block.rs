@@ -80,7 +80,7 @@ pub(super) unsafe fn size_of(b: usize) -> usize {
 #[inline]
 pub(super) unsafe fn set_header(b: usize, low: usize) {
     // SAFETY: b is a block header; sizes are below 4 MiB, so `low` fits in 32 bits.
-    unsafe { set_word(b, seal::seal_header(b, low as u32)) }
+    unsafe { set_word(b, seal::seal_header(sealed_address(b), low as u32)) }
 }
 
 /// Whether block `b`'s header still carries the seal it was written with.
@@ -90,7 +90,14 @@ pub(super) unsafe fn set_header(b: usize, low: usize) {
 #[inline]
 pub(super) unsafe fn header_intact(b: usize) -> bool {
     // SAFETY: b is a block header.
-    seal::header_intact(b, unsafe { word(b) })
+    seal::header_intact(sealed_address(b), unsafe { word(b) })
+}
+
+/// The address a header's seal binds: the payload's, the pointer free's fast path holds
+/// (so it checks the seal without computing the header's address first).
+#[inline(always)]
+pub(super) fn sealed_address(b: usize) -> usize {
+    b + HEADER
 }
 
 /// Links of free blocks, stored sealed at b + 8 (left) and b + 16 (right). Block headers

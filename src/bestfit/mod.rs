@@ -119,6 +119,18 @@ impl<S: RegionSource> Heap for BestFitHeap<S> {
         }
     }
 
+    /// Blocks are 16-byte multiples with an 8-byte header, so `(size + 23) / 16` is the
+    /// block's size in 16-byte units, the class plus 2, except for requests of 8 bytes or
+    /// fewer, which would need the clamp to the smallest block: they get 0, the slow path.
+    #[inline(always)]
+    fn fast_bin(size: usize) -> Option<usize> {
+        if size <= 4096 - HEADER {
+            Some((size + 15 + HEADER) / 16 - 1)
+        } else {
+            None
+        }
+    }
+
     fn class_size(class: usize) -> usize {
         (class + 2) * 16 - HEADER
     }
@@ -153,14 +165,17 @@ impl<S: RegionSource> Heap for BestFitHeap<S> {
             } else {
                 is_live(p)
             };
-            if !live || !seal::header_intact(p - HEADER, header) {
+            if !live || !seal::header_intact(p, header) {
                 return None;
             }
-            // One unsigned comparison bounds the class both ways: a size below MIN_BLOCK
-            // wraps to a huge class (only a damaged or forged header has one).
-            let class = ((header as u32 as usize & !FLAGS) / 16).wrapping_sub(2);
-            if class < Self::CACHE_CLASSES {
-                Some(class)
+            // One unsigned comparison bounds the size both ways: a size below MIN_BLOCK
+            // wraps to a huge value (only a damaged or forged header has one). Bounded on the
+            // size rather than the class, so that the bin's offset in the cache is the size
+            // itself, less a constant, with no shifts.
+            const _: () = assert!(MIN_BLOCK == 32);
+            let size = header as u32 as usize & !FLAGS;
+            if size.wrapping_sub(MIN_BLOCK) < Self::CACHE_CLASSES * 16 {
+                Some(size / 16 - 2)
             } else {
                 None
             }

@@ -43,7 +43,7 @@ mod check;
 mod orders;
 mod region;
 
-use orders::{entry, live_order, split_addr};
+use orders::{entry, live_order, live_order_below, split_addr};
 
 /// log2 of the smallest block.
 const MIN_SHIFT: usize = 4;
@@ -174,6 +174,21 @@ impl<S: RegionSource> Heap for BuddyHeap<S> {
         }
     }
 
+    /// `order_for` without its branch: `(size - 1) | 15` has its top bit where a block of
+    /// `size` bytes needs it, for every size from 1 up; 0 wraps to a huge order, and goes to
+    /// the slow path with the sizes too large to cache.
+    #[inline(always)]
+    fn fast_bin(size: usize) -> Option<usize> {
+        let top =
+            (usize::BITS - 1 - (size.wrapping_sub(1) | (MIN_ALIGN - 1)).leading_zeros()) as usize;
+        let bin = top + 1 - MIN_SHIFT + 1;
+        if bin <= Self::CACHE_CLASSES {
+            Some(bin)
+        } else {
+            None
+        }
+    }
+
     fn class_size(class: usize) -> usize {
         block_bytes(class)
     }
@@ -183,12 +198,7 @@ impl<S: RegionSource> Heap for BuddyHeap<S> {
     #[inline]
     unsafe fn peek_class(p: *mut u8) -> Option<usize> {
         // SAFETY: forwarded from the caller.
-        let order = unsafe { live_order(p as usize) }?;
-        if order < Self::CACHE_CLASSES {
-            Some(order)
-        } else {
-            None
-        }
+        unsafe { live_order_below(p as usize, Self::CACHE_CLASSES) }
     }
 
     /// # Safety

@@ -64,6 +64,25 @@ pub(super) unsafe fn live_order(p: usize) -> Option<usize> {
     }
 }
 
+/// As [`live_order`], for orders below `bound` only: free's fast path, which the cache takes
+/// for its classes alone, so one comparison rejects both a free entry and a large order.
+///
+/// # Safety
+/// As for [`live_order`].
+#[inline(always)]
+pub(super) unsafe fn live_order_below(p: usize, bound: usize) -> Option<usize> {
+    let (base, offset) = split_addr(p);
+    if offset.wrapping_sub(META) & (!(CHUNK - 1) | (MIN_ALIGN - 1)) != 0 {
+        return None;
+    }
+    // SAFETY: the order map is in the region's metadata block.
+    let e = unsafe { entry(base, offset).load(Relaxed) } as usize;
+    // A live entry is `IN_USE | (order + 1)`: less that, live orders count from 0, and a
+    // free entry (IN_USE clear, so below it) wraps to a huge value.
+    let order = e.wrapping_sub(IN_USE as usize + 1);
+    if order < bound { Some(order) } else { None }
+}
+
 impl<S: RegionSource> BuddyHeap<S> {
     /// Link `slot` (0: next, 1: prev) of the free block `b`; a link that does not decode (the
     /// freed block was written to) is reported and aborts.

@@ -99,8 +99,8 @@ pub fn count(counter: Counter) {
 /// cache, or null (not a cached size, an empty bin, or no cache yet).
 #[inline(always)]
 pub fn alloc_cached(size: usize) -> *mut u8 {
-    match ActiveHeap::cache_class(size) {
-        Some(class) => tcache::pop(class),
+    match ActiveHeap::fast_bin(size) {
+        Some(bin) => tcache::pop(bin),
         None => ptr::null_mut(),
     }
 }

@@ -209,6 +209,12 @@ pub trait Heap {
     /// Every block of a class is interchangeable for every request of that class.
     fn cache_class(size: usize) -> Option<usize>;
 
+    /// `cache_class`, as malloc's fast path asks it, in fewer instructions: `Some(class + 1)`,
+    /// or `Some(0)` for a size the heap leaves to the slow path (the cache's bin in front of
+    /// class 0's is always empty), so that the computation needs no clamp at its low end;
+    /// `None` when `cache_class` says `None` (it may say `Some(0)` for such a size instead).
+    fn fast_bin(size: usize) -> Option<usize>;
+
     /// The request size whose block belongs to `class` (what a refill asks for).
     fn class_size(class: usize) -> usize;
 
