@@ -38,6 +38,12 @@ pub fn malloc(size: usize) -> *mut c_void {
 
 #[inline(never)]
 fn malloc_missed(size: usize) -> *mut c_void {
+    // The fast path leaves requests of a few bytes to this one (`Heap::fast_bin`), which
+    // tries the cache again with the class computed in full before anything slower.
+    let p = global::alloc_cached_by_class(size);
+    if !p.is_null() {
+        return p.cast();
+    }
     if trace::on() {
         return malloc_traced(size);
     }

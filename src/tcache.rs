@@ -36,6 +36,9 @@ const BIN_BYTES: usize = 8 << 10;
 const BIN_MIN: u32 = 8;
 const BIN_MIN_ABOVE_1K: u32 = 2;
 const BIN_MAX: u32 = 64;
+/// How far a bin that keeps missing or overflowing may grow (`grow`), in bytes and blocks.
+const BIN_GROWN_BYTES: usize = 32 << 10;
+const BIN_GROWN_MAX: u32 = 256;
 
 unsafe extern "C" {
     /// csrc/tls.c: zero bytes, which every thread's slot points at until it has a cache
@@ -472,6 +475,9 @@ pub unsafe fn cache_free<H: Heap>(arenas: &Arenas<H>, p: *mut u8, call: &str) ->
             crate::diag::misuse(call, "double free of", p);
         }
         if bin.room() == 0 {
+            grow::<H>(bin, class);
+        }
+        if bin.room() == 0 {
             flush(arenas, home, bin, bin.count() / 2, counters);
         }
         freed::link_keyed(p, bin.head, key);
@@ -488,7 +494,7 @@ pub unsafe fn cache_free<H: Heap>(arenas: &Arenas<H>, p: *mut u8, call: &str) ->
 /// Blocks pushed on remote lists are counted in `counters`.
 #[cold]
 fn flush<H: Heap>(arenas: &Arenas<H>, home: usize, bin: &mut Bin, n: u32, counters: &Counters) {
-    let mut mine = [0usize; BIN_MAX as usize];
+    let mut mine = [0usize; BIN_GROWN_MAX as usize];
     let mut count = 0;
     // Per owner arena: the first and last block of the chain sent to it (0: none).
     let mut chains = [(0usize, 0usize); MAX_ARENAS];
@@ -578,7 +584,8 @@ pub fn refill<H: Heap>(arenas: &Arenas<H>, class: usize) -> *mut u8 {
     // SAFETY: tc is this thread's cache.
     unsafe {
         let (home, bin) = (&mut (*tc).home, &mut (*tc).bins[class]);
-        let mut fresh = [0usize; BIN_MAX as usize / 2];
+        grow::<H>(bin, class);
+        let mut fresh = [0usize; BIN_GROWN_MAX as usize / 2];
         let want = (bin.limit() / 2) as usize;
         // The lock is held for the call.
         let got = arenas.lock_home(home).alloc_many(size, &mut fresh[..want]);
@@ -651,6 +658,33 @@ fn natural_limit<H: Heap>(class: usize) -> u32 {
         BIN_MIN
     };
     blocks.clamp(floor, BIN_MAX)
+}
+
+/// How many blocks a bin of `class` may grow to hold (`grow`). Blocks above 1 KiB do not
+/// grow, for the reason `natural_limit` holds fewer of them.
+fn grown_limit<H: Heap>(class: usize) -> u32 {
+    let size = H::class_size(class).max(1);
+    if size > 1024 {
+        natural_limit::<H>(class)
+    } else {
+        ((BIN_GROWN_BYTES / size) as u32).clamp(BIN_MIN, BIN_GROWN_MAX)
+    }
+}
+
+/// Lets a bin that ran empty or full hold half as many blocks again, up to `grown_limit`:
+/// a bin's count wanders like a random walk between its ends, where the refills and
+/// flushes are, so a bin twice as deep reaches them about a quarter as often. Only the
+/// classes a thread keeps missing or overflowing grow, so what the caches hold grows with
+/// those alone. A bin with caching off (limit 0) stays off.
+fn grow<H: Heap>(bin: &Bin, class: usize) {
+    let limit = bin.limit();
+    let max = grown_limit::<H>(class);
+    if limit == 0 || limit >= max {
+        return;
+    }
+    let grown = (limit + limit / 2).min(max);
+    bin.limit.store(grown, Ordering::Relaxed);
+    bin.set_room(bin.room() + (grown - limit));
 }
 
 /// Brings the bins' limits of `tc` in line with `ENABLED`: off, every block goes back to the

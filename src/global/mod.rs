@@ -105,6 +105,16 @@ pub fn alloc_cached(size: usize) -> *mut u8 {
     }
 }
 
+/// `alloc_cached` with the class computed in full (`Heap::cache_class`), for the sizes the
+/// fast path leaves to the slow one; a hit counts as malloc's fast path's.
+#[inline]
+pub fn alloc_cached_by_class(size: usize) -> *mut u8 {
+    match ActiveHeap::cache_class(size) {
+        Some(class) => tcache::pop(class + 1),
+        None => ptr::null_mut(),
+    }
+}
+
 /// While calls are traced: the fast path's work on this thread's parked cache, or null
 /// (then `alloc_slow`). Traced calls come this way first, so that recording them adds
 /// little besides the record to what the parked cache serves.
