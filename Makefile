@@ -12,7 +12,14 @@
 
 CARGO ?= cargo
 OUT := out
-SONAME := libbestbuddy.so.0
+# The version is the package's (Cargo.toml); the SONAME carries its major number (build.rs).
+# The buddy build has a SONAME of its own: installed beside best fit, a program linked
+# against one must not load the other. out/<heap>/ has a link under its library's SONAME,
+# so a program linked there with -L finds it at run time with LD_LIBRARY_PATH.
+VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1)
+MAJOR := $(firstword $(subst ., ,$(VERSION)))
+SONAME := libbestbuddy.so.$(MAJOR)
+SONAME_BUDDY := libbestbuddy-buddy.so.$(MAJOR)
 
 .PHONY: all bestfit buddy trace-tool tool insight check-trace check-tool check-report report-sample unhardened check layers test-rust clippy header-drift c-tests real-tests check-real stress stress-quick demo bench bench-quick bench-callgrind bench-hardening fuzz fuzz-cmin clean
 
@@ -73,7 +80,7 @@ install-out:
 	for f in libbestbuddy.so libbestbuddy.a; do \
 	  cp target/release/$$f $(OUT)/$(NAME)/.$$f.tmp && mv -f $(OUT)/$(NAME)/.$$f.tmp $(OUT)/$(NAME)/$$f || exit 1; \
 	done
-	ln -sf libbestbuddy.so $(OUT)/$(NAME)/$(SONAME)
+	ln -sf libbestbuddy.so $(OUT)/$(NAME)/$(if $(findstring buddy,$(NAME)),$(SONAME_BUDDY),$(SONAME))
 
 check: all layers header-drift clippy test-rust check-trace check-tool check-report c-tests real-tests stress-quick
 	@echo "make check: all passed"
