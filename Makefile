@@ -24,7 +24,7 @@ MAJOR := $(firstword $(subst ., ,$(VERSION)))
 SONAME := libbestbuddy.so.$(MAJOR)
 SONAME_BUDDY := libbestbuddy-buddy.so.$(MAJOR)
 
-.PHONY: all install uninstall bestfit buddy trace-tool tool insight check-trace check-tool check-report report-sample unhardened check layers test-rust clippy header-drift c-tests real-tests check-real stress stress-quick demo bench bench-quick bench-callgrind bench-hardening fuzz fuzz-cmin clean
+.PHONY: all install uninstall check-install bestfit buddy trace-tool tool insight check-trace check-tool check-report report-sample unhardened check layers test-rust clippy header-drift c-tests real-tests check-real stress stress-quick demo bench bench-quick bench-callgrind bench-hardening fuzz fuzz-cmin clean
 
 all: bestfit buddy trace-tool tool
 
@@ -148,7 +148,12 @@ install:
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 
-check: all layers header-drift clippy test-rust check-trace check-tool check-report c-tests real-tests stress-quick
+# install and uninstall into a temporary DESTDIR, pkg-config, a C program built and run on
+# each heap (shared and static), the installed tool, the man pages (tests/install/run.sh).
+check-install: all
+	bash tests/install/run.sh
+
+check: all layers header-drift check-install clippy test-rust check-trace check-tool check-report c-tests real-tests stress-quick
 	@echo "make check: all passed"
 
 # Every import in src/ goes down the layers of docs/ARCHITECTURE.md (tools/check-layers.py).
