@@ -8,13 +8,23 @@
 #   out/bin/bestbuddy, bestbuddy-replayer   the command-line tool (tool/; tool/README.md)
 #   out/report-sample/                the report crate's sample drawn (`make report-sample`)
 #
+# `make install PREFIX=/usr/local DESTDIR=` installs the libraries, header, pkg-config
+# files, tools and man pages from out/ (see "install" below); `make uninstall` removes them.
+#
 # LD_PRELOAD is only ever set on the command under test, never around cargo or make.
 
 CARGO ?= cargo
 OUT := out
-SONAME := libbestbuddy.so.0
+# The version is the package's (Cargo.toml); the SONAME carries its major number (build.rs).
+# The buddy build has a SONAME of its own: installed beside best fit, a program linked
+# against one must not load the other. out/<heap>/ has a link under its library's SONAME,
+# so a program linked there with -L finds it at run time with LD_LIBRARY_PATH.
+VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1)
+MAJOR := $(firstword $(subst ., ,$(VERSION)))
+SONAME := libbestbuddy.so.$(MAJOR)
+SONAME_BUDDY := libbestbuddy-buddy.so.$(MAJOR)
 
-.PHONY: all bestfit buddy trace-tool tool insight check-trace check-tool check-report report-sample unhardened check layers test-rust clippy header-drift c-tests real-tests check-real stress stress-quick demo bench bench-quick bench-callgrind bench-hardening fuzz fuzz-cmin clean
+.PHONY: all install uninstall check-install bestfit buddy trace-tool tool insight check-trace check-tool check-report report-sample unhardened check layers test-rust clippy header-drift c-tests real-tests check-real stress stress-quick demo bench bench-quick bench-callgrind bench-hardening fuzz fuzz-cmin clean
 
 all: bestfit buddy trace-tool tool
 
@@ -73,9 +83,77 @@ install-out:
 	for f in libbestbuddy.so libbestbuddy.a; do \
 	  cp target/release/$$f $(OUT)/$(NAME)/.$$f.tmp && mv -f $(OUT)/$(NAME)/.$$f.tmp $(OUT)/$(NAME)/$$f || exit 1; \
 	done
-	ln -sf libbestbuddy.so $(OUT)/$(NAME)/$(SONAME)
+	ln -sf libbestbuddy.so $(OUT)/$(NAME)/$(if $(findstring buddy,$(NAME)),$(SONAME_BUDDY),$(SONAME))
 
-check: all layers header-drift clippy test-rust check-trace check-tool check-report c-tests real-tests stress-quick
+# ------------------------------------------------------------------------------ install
+# `make install PREFIX=/usr/local DESTDIR=`: both heaps' libraries, each under its own name
+# (best fit: libbestbuddy, buddy: libbestbuddy-buddy) as LIBDIR/NAME.so.VERSION with its
+# SONAME link NAME.so.MAJOR and the link NAME.so for -lNAME, NAME.a, and a pkg-config file
+# NAME.pc (without the lib); the header, the tools, two man pages. `make uninstall` with the
+# same variables removes the files of INSTALLED (the directories stay: they may have been
+# there before). `bestbuddy run` finds the libraries as BINDIR/../lib/NAME.so.MAJOR, so
+# BINDIR and LIBDIR keep their defaults when the tool is to work (tool/src/libs.rs).
+#
+# install does not build: run `make` first. It reads only what `make` left in out/, so a
+# `sudo make install` works with cargo in the user's PATH alone.
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+INSTALL_BINS := bestbuddy bestbuddy-replayer bestbuddy-trace
+# heap folder in out/ : the installed library's name
+INSTALL_HEAPS := bestfit:libbestbuddy buddy:libbestbuddy-buddy
+INSTALL_LIBS := $(foreach h,$(INSTALL_HEAPS),$(lastword $(subst :, ,$(h))))
+
+# Every file install writes, links included; uninstall removes these and only these.
+INSTALLED = $(addprefix $(BINDIR)/,$(INSTALL_BINS)) \
+	$(foreach l,$(INSTALL_LIBS),$(LIBDIR)/$(l).so.$(VERSION) $(LIBDIR)/$(l).so.$(MAJOR) \
+	  $(LIBDIR)/$(l).so $(LIBDIR)/$(l).a $(PKGCONFIGDIR)/$(patsubst lib%,%,$(l)).pc) \
+	$(INCLUDEDIR)/bestbuddy.h $(MANDIR)/man1/bestbuddy.1 $(MANDIR)/man3/bestbuddy.3
+
+# In the .pc file, directories under PREFIX are written as ${prefix}/...
+pc_dir = $(patsubst $(PREFIX)/%,$${prefix}/%,$(1))
+
+install:
+	@for f in $(addprefix $(OUT)/bin/,$(INSTALL_BINS)) $(foreach h,$(INSTALL_HEAPS),$(OUT)/$(firstword $(subst :, ,$(h)))/libbestbuddy.so $(OUT)/$(firstword $(subst :, ,$(h)))/libbestbuddy.a); do \
+	  [ -f $$f ] || { echo "make install: $$f is missing: run \`make\` first"; exit 1; }; \
+	done
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) \
+	  $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3
+	install -m 755 $(addprefix $(OUT)/bin/,$(INSTALL_BINS)) $(DESTDIR)$(BINDIR)/
+	@set -e; for h in $(INSTALL_HEAPS); do \
+	  heap=$${h%%:*}; lib=$${h#*:}; name=$${lib#lib}; \
+	  case $$heap in bestfit) what="best fit";; *) what=$$heap;; esac; \
+	  echo "install $(OUT)/$$heap -> $(DESTDIR)$(LIBDIR)/$$lib.{so.$(VERSION),so.$(MAJOR),so,a}, $(DESTDIR)$(PKGCONFIGDIR)/$$name.pc"; \
+	  install -m 755 $(OUT)/$$heap/libbestbuddy.so $(DESTDIR)$(LIBDIR)/$$lib.so.$(VERSION); \
+	  ln -sfn $$lib.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$$lib.so.$(MAJOR); \
+	  ln -sfn $$lib.so.$(MAJOR) $(DESTDIR)$(LIBDIR)/$$lib.so; \
+	  install -m 644 $(OUT)/$$heap/libbestbuddy.a $(DESTDIR)$(LIBDIR)/$$lib.a; \
+	  sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(call pc_dir,$(LIBDIR))|' \
+	    -e 's|@INCLUDEDIR@|$(call pc_dir,$(INCLUDEDIR))|' -e 's|@VERSION@|$(VERSION)|' \
+	    -e "s|@NAME@|$$name|" -e "s|@HEAP@|$$what|" \
+	    dist/bestbuddy.pc.in >$(DESTDIR)$(PKGCONFIGDIR)/$$name.pc; \
+	  chmod 644 $(DESTDIR)$(PKGCONFIGDIR)/$$name.pc; \
+	done
+	install -m 644 include/bestbuddy.h $(DESTDIR)$(INCLUDEDIR)/bestbuddy.h
+	@set -e; for m in 1 3; do \
+	  echo "install dist/bestbuddy.$$m -> $(DESTDIR)$(MANDIR)/man$$m/bestbuddy.$$m"; \
+	  sed 's|@VERSION@|$(VERSION)|' dist/bestbuddy.$$m >$(DESTDIR)$(MANDIR)/man$$m/bestbuddy.$$m; \
+	  chmod 644 $(DESTDIR)$(MANDIR)/man$$m/bestbuddy.$$m; \
+	done
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+
+# install and uninstall into a temporary DESTDIR, pkg-config, a C program built and run on
+# each heap (shared and static), the installed tool, the man pages (tests/install/run.sh).
+check-install: all
+	bash tests/install/run.sh
+
+check: all layers header-drift check-install clippy test-rust check-trace check-tool check-report c-tests real-tests stress-quick
 	@echo "make check: all passed"
 
 # Every import in src/ goes down the layers of docs/ARCHITECTURE.md (tools/check-layers.py).

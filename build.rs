@@ -5,7 +5,18 @@ use std::path::PathBuf;
 
 fn main() {
     // cargo gives a cdylib no SONAME; valgrind's --soname-synonyms and packagers need one.
-    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libbestbuddy.so.0");
+    // The buddy build is a different library with the same symbols: installed beside best
+    // fit (`make install`), it needs a name of its own, or a program linked against one
+    // would load whichever the loader found first. Enabling both features selects buddy
+    // (src/global/mod.rs), so the feature alone decides the name.
+    // The number is the package's major version, as `make install` names the files.
+    let name = if env::var_os("CARGO_FEATURE_BUDDY").is_some() {
+        "libbestbuddy-buddy"
+    } else {
+        "libbestbuddy"
+    };
+    let major = env::var("CARGO_PKG_VERSION_MAJOR").expect("cargo sets it");
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,{name}.so.{major}");
     // Fail the build on any undefined symbol (e.g. a stray rust_eh_personality), instead of
     // failing every program that preloads the library. Not with `no-exports` (the fuzz
     // targets): that cdylib is a by-product nobody loads, and its coverage hooks are undefined.

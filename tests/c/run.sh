@@ -229,7 +229,10 @@ if [ $glibc_mode = 0 ] && [[ header =~ $filter || symbols =~ $filter ]]; then
     else
         report FAIL "symbols libbestbuddy.so" "$build/log/symbols.out"
     fi
-    if "$here/layout.sh" "$outdir/libbestbuddy.so" >"$build/log/layout.out" 2>&1; then
+    # Each heap's library has a SONAME of its own (build.rs), so both install side by side.
+    soname=libbestbuddy.so.0
+    [ "$backend" = buddy ] && soname=libbestbuddy-buddy.so.0
+    if "$here/layout.sh" "$outdir/libbestbuddy.so" "$soname" >"$build/log/layout.out" 2>&1; then
         report PASS "layout libbestbuddy.so"
     else
         report FAIL "layout libbestbuddy.so" "$build/log/layout.out"
