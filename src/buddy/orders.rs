@@ -41,6 +41,19 @@ unsafe fn set_link(b: usize, slot: usize, v: usize) {
     unsafe { *(at as *mut usize) = seal::encode(at, v) }
 }
 
+/// Whether link `slot` of the free block `b` holds `target`: compared sealed, so that a
+/// neighbour's back link is checked against a block already known good without decoding it
+/// (the decode's region checks are for links about to be followed).
+///
+/// # Safety
+/// As for [`set_link`].
+#[inline]
+unsafe fn links_to(b: usize, slot: usize, target: usize) -> bool {
+    let at = b + slot * 8;
+    // SAFETY: b is a free block of at least 16 bytes, whose first two words are its links.
+    unsafe { *(at as *const usize) == seal::encode(at, target) }
+}
+
 /// Without the heap lock: the order of the live block at `p`, or `None` if no live block
 /// starts there. A live block's map entry changes only when its owner frees or resizes it.
 ///
@@ -136,11 +149,11 @@ impl<S: RegionSource> BuddyHeap<S> {
             let (next, prev) = (self.link(b, 0), self.link(b, 1));
             // The neighbours must point back at b: a damaged list is reported, not followed.
             if seal::HARDENED
-                && (next != 0 && self.link(next, 1) != b
-                    || prev != 0 && self.link(prev, 0) != b
+                && (next != 0 && !links_to(next, 1, b)
+                    || prev != 0 && !links_to(prev, 0, b)
                     || prev == 0 && self.heads[order] != b)
             {
-                self.core.corrupted(b);
+                self.unlink_damaged(b, next, prev);
             }
             if next != 0 {
                 set_link(next, 1, prev);
@@ -158,5 +171,26 @@ impl<S: RegionSource> BuddyHeap<S> {
         }
         self.core.free -= block_bytes(order);
         self.core.free_blocks -= 1;
+    }
+
+    /// `unlink` found a neighbour of `b` not pointing back: names the block whose link was
+    /// overwritten, a neighbour if its back link does not decode, else `b`.
+    ///
+    /// # Safety
+    /// As for `unlink`; `next` and `prev` are `b`'s decoded links.
+    #[cold]
+    #[inline(never)]
+    unsafe fn unlink_damaged(&self, b: usize, next: usize, prev: usize) -> ! {
+        // SAFETY: next and prev decoded into this heap's regions; `link` reports a neighbour
+        // whose link does not decode.
+        unsafe {
+            if next != 0 {
+                self.link(next, 1);
+            }
+            if prev != 0 {
+                self.link(prev, 0);
+            }
+        }
+        self.core.corrupted(b)
     }
 }
