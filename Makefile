@@ -24,7 +24,7 @@ MAJOR := $(firstword $(subst ., ,$(VERSION)))
 SONAME := libbestbuddy.so.$(MAJOR)
 SONAME_BUDDY := libbestbuddy-buddy.so.$(MAJOR)
 
-.PHONY: all install uninstall check-install bestfit buddy trace-tool tool insight check-trace check-tool check-report report-sample unhardened check layers test-rust clippy header-drift c-tests real-tests check-real stress stress-quick demo bench bench-quick bench-callgrind bench-hardening fuzz fuzz-cmin clean
+.PHONY: all install uninstall check-install bestfit buddy trace-tool tool insight check-trace check-tool check-report report-sample unhardened check layers test-rust test-rust-alloc clippy header-drift c-tests real-tests check-real stress stress-quick demo bench bench-quick bench-callgrind bench-hardening fuzz fuzz-cmin clean
 
 all: bestfit buddy trace-tool tool
 
@@ -155,7 +155,7 @@ uninstall:
 check-install: all
 	bash tests/install/run.sh
 
-check: all layers header-drift check-install clippy test-rust check-trace check-tool check-report c-tests real-tests stress-quick
+check: all layers header-drift check-install clippy test-rust test-rust-alloc check-trace check-tool check-report c-tests real-tests stress-quick
 	@echo "make check: all passed"
 
 # Every import in src/ goes down the layers of docs/ARCHITECTURE.md (tools/check-layers.py).
@@ -180,10 +180,18 @@ clippy:
 
 # Unit tests cover both heaps in one build (both are always compiled). With `c-exports`, as
 # the C library: the test harness itself then runs on the exported malloc. Then the doc
-# examples.
+# examples (on the default heap; test-rust-alloc runs the Rust-program tests on both).
 test-rust:
 	$(CARGO) test --lib --features c-exports
 	$(CARGO) test --doc
+
+# bestbuddy as a Rust program's #[global_allocator] (src/rust_alloc.rs), on each heap:
+# tests/global_alloc.rs, then examples/global_alloc.rs, which checks its own results.
+test-rust-alloc:
+	$(CARGO) test --test global_alloc
+	$(CARGO) run -q --example global_alloc
+	$(CARGO) test --test global_alloc --no-default-features --features buddy
+	$(CARGO) run -q --example global_alloc --no-default-features --features buddy
 
 # The trace reader: its tests (a million-record trace among them) and its lints.
 check-trace:
