@@ -24,16 +24,19 @@ MAJOR := $(firstword $(subst ., ,$(VERSION)))
 SONAME := libbestbuddy.so.$(MAJOR)
 SONAME_BUDDY := libbestbuddy-buddy.so.$(MAJOR)
 
-.PHONY: all install uninstall check-install bestfit buddy trace-tool tool insight check-trace check-tool check-report report-sample unhardened check layers test-rust clippy header-drift c-tests real-tests check-real stress stress-quick demo bench bench-quick bench-callgrind bench-hardening fuzz fuzz-cmin clean
+.PHONY: all install uninstall check-install bestfit buddy trace-tool tool insight check-trace check-tool check-report report-sample unhardened check layers test-rust test-rust-alloc clippy header-drift c-tests real-tests check-real stress stress-quick demo bench bench-quick bench-callgrind bench-hardening fuzz fuzz-cmin clean
 
 all: bestfit buddy trace-tool tool
 
-# The libraries are built without the rlib that Cargo.toml also lists (for the fuzz crate and
-# the tests): a crate compiled as an rlib keeps its statics visible to other crates, so the
-# cdylib reaches every static (the secrets, the region bitmap) through the GOT, one extra
-# load each, on malloc's and free's fast paths; built alone, each is one RIP-relative load.
-# `cargo build --release` builds the same library, with those extra loads.
-BUILD_LIBS = $(CARGO) rustc --release --lib --crate-type cdylib,staticlib
+# The libraries are built without the rlib that Cargo.toml lists (for Rust programs, the
+# fuzz crate and the tool; `--crate-type` replaces it): a crate compiled as an rlib keeps its
+# statics visible to other crates, so the cdylib reaches every static (the secrets, the
+# region bitmap) through the GOT, one extra load each, on malloc's and free's fast paths;
+# built alone, each is one RIP-relative load.
+# Feature `c-exports` makes it the C library: malloc and the rest exported, the load-time
+# constructor, the panic handler, include/bestbuddy.h written. `cargo build` alone builds the
+# rlib for Rust programs (`bestbuddy::BestBuddy`), which exports nothing.
+BUILD_LIBS = $(CARGO) rustc --release --lib --crate-type cdylib,staticlib --features c-exports
 
 # Both builds share target/; each copies its products out before the other overwrites them.
 bestfit:
@@ -56,9 +59,8 @@ trace-tool:
 # tests/c/without_hardening.sh and `make bench-hardening`. Same target dir as the others (the
 # dependencies are shared); each build's products are copied out before the next one.
 # The command-line tool (tool/), in a target directory of its own: it links the allocator's
-# rlib with features of its own (`no-exports`), and a cdylib dependency's file in
-# target/release/deps has no hash in its name, so a build there would replace the one the
-# libraries' builds uplift, and each build would recompile the allocator the other built.
+# rlib with features of its own (no `c-exports`), so that the builds of the libraries and
+# of the tool do not take turns recompiling and replacing each other's allocator files.
 TOOL_CARGO = $(CARGO) --config 'build.target-dir="target/tool"'
 TOOL_BINS := bestbuddy bestbuddy-replayer
 
@@ -153,7 +155,7 @@ uninstall:
 check-install: all
 	bash tests/install/run.sh
 
-check: all layers header-drift check-install clippy test-rust check-trace check-tool check-report c-tests real-tests stress-quick
+check: all layers header-drift check-install clippy test-rust test-rust-alloc check-trace check-tool check-report c-tests real-tests stress-quick
 	@echo "make check: all passed"
 
 # Every import in src/ goes down the layers of docs/ARCHITECTURE.md (tools/check-layers.py).
@@ -167,13 +169,29 @@ header-drift: all
 	    { echo "include/bestbuddy.h drifted from src/exports.rs: commit the regenerated header"; exit 1; }; \
 	fi
 
+# The crate for Rust programs with its tests and example, then the C library's build
+# (`c-exports`: exports.rs and the constructor; its library alone, as a Rust program
+# cannot link it), each for both heaps.
 clippy:
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) clippy --all-targets --no-default-features --features buddy -- -D warnings
+	$(CARGO) clippy --lib --features c-exports -- -D warnings
+	$(CARGO) clippy --lib --no-default-features --features buddy,c-exports -- -D warnings
 
-# Unit tests cover both heaps in one build (both are always compiled).
+# Unit tests cover both heaps in one build (both are always compiled). With `c-exports`, as
+# the C library: the test harness itself then runs on the exported malloc. Then the doc
+# examples (on the default heap; test-rust-alloc runs the Rust-program tests on both).
 test-rust:
-	$(CARGO) test
+	$(CARGO) test --lib --features c-exports
+	$(CARGO) test --doc
+
+# bestbuddy as a Rust program's #[global_allocator] (src/rust_alloc.rs), on each heap:
+# tests/global_alloc.rs, then examples/global_alloc.rs, which checks its own results.
+test-rust-alloc:
+	$(CARGO) test --test global_alloc
+	$(CARGO) run -q --example global_alloc
+	$(CARGO) test --test global_alloc --no-default-features --features buddy
+	$(CARGO) run -q --example global_alloc --no-default-features --features buddy
 
 # The trace reader: its tests (a million-record trace among them) and its lints.
 check-trace:

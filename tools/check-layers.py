@@ -13,7 +13,7 @@ import re
 import sys
 
 LAYERS = [
-    ["exports"],
+    ["exports", "rust_alloc"],
     ["cabi", "introspect"],
     ["global"],
     ["tcache"],
