@@ -11,8 +11,9 @@
  *   top_pad, MALLOC_TOP_PAD_             12 MiB of heap stay mapped once 40 MiB are freed
  *   trim_threshold, MALLOC_TRIM_THRESHOLD_   0: no wholly free region stays (keepcost 0);
  *                                        16m: 16 MiB stay
- *   tcache=0, tcache_bytes=N             no cache hits; a bin of 64-byte blocks holds at
- *                                        most 4 * N / 64 of them (its grown bound)
+ *   tcache=0, tcache_bytes=N             no cache hits (even after mallopt(M_PERTURB, 0));
+ *                                        a bin of 64-byte blocks holds at most 4 * N / 64
+ *                                        of them (its grown bound), fewer than by default
  *
  * The program re-executes itself with each environment; a child prints what it measured on
  * stderr as "value N" lines, which the parent checks. On glibc's malloc (validation mode)
@@ -124,6 +125,8 @@ static struct bestbuddy_stats stats(void)
 static long child_cache(void)
 {
     static void *p[SMALLS];
+    /* Perturbing off, as it is: caches that tcache=0 turned off stay off. */
+    CHECK(mallopt(M_PERTURB, 0) == 1);
     for (int r = 0; r < 10; r++) {
         for (int i = 0; i < SMALLS; i++) {
             p[i] = malloc(SMALL);
@@ -246,7 +249,7 @@ int main(int argc, char **argv)
     v = MEASURE("arenas", "", "BESTBUDDY_OPTIONS=arena_max=1");
     CHECKF(v == 1, "arena_max=1: %ld heaps", v);
     v = MEASURE("arenas", "", "BESTBUDDY_OPTIONS=arena_max=2");
-    CHECKF(v == 2, "arena_max=2: %ld heaps", v);
+    CHECKF(v >= 1 && v <= 2, "arena_max=2: %ld heaps", v);
     v = MEASURE("arenas", "", "MALLOC_ARENA_MAX=1", "BESTBUDDY_OPTIONS=arena_max=16");
     CHECKF(v > 1, "arena_max=16 must win over MALLOC_ARENA_MAX=1: %ld heap", v);
 
@@ -286,16 +289,17 @@ int main(int argc, char **argv)
     CHECKF(v >= 16 * MiB, "trim_threshold=16m: only %ld KiB stayed mapped", v >> 10);
 
     /* Thread caches. */
-    v = MEASURE("cache", "", NULL);
-    CHECKF(v > 32 && figure("hits") > 0, "by default the cache holds %ld blocks, hit %ld", v,
-           figure("hits"));
+    long cached = MEASURE("cache", "", NULL);
+    CHECKF(cached > 0 && figure("hits") > 0, "by default the cache holds %ld blocks, hit %ld",
+           cached, figure("hits"));
     v = MEASURE("cache", "", "BESTBUDDY_OPTIONS=tcache=0");
     CHECKF(v == 0 && figure("hits") == 0, "tcache=0: %ld cached, %ld hits", v, figure("hits"));
     v = MEASURE("cache", "", "BESTBUDDY_OPTIONS=tcache_bytes=0");
     CHECKF(v == 0 && figure("hits") == 0, "tcache_bytes=0: %ld cached, %ld hits", v,
            figure("hits"));
     v = MEASURE("cache", "", "BESTBUDDY_OPTIONS=tcache_bytes=512");
-    CHECKF(v > 0 && v <= 4 * 512 / SMALL, "tcache_bytes=512: the cache holds %ld blocks", v);
+    CHECKF(v > 0 && v <= 4 * 512 / SMALL && v < cached,
+           "tcache_bytes=512: the cache holds %ld blocks, by default %ld", v, cached);
 
     /* Verbose: every setting, one line each, saying where it came from. */
     MEASURE("mapped", "", NULL);
