@@ -299,7 +299,10 @@ fn options_parse_tunables() {
     let bad = b"arena_max=0,perturb=256,mmap_threshold=1x,top_pad=k,tcache=2,trim_delay_ms=-1";
     assert_eq!(parse(bad), Options::default());
     assert_eq!(parse(b"top_pad=99999999999999999g"), Options::default());
-    assert_eq!(parse(b"mmap_threshold=x,mmap_threshold=1k").mmap_threshold, set(1024));
+    assert_eq!(
+        parse(b"mmap_threshold=x,mmap_threshold=1k").mmap_threshold,
+        set(1024)
+    );
 }
 
 #[test]
