@@ -31,7 +31,8 @@ use crate::sync::{Guard, RawLock};
 use crate::trace;
 
 const MAX_CLASSES: usize = 256;
-/// How many bytes one bin may hold before it flushes, and its bounds in blocks.
+/// How many bytes one bin may hold before it flushes (scaled by `tcache_bytes`, options.rs),
+/// and its bounds in blocks.
 const BIN_BYTES: usize = 8 << 10;
 const BIN_MIN: u32 = 8;
 const BIN_MIN_ABOVE_1K: u32 = 2;
@@ -648,7 +649,7 @@ fn create<H: Heap>(arenas: &Arenas<H>) -> *mut ThreadCache {
 
 /// How many blocks a bin of `class` holds at most.
 fn natural_limit<H: Heap>(class: usize) -> u32 {
-    let blocks = (BIN_BYTES / H::class_size(class).max(1)) as u32;
+    let blocks = (crate::options::tcache_scale(BIN_BYTES) / H::class_size(class).max(1)) as u32;
     // Blocks above 1 KiB are held fewer at a time: a cached block also keeps its neighbours
     // from coalescing, which costs the long-lived heap more memory than the cache saves
     // (bench's mix, a fragmentation load, shows it).
@@ -667,7 +668,8 @@ fn grown_limit<H: Heap>(class: usize) -> u32 {
     if size > 1024 {
         natural_limit::<H>(class)
     } else {
-        ((BIN_GROWN_BYTES / size) as u32).clamp(BIN_MIN, BIN_GROWN_MAX)
+        ((crate::options::tcache_scale(BIN_GROWN_BYTES) / size) as u32)
+            .clamp(BIN_MIN, BIN_GROWN_MAX)
     }
 }
 

@@ -4,12 +4,15 @@
 
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use super::settings::drain_this_thread;
-use super::{ARENAS, ActiveHeap, check, set_perturb};
-use crate::diag;
+use super::settings::{
+    forbid_caching, set_mmap_max, set_mmap_threshold, set_top_pad, set_trim_threshold,
+};
+use super::{ARENAS, ActiveHeap, MMAP_MAX, MMAP_THRESHOLD, PERTURB, check, set_perturb};
+use crate::diag::{self, Line};
 use crate::freed;
 use crate::heap::{Heap, SpanKind};
 use crate::large;
+use crate::options::{self, Options, Set};
 use crate::seal;
 use crate::tcache;
 use crate::trace;
@@ -70,26 +73,49 @@ static OPTIONS_APPLIED: AtomicBool = AtomicBool::new(false);
 static CHECK_EVERY: AtomicUsize = AtomicUsize::new(0);
 static CALLS: AtomicUsize = AtomicUsize::new(0);
 
-/// Reads BESTBUDDY_OPTIONS (see options.rs) and applies it, once. Before libc has set up the
-/// environment this does nothing, and the load-time constructor tries again.
+/// Reads the environment (options.rs: BESTBUDDY_OPTIONS and the glibc variables) and applies
+/// it, once, through the functions mallopt uses. Before libc has set up the environment
+/// this does nothing, and the load-time constructor tries again.
 fn apply_options() {
-    if OPTIONS_APPLIED.load(Ordering::Acquire) {
-        return;
-    }
-    let Some(options) = crate::options::read() else {
-        return;
-    };
+    // Claimed before reading, so that the warnings of a bad option are printed once even if
+    // two threads come here at once.
     if OPTIONS_APPLIED.swap(true, Ordering::AcqRel) {
         return;
     }
-    if options.junk {
+    let Some(options) = crate::options::read() else {
+        OPTIONS_APPLIED.store(false, Ordering::Release);
+        return;
+    };
+    crate::options::publish(&options);
+    if let Some(set) = options.arena_max {
+        ARENAS.set_limit(set.value);
+    }
+    if let Some(set) = options.mmap_threshold {
+        set_mmap_threshold(set.value);
+    }
+    if let Some(set) = options.mmap_max {
+        set_mmap_max(set.value);
+    }
+    if let Some(set) = options.trim_threshold {
+        set_trim_threshold(set.value);
+    }
+    if let Some(set) = options.top_pad {
+        set_top_pad(set.value);
+    }
+    if let Some(set) = options.perturb {
+        set_perturb(set.value as u8);
+    } else if options.junk {
         set_perturb(0x55);
     }
     STATS_AT_EXIT.store(options.stats_at_exit, Ordering::Relaxed);
     if options.check_every != 0 {
         CHECK_EVERY.store(options.check_every, Ordering::Relaxed);
-        tcache::ENABLED.store(false, Ordering::Relaxed);
-        drain_this_thread();
+    }
+    if options.check_every != 0 || options.tcache_bytes.is_some_and(|set| set.value == 0) {
+        forbid_caching();
+    }
+    if options.verbose {
+        print_settings(&options);
     }
     if let Some(path) = options.trace {
         let heap = if super::BACKEND == "buddy" { 2 } else { 1 };
@@ -97,6 +123,103 @@ fn apply_options() {
         // From now on this thread's calls miss the fast paths, which do not record.
         tcache::park_this_thread();
     }
+}
+
+/// BESTBUDDY_VERBOSE=1: the settings in force, one line each, as `key=value` that
+/// BESTBUDDY_OPTIONS would take, with where each came from.
+fn print_settings(options: &Options) {
+    let line = |key: &str, value: usize, set: Option<Set>, default: &str| {
+        let mut line = Line::new();
+        line.str("bestbuddy:   ")
+            .str(key)
+            .str("=")
+            .dec(value)
+            .str(" (");
+        match set {
+            Some(set) => line.str(set.from),
+            None => line.str(default),
+        };
+        line.str(")\n").write_to(2);
+    };
+    let mut head = Line::new();
+    head.str("bestbuddy: settings in force, ")
+        .str(super::BACKEND)
+        .str(" heap:\n")
+        .write_to(2);
+    line(
+        "arena_max",
+        ARENAS.count(),
+        options.arena_max,
+        "default: two per CPU, at most 16",
+    );
+    let caching = tcache::ENABLED.load(Ordering::Relaxed);
+    let tcache_bytes = if caching { options::tcache_bytes() } else { 0 };
+    let why_not = if caching {
+        "default"
+    } else {
+        "default; off while perturb, junk or check is set"
+    };
+    line("tcache_bytes", tcache_bytes, options.tcache_bytes, why_not);
+    line(
+        "trim_delay_ms",
+        options::trim_delay_ms() as usize,
+        options.trim_delay_ms,
+        "default",
+    );
+    line(
+        "mmap_threshold",
+        MMAP_THRESHOLD.load(Ordering::Relaxed),
+        options.mmap_threshold,
+        "default: the heap's largest block",
+    );
+    line(
+        "mmap_max",
+        MMAP_MAX.load(Ordering::Relaxed),
+        options.mmap_max,
+        "default",
+    );
+    line(
+        "top_pad",
+        options.top_pad.map_or(0, |set| set.value),
+        options.top_pad,
+        "default",
+    );
+    line(
+        "trim_threshold",
+        options.trim_threshold.map_or(64 << 20, |set| set.value),
+        options.trim_threshold,
+        "default: one free region kept per arena, 64 MiB of large mappings",
+    );
+    let from_junk = Set {
+        value: 0x55,
+        from: "junk=1",
+    };
+    let perturb = options.perturb.or(options.junk.then_some(from_junk));
+    line(
+        "perturb",
+        PERTURB.load(Ordering::Relaxed) as usize,
+        perturb,
+        "default",
+    );
+    let check = Set {
+        value: options.check_every,
+        from: "BESTBUDDY_OPTIONS",
+    };
+    let check = (options.check_every != 0).then_some(check);
+    line("check", options.check_every, check, "default: never");
+    let stats = Set {
+        value: 1,
+        from: "BESTBUDDY_STATS",
+    };
+    let stats = options.stats_at_exit.then_some(stats);
+    line("stats", options.stats_at_exit as usize, stats, "default");
+    let mut trace = Line::new();
+    trace.str("bestbuddy:   trace=");
+    match options.trace {
+        Some(path) => trace.bytes(path).str(" (BESTBUDDY_TRACE)\n"),
+        None => trace.str("off (BESTBUDDY_TRACE)\n"),
+    };
+    trace.write_to(2);
 }
 
 /// Lists every block the program holds, as (pointer, usable size): the live blocks of

@@ -1,7 +1,7 @@
 //! What the program can ask of the allocator as a whole: statistics, trimming, the invariant
 //! walk, and the settings mallopt and BESTBUDDY_OPTIONS change.
 
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use super::{ARENAS, ActiveHeap, MMAP_MAX, MMAP_THRESHOLD, PERTURB, ensure_init};
 use crate::chunkmap;
@@ -256,10 +256,23 @@ fn set_spare_bound(bound: &AtomicUsize, bytes: usize) {
 }
 
 /// Perturbing fills every block on malloc and free, so the caches step aside: this thread's
-/// is drained, and no thread caches a freed block any more.
+/// is drained, and no thread caches a freed block any more. Turning it off brings the caches
+/// back unless the start-up options turned them off for good (`forbid_caching`).
 pub fn set_perturb(byte: u8) {
     PERTURB.store(byte, Ordering::Relaxed);
-    tcache::ENABLED.store(byte == 0, Ordering::Relaxed);
+    let caching = byte == 0 && !CACHING_FORBIDDEN.load(Ordering::Relaxed);
+    tcache::ENABLED.store(caching, Ordering::Relaxed);
+    drain_this_thread();
+}
+
+/// Set by `tcache=0` and `check=N`: the caches stay off whatever mallopt(M_PERTURB) says.
+static CACHING_FORBIDDEN: AtomicBool = AtomicBool::new(false);
+
+/// Turns the thread caches off for the rest of the process (BESTBUDDY_OPTIONS `tcache=0`,
+/// and `check=N`, which counts every call on the slow paths).
+pub(super) fn forbid_caching() {
+    CACHING_FORBIDDEN.store(true, Ordering::Relaxed);
+    tcache::ENABLED.store(false, Ordering::Relaxed);
     drain_this_thread();
 }
 

@@ -274,6 +274,38 @@ fn options_parse() {
 }
 
 #[test]
+fn options_parse_tunables() {
+    use crate::options::{Options, Set, parse};
+    let set = |value| {
+        Some(Set {
+            value,
+            from: "BESTBUDDY_OPTIONS",
+        })
+    };
+    let o = parse(b"arena_max=3,mmap_threshold=64k,top_pad=2M,trim_threshold=1g,perturb=255");
+    assert_eq!(o.arena_max, set(3));
+    assert_eq!(o.mmap_threshold, set(64 << 10));
+    assert_eq!(o.top_pad, set(2 << 20));
+    assert_eq!(o.trim_threshold, set(1 << 30));
+    assert_eq!(o.perturb, set(255));
+    let o = parse(b"tcache_bytes=16k,trim_delay_ms=5,mmap_max=0,verbose=1");
+    assert_eq!(o.tcache_bytes, set(16 << 10));
+    assert_eq!(o.trim_delay_ms, set(5));
+    assert_eq!(o.mmap_max, set(0));
+    assert!(o.verbose);
+    assert_eq!(parse(b"tcache=0").tcache_bytes, set(0));
+    assert_eq!(parse(b"tcache=1"), Options::default());
+    // Bad values are ignored (and named on stderr); a later good one still applies.
+    let bad = b"arena_max=0,perturb=256,mmap_threshold=1x,top_pad=k,tcache=2,trim_delay_ms=-1";
+    assert_eq!(parse(bad), Options::default());
+    assert_eq!(parse(b"top_pad=99999999999999999g"), Options::default());
+    assert_eq!(
+        parse(b"mmap_threshold=x,mmap_threshold=1k").mmap_threshold,
+        set(1024)
+    );
+}
+
+#[test]
 fn header_seal_binds_address_apart_from_size() {
     use crate::seal;
     if !seal::HARDENED {
