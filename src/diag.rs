@@ -3,6 +3,8 @@
 //! Nothing here allocates or formats with `core::fmt` (whose machinery is large and could
 //! in principle recurse into user code); text is assembled byte by byte.
 
+use core::sync::atomic::{AtomicUsize, Ordering};
+
 /// A fixed buffer for one diagnostic line; text beyond its capacity is dropped.
 pub struct Line {
     buf: [u8; 512],
@@ -151,7 +153,7 @@ impl Line {
 }
 
 /// Reports detected misuse of the allocator and aborts:
-/// `bestbuddy: <call>(): <what> <pointer>`.
+/// `bestbuddy: <call>(): <what> <pointer>: <what it means and how to find its cause>`.
 #[cold]
 #[inline(never)]
 pub fn misuse(call: &str, what: &str, ptr: usize) -> ! {
@@ -162,10 +164,34 @@ pub fn misuse(call: &str, what: &str, ptr: usize) -> ! {
         .str(what)
         .str(" ")
         .hex(ptr)
+        .str(": ")
+        .str(misuse_hint(what))
         .str("\n");
     line.write_to(2);
-    // SAFETY: abort never returns and is always safe to call.
-    unsafe { libc::abort() }
+    abort()
+}
+
+/// What a misuse message adds after the pointer: what the misuse means, and the option
+/// that finds its cause (README.md, "Messages", lists them with the messages).
+fn misuse_hint(what: &str) -> &'static str {
+    match what {
+        "double free of" => {
+            "it was freed before; BESTBUDDY_TRACE=FILE records every call, to find that free"
+        }
+        "freed pointer" => {
+            "a use after free; BESTBUDDY_TRACE=FILE records every call, to find the free"
+        }
+        "invalid pointer" => {
+            "not a block that malloc returned (inside a block, on the stack, a global, or \
+             another allocator's)"
+        }
+        "corrupted block" => {
+            "memory next to it or inside it was overwritten after it was freed or past its \
+             end; BESTBUDDY_OPTIONS=check=1 checks the heaps at every call, to stop nearer \
+             the write"
+        }
+        _ => "the program misused the allocator",
+    }
 }
 
 /// Reports an internal inconsistency (heap corruption found by a check) and aborts.
@@ -175,17 +201,48 @@ pub fn fatal(what: &str) -> ! {
     fatal_as("fatal", what)
 }
 
-/// Reports a broken invariant under a label (`bestbuddy: <label>: <what>`) and aborts.
+/// Reports a broken invariant under a label (`bestbuddy: <label>: <what>: <hint>`) and
+/// aborts.
 #[cold]
 #[inline(never)]
 pub fn fatal_as(label: &str, what: &str) -> ! {
+    let hint = if label == "check" {
+        "the heap was damaged since the previous check; a smaller check=N stops nearer the \
+         write"
+    } else {
+        "the allocator's own data is damaged (a write through a stray pointer, or a bug: \
+         please report it with the program, BESTBUDDY_TRACE=FILE records its calls)"
+    };
     let mut line = Line::new();
     line.str("bestbuddy: ")
         .str(label)
         .str(": ")
         .str(what)
+        .str(": ")
+        .str(hint)
         .str("\n");
     line.write_to(2);
-    // SAFETY: as above.
+    abort()
+}
+
+/// What runs before a diagnostic aborts the process: 0, or a `fn()` that a layer above
+/// registered (the trace's end, so that the records of the calls that led to the misuse,
+/// which the messages send the reader to, reach the file). Taken once: a second abort
+/// from inside it goes straight to `abort`.
+static BEFORE_ABORT: AtomicUsize = AtomicUsize::new(0);
+
+/// Registers `f` to run before a diagnostic aborts the process.
+pub fn set_before_abort(f: fn()) {
+    BEFORE_ABORT.store(f as usize, Ordering::Release);
+}
+
+fn abort() -> ! {
+    let f = BEFORE_ABORT.swap(0, Ordering::AcqRel);
+    if f != 0 {
+        // SAFETY: only `set_before_abort` stores a non-zero value, and it stores a `fn()`.
+        let f: fn() = unsafe { core::mem::transmute::<usize, fn()>(f) };
+        f();
+    }
+    // SAFETY: abort never returns and is always safe to call.
     unsafe { libc::abort() }
 }

@@ -78,6 +78,9 @@ pub fn start(path: &[u8], heap: u8, live_blocks: LiveBlocks) {
             return;
         }
         HEAP.store(heap, Ordering::Relaxed);
+        // A misuse that aborts the program ends the trace first: the calls that led to it
+        // are what its message sends the reader to the trace for.
+        crate::diag::set_before_abort(finish);
         LIVE_BLOCKS.store(live_blocks as usize, Ordering::Relaxed);
         // Before the state says ON, which publishes the clock to the recording threads.
         clock::calibrate();

@@ -1,6 +1,7 @@
-/* Misuse tests: print the exact line the allocator must write to stderr as
- * "expect: <line>" on stdout, flush, then commit the misuse.  The runner
- * checks the process died of SIGABRT and stderr holds that line. */
+/* Misuse tests: print what the allocator's line on stderr must start with as
+ * "expect: <start>" on stdout, flush, then commit the misuse.  The runner
+ * checks the process died of SIGABRT and stderr holds a line "<start>: <hint>"
+ * (the message, then what it means and how to find its cause). */
 #ifndef BB_ABORT_COMMON_H
 #define BB_ABORT_COMMON_H
 #include "common.h"

@@ -8,6 +8,9 @@ usage: trace_check.py check TRACE
            lines in the fields of `bestbuddy-trace dump`) appear in the dump in that order,
            every field equal; expected `live` records may come in any order, before the
            thread's other records.
+       trace_check.py misuse TRACE EXPECTED WORDS
+           as sequence, for the trace of a program stopped by misuse: the check must fail,
+           with WORDS in its message (the misuse record is not a possible history).
 
 The reader is $BB_TRACE_READER, else out/bin/bestbuddy-trace (built by `make`). Without
 one, only the file header is checked, and a note says so.
@@ -37,7 +40,7 @@ def norm(record):
     return {k: (int(v, 16) if k in POINTERS else v) for k, v in record.items()}
 
 
-def check(trace):
+def check(trace, misuse=None):
     with open(trace, "rb") as f:
         if f.read(8) != b"BBTRACE\0":
             fail("%s: not a trace (magic)" % trace)
@@ -45,6 +48,13 @@ def check(trace):
         print("trace_check: no reader at %s: only the header of %s was checked" % (READER, trace))
         return False
     r = reader("check", trace)
+    if misuse is not None:
+        # A trace that ends in misuse: the check must fail at that record, naming it.
+        if r.returncode == 0 or misuse not in r.stderr:
+            fail("bestbuddy-trace check %s: status %d, expected a failure naming %r\n%s%s"
+                 % (trace, r.returncode, misuse, r.stdout, r.stderr))
+        print("trace_check: %s: %s" % (trace, r.stderr.strip()))
+        return True
     if r.returncode != 0:
         fail("bestbuddy-trace check %s: status %d\n%s%s" % (trace, r.returncode, r.stdout, r.stderr))
     if "cut" in r.stderr or "END" in r.stderr or "finish" in r.stderr:
@@ -53,8 +63,8 @@ def check(trace):
     return True
 
 
-def sequence(trace, expected_path):
-    if not check(trace):
+def sequence(trace, expected_path, misuse=None):
+    if not check(trace, misuse):
         return
     r = reader("dump", trace)
     if r.returncode != 0:
@@ -92,6 +102,8 @@ def main():
         check(sys.argv[2])
     elif len(sys.argv) == 4 and sys.argv[1] == "sequence":
         sequence(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) == 5 and sys.argv[1] == "misuse":
+        sequence(sys.argv[2], sys.argv[3], sys.argv[4])
     else:
         print(__doc__, file=sys.stderr)
         sys.exit(2)
