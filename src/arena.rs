@@ -22,7 +22,16 @@ pub struct Arena<H> {
     /// (`freed::link`; 0 = empty). Pushed by anyone without a lock, emptied by the lock holder.
     /// On a cache line of its own: the threads that push are others than the one working
     /// the heap under its lock, and sharing a line with the heap's counters made both wait.
-    remote: OwnLine<AtomicUsize>,
+    remote: OwnLine<Remote>,
+}
+
+/// An arena's remote list and who will drain it.
+struct Remote {
+    head: AtomicUsize,
+    /// How many threads' caches have this arena as their home. Read by the threads that
+    /// push here (on the same line as the list they push to): with no thread at home, no
+    /// one would lock the arena and drain the list, so the pusher does it (`free_remote_chain`).
+    homed: AtomicU32,
 }
 
 /// A value alone on its cache line(s).
@@ -40,7 +49,10 @@ impl<H: Heap> Arena<H> {
     const fn new() -> Self {
         Arena {
             heap: Locked::new(H::EMPTY),
-            remote: OwnLine(AtomicUsize::new(0)),
+            remote: OwnLine(Remote {
+                head: AtomicUsize::new(0),
+                homed: AtomicU32::new(0),
+            }),
         }
     }
 
@@ -61,7 +73,7 @@ impl<H: Heap> Arena<H> {
 
     #[inline]
     fn drain_remote(&self, heap: &mut H) {
-        if self.remote.load(Ordering::Relaxed) != 0 {
+        if self.remote.head.load(Ordering::Relaxed) != 0 {
             self.drain_remote_list(heap);
         }
     }
@@ -71,7 +83,7 @@ impl<H: Heap> Arena<H> {
     #[cold]
     fn drain_remote_list(&self, heap: &mut H) {
         const BATCH: usize = 64;
-        let mut p = self.remote.swap(0, Ordering::Acquire);
+        let mut p = self.remote.head.swap(0, Ordering::Acquire);
         while p != 0 {
             let mut batch = [0usize; BATCH];
             let mut n = 0;
@@ -106,21 +118,39 @@ impl<H: Heap> Arena<H> {
     /// # Safety
     /// Every block of the chain is a live block of this arena that the caller gives up.
     pub unsafe fn free_remote_chain(&self, first: usize, last: usize) {
-        let mut head = self.remote.load(Ordering::Relaxed);
+        let mut head = self.remote.head.load(Ordering::Relaxed);
         loop {
             // SAFETY: the blocks are the caller's to give up; the last one's first words
             // become the link to the list's old head and the key that marks it freed.
             unsafe { freed::link(last, head) };
-            match self.remote.compare_exchange_weak(
+            match self.remote.head.compare_exchange_weak(
                 head,
                 first,
                 Ordering::Release,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return,
+                Ok(_) => break,
                 Err(now) => head = now,
             }
         }
+        // No thread lives here (its threads exited or moved): no one would lock the arena
+        // soon, and the list would keep its blocks, and their regions, from the heap. The
+        // pusher drains it when the lock is free; otherwise the holder drains it anyway.
+        if self.remote.homed.load(Ordering::Relaxed) == 0 {
+            drop(self.try_lock());
+        }
+    }
+
+    /// Counts a thread in (`+1`) or out (`-1`) of this arena's homed threads.
+    fn home_count(&self, delta: i32) {
+        self.remote
+            .homed
+            .fetch_add(delta as u32, Ordering::Relaxed);
+    }
+
+    /// How many threads have this arena as their home.
+    fn homed(&self) -> u32 {
+        self.remote.homed.load(Ordering::Relaxed)
     }
 }
 
@@ -237,23 +267,59 @@ impl<H: Heap> Arenas<H> {
     }
 
     /// Locks the arena `*home`, or, when another thread holds it, the first arena that can be
-    /// locked at once, which becomes `*home`. Waits only when every arena is busy.
-    pub fn lock_home(&self, home: &mut usize) -> Guard<'_, H> {
+    /// locked at once, which becomes `*home`. Waits only when every arena is busy. `counted`:
+    /// the caller is counted in its home's threads (a thread with a cache, see `adopt`), and
+    /// a move carries the count along.
+    pub fn lock_home(&self, home: &mut usize, counted: bool) -> Guard<'_, H> {
         let count = self.count();
         let start = *home % count;
         if let Some(heap) = self.open(start).try_lock() {
-            *home = start;
+            self.moved(home, start, counted);
             return heap;
         }
         for step in 1..count {
             let index = (start + step) % count;
             if let Some(heap) = self.open(index).try_lock() {
-                *home = index;
+                self.moved(home, index, counted);
                 return heap;
             }
         }
-        *home = start;
+        self.moved(home, start, counted);
         self.arenas[start].lock()
+    }
+
+    /// `*home` becomes `index`, the count of homed threads following a counted thread.
+    #[inline]
+    fn moved(&self, home: &mut usize, index: usize, counted: bool) {
+        if counted && *home != index {
+            self.arenas[*home % MAX_ARENAS].home_count(-1);
+            self.arenas[index].home_count(1);
+        }
+        *home = index;
+    }
+
+    /// The home of a new thread's cache, counted in: the arena fewest threads live in, the
+    /// lowest on ties. Threads that start after others exited take the arenas those left,
+    /// whose free memory they reuse (taking arenas in turn spread a process that starts
+    /// threads in rounds over every arena, each keeping regions of its own).
+    pub fn adopt(&self) -> usize {
+        let count = self.count();
+        let mut best = 0;
+        for index in 1..count {
+            if self.arenas[index].homed() < self.arenas[best].homed() {
+                best = index;
+            }
+        }
+        self.arenas[best].home_count(1);
+        best
+    }
+
+    /// A thread counted in `home` exits: counted out. The arena is locked once, which drains
+    /// its remote list: with no thread left there, nobody else might.
+    pub fn leave(&self, home: usize) {
+        let arena = &self.arenas[home % MAX_ARENAS];
+        arena.home_count(-1);
+        drop(arena.lock());
     }
 
     /// Runs `f` on every opened arena's heap in turn, each under its lock (the others are

@@ -130,8 +130,6 @@ static SHARED: Counters = Counters::new();
 /// The pthread key whose destructor returns a thread's cache; valid once KEY_READY is set.
 static KEY: AtomicUsize = AtomicUsize::new(0);
 static KEY_READY: AtomicBool = AtomicBool::new(false);
-/// Hands out home arenas to new threads in turn.
-static NEXT_HOME: AtomicUsize = AtomicUsize::new(0);
 /// Cleared by mallopt(M_PERTURB): frees then bypass the caches so every block gets filled.
 pub static ENABLED: AtomicBool = AtomicBool::new(true);
 
@@ -369,8 +367,19 @@ unsafe fn cacheable_by<H: Heap>(
 /// `p` is what the program passed to free.
 #[cold]
 pub unsafe fn cache_free<H: Heap>(arenas: &Arenas<H>, p: *mut u8, call: &str) -> bool {
-    let Some(tc) = slow_cache() else {
-        return false;
+    let tc = match slow_cache() {
+        Some(tc) => tc,
+        // A thread that frees before it allocates (a consumer of blocks others made) gets
+        // its cache here: otherwise each of its frees would lock the block's arena, or push
+        // the block alone on its remote list, instead of going back in chains.
+        None if chunkmap::is_region(p as usize) && ENABLED.load(Ordering::Relaxed) => {
+            let tc = create(arenas);
+            if tc.is_null() {
+                return false;
+            }
+            tc
+        }
+        None => return false,
     };
     // SAFETY: forwarded from the caller; tc is this thread's cache.
     let Some((tc, class)) = (unsafe { cacheable_by::<H>(tc, p) }) else {
@@ -455,10 +464,17 @@ fn flush<H: Heap>(arenas: &Arenas<H>, home: usize, bin: &mut Bin, n: u32, counte
 pub fn lock_home<H: Heap>(arenas: &Arenas<H>) -> Guard<'_, H> {
     let tc = current();
     if tc.is_null() {
-        return arenas.lock_home(&mut 0);
+        return arenas.lock_home(&mut 0, false);
     }
     // SAFETY: tc is this thread's cache.
-    arenas.lock_home(unsafe { &mut (*tc).home })
+    arenas.lock_home(unsafe { &mut (*tc).home }, true)
+}
+
+/// This thread's home arena, if it has a cache.
+pub fn home() -> Option<u8> {
+    let tc = current();
+    // SAFETY: tc is this thread's cache.
+    (!tc.is_null()).then(|| unsafe { (*tc).home as u8 })
 }
 
 /// The slow path of a cached allocation: sets the thread's cache up if needed, refills the
@@ -494,7 +510,7 @@ pub fn refill<H: Heap>(arenas: &Arenas<H>, class: usize) -> *mut u8 {
         let mut fresh = [0usize; BIN_MAX as usize / 2];
         let want = (bin.limit / 2) as usize;
         // The lock is held for the call.
-        let got = arenas.lock_home(home).alloc_many(size, &mut fresh[..want]);
+        let got = arenas.lock_home(home, true).alloc_many(size, &mut fresh[..want]);
         for &p in &fresh[..got] {
             // A fresh block of at least 16 bytes, which the program does not hold.
             freed::link(p, bin.head);
@@ -506,18 +522,19 @@ pub fn refill<H: Heap>(arenas: &Arenas<H>, class: usize) -> *mut u8 {
     }
 }
 
-/// Makes this thread's cache, in the arena that becomes its home (taken in turn, so threads
-/// spread over the arenas). Null when the thread is exiting or the exit hook is not
+/// Makes this thread's cache, in the arena that becomes its home (the one fewest threads
+/// live in, `Arenas::adopt`). Null when the thread is exiting or the exit hook is not
 /// registered yet (the cache could never be returned).
 fn create<H: Heap>(arenas: &Arenas<H>) -> *mut ThreadCache {
     if tls_get() == EXITING || !KEY_READY.load(Ordering::Acquire) {
         return ptr::null_mut();
     }
-    let mut home = NEXT_HOME.fetch_add(1, Ordering::Relaxed) % arenas.count();
+    let mut home = arenas.adopt();
     let size = core::mem::size_of::<ThreadCache>();
     // SAFETY: the lock is held for the call.
-    let tc = unsafe { arenas.lock_home(&mut home).alloc(size, 64) } as *mut ThreadCache;
+    let tc = unsafe { arenas.lock_home(&mut home, true).alloc(size, 64) } as *mut ThreadCache;
     if tc.is_null() {
+        arenas.leave(home);
         return tc;
     }
     let mut bins = [const { Bin::empty() }; MAX_CLASSES];
@@ -551,6 +568,7 @@ fn create<H: Heap>(arenas: &Arenas<H>) -> *mut ThreadCache {
             // Without the exit hook the cache could never be returned: do without one.
             tls_set(0);
             free_cache(arenas, tc);
+            arenas.leave(home);
             return ptr::null_mut();
         }
         tls_set(tc as usize);
@@ -687,6 +705,7 @@ pub unsafe fn drain<H: Heap>(arenas: &Arenas<H>, tc: *mut ThreadCache, exiting: 
         if exiting {
             unregister(tc);
             free_cache(arenas, tc);
+            arenas.leave(home);
         }
     }
 }
