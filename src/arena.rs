@@ -78,23 +78,43 @@ impl<H: Heap> Arena<H> {
         }
     }
 
-    /// Frees the blocks on the remote list, `BATCH` at a time through `Heap::free_many` (the
-    /// list is LIFO, so blocks freed in address order come back as runs of neighbours).
+    /// Frees the blocks on the remote list (see `free_chain`).
     #[cold]
     fn drain_remote_list(&self, heap: &mut H) {
+        let p = self.remote.head.swap(0, Ordering::Acquire);
+        // SAFETY: the list's blocks are live blocks of this arena, ours alone since the swap.
+        unsafe { Self::free_chain(heap, p) };
+    }
+
+    /// Takes the whole remote list without the lock (0: empty); the caller then owns its
+    /// blocks, live blocks of this arena linked with `freed::link`.
+    #[inline]
+    pub fn take_remote(&self) -> usize {
+        if self.remote.head.load(Ordering::Relaxed) == 0 {
+            return 0;
+        }
+        self.remote.head.swap(0, Ordering::Acquire)
+    }
+
+    /// Frees a chain of held blocks of this arena into its heap, `BATCH` at a time through
+    /// `Heap::free_many` (a remote list is LIFO, so blocks freed in address order come back
+    /// as runs of neighbours).
+    ///
+    /// # Safety
+    /// `p` starts a chain (0: empty) of live blocks of `heap`'s arena, linked with
+    /// `freed::link`, that the caller gives up.
+    pub unsafe fn free_chain(heap: &mut H, mut p: usize) {
         const BATCH: usize = 64;
-        let mut p = self.remote.head.swap(0, Ordering::Acquire);
         while p != 0 {
             let mut batch = [0usize; BATCH];
             let mut n = 0;
             while p != 0 && n < BATCH {
                 batch[n] = p;
                 n += 1;
-                // SAFETY: blocks on the remote list were live blocks of this arena when
-                // pushed, linked with `freed::link`.
+                // SAFETY: the caller's chain of live blocks, linked with `freed::link`.
                 p = unsafe { freed::next(p, "free") };
             }
-            // SAFETY: as above; the list is ours alone since the swap.
+            // SAFETY: as above; the caller gives them up.
             if let Err((block, misuse)) = unsafe { heap.free_many(&batch[..n]) } {
                 diag::misuse("free", misuse.describe(), block);
             }

@@ -22,7 +22,7 @@
 use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 
-use crate::arena::Arenas;
+use crate::arena::{Arena, Arenas};
 use crate::chunkmap::{self, MAX_ARENAS};
 use crate::counters::{Counter, Counters, Totals};
 use crate::freed;
@@ -460,14 +460,96 @@ fn flush<H: Heap>(arenas: &Arenas<H>, home: usize, bin: &mut Bin, n: u32, counte
 }
 
 /// Locks this thread's home arena (arena 0 for a thread without a cache), moving home to a
-/// free arena when it is busy.
+/// free arena when it is busy. A cache first takes the blocks that other threads freed for
+/// its home (`collect_remote`).
 pub fn lock_home<H: Heap>(arenas: &Arenas<H>) -> Guard<'_, H> {
     let tc = current();
     if tc.is_null() {
         return arenas.lock_home(&mut 0, false);
     }
     // SAFETY: tc is this thread's cache.
-    arenas.lock_home(unsafe { &mut (*tc).home }, true)
+    unsafe {
+        let rest = collect_remote(arenas, tc);
+        lock_home_freeing(arenas, tc, rest)
+    }
+}
+
+/// Locks the home arena of this thread's cache `tc` (see `Arenas::lock_home`) and frees
+/// into it `rest`, blocks of the home before the call that `collect_remote` left over.
+///
+/// # Safety
+/// `tc` is this thread's cache; `rest` is what `collect_remote` returned for its home.
+unsafe fn lock_home_freeing<H: Heap>(
+    arenas: &Arenas<H>,
+    tc: *mut ThreadCache,
+    rest: (usize, usize),
+) -> Guard<'_, H> {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        let old = (*tc).home;
+        let mut heap = arenas.lock_home(&mut (*tc).home, true);
+        if rest.0 != 0 {
+            if (*tc).home == old {
+                Arena::<H>::free_chain(&mut heap, rest.0);
+            } else {
+                // Home moved: the blocks go back on the old home's list, for its holder.
+                arenas.get(old as u8).free_remote_chain(rest.0, rest.1);
+            }
+        }
+        heap
+    }
+}
+
+/// Takes the blocks other threads freed for this thread's home arena (its remote list, in
+/// one swap, without the lock) and keeps in the cache's bins those that fit: the next
+/// allocations of their sizes reuse them without a trip through the heap. Without this, the
+/// owner of blocks freed elsewhere (a producer whose blocks a consumer frees) freed each
+/// one into its heap under the lock and carved it again for the next refill. Returns the
+/// chain (first, last) of those left over, still this home's (0: none), for the heap.
+///
+/// # Safety
+/// `tc` is this thread's cache.
+unsafe fn collect_remote<H: Heap>(arenas: &Arenas<H>, tc: *mut ThreadCache) -> (usize, usize) {
+    // SAFETY: tc is this thread's cache.
+    let mut p = arenas.get(unsafe { (*tc).home } as u8).take_remote();
+    if p == 0 {
+        return (0, 0);
+    }
+    let keep = ENABLED.load(Ordering::Relaxed);
+    let (mut first, mut last) = (0, 0);
+    let mut kept = 0;
+    while p != 0 {
+        // SAFETY: the list was the home's remote list, ours since the swap: live blocks of
+        // that arena linked with `freed::link`, each proven a live block when pushed.
+        unsafe {
+            let next = freed::next(p, "free");
+            let bin = match H::peek_class(p as *mut u8) {
+                Some(class) if keep => Some(&mut (*tc).bins[class]),
+                _ => None,
+            };
+            match bin {
+                Some(bin) if bin.count() < bin.limit => {
+                    freed::link(p, bin.head);
+                    bin.head = p;
+                    bin.set_count(bin.count() + 1);
+                    kept += 1;
+                }
+                _ => {
+                    freed::link(p, first);
+                    if first == 0 {
+                        last = p;
+                    }
+                    first = p;
+                }
+            }
+            p = next;
+        }
+    }
+    if kept != 0 {
+        // SAFETY: tc is this thread's cache.
+        unsafe { (*tc).counters.bump(Counter::CacheFrees, kept) };
+    }
+    (first, last)
 }
 
 /// This thread's home arena, if it has a cache.
@@ -506,11 +588,24 @@ pub fn refill<H: Heap>(arenas: &Arenas<H>, class: usize) -> *mut u8 {
     let size = H::class_size(class);
     // SAFETY: tc is this thread's cache.
     unsafe {
-        let (home, bin) = (&mut (*tc).home, &mut (*tc).bins[class]);
+        let rest = collect_remote(arenas, tc);
+        // Served by what other threads gave back, without the lock unless some was left over.
+        let p = take_cached(tc, class);
+        if !p.is_null() {
+            if rest.0 != 0 {
+                drop(lock_home_freeing(arenas, tc, rest));
+            }
+            (*tc).counters.bump(Counter::CacheMisses, 1);
+            return p;
+        }
+        // The bin is empty: the batch below fits.
+        let mut heap = lock_home_freeing(arenas, tc, rest);
+        let bin = &mut (*tc).bins[class];
         let mut fresh = [0usize; BIN_MAX as usize / 2];
         let want = (bin.limit / 2) as usize;
         // The lock is held for the call.
-        let got = arenas.lock_home(home, true).alloc_many(size, &mut fresh[..want]);
+        let got = heap.alloc_many(size, &mut fresh[..want]);
+        drop(heap);
         for &p in &fresh[..got] {
             // A fresh block of at least 16 bytes, which the program does not hold.
             freed::link(p, bin.head);
@@ -520,6 +615,20 @@ pub fn refill<H: Heap>(arenas: &Arenas<H>, class: usize) -> *mut u8 {
         (*tc).counters.bump(Counter::CacheMisses, 1);
         take_cached(tc, class)
     }
+}
+
+/// The most blocks a bin of `class` may hold.
+fn bin_max<H: Heap>(class: usize) -> u32 {
+    let blocks = (BIN_BYTES / H::class_size(class).max(1)) as u32;
+    // Blocks above 1 KiB are held fewer at a time: a cached block also keeps its
+    // neighbours from coalescing, which costs the long-lived heap more memory than the
+    // cache saves (bench's mix, a fragmentation load, shows it).
+    let floor = if H::class_size(class) > 1024 {
+        BIN_MIN_ABOVE_1K
+    } else {
+        BIN_MIN
+    };
+    blocks.clamp(floor, BIN_MAX)
 }
 
 /// Makes this thread's cache, in the arena that becomes its home (the one fewest threads
@@ -539,16 +648,7 @@ fn create<H: Heap>(arenas: &Arenas<H>) -> *mut ThreadCache {
     }
     let mut bins = [const { Bin::empty() }; MAX_CLASSES];
     for (class, bin) in bins.iter_mut().enumerate().take(H::CACHE_CLASSES) {
-        let blocks = (BIN_BYTES / H::class_size(class).max(1)) as u32;
-        // Blocks above 1 KiB are held fewer at a time: a cached block also keeps its
-        // neighbours from coalescing, which costs the long-lived heap more memory than the
-        // cache saves (bench's mix, a fragmentation load, shows it).
-        let floor = if H::class_size(class) > 1024 {
-            BIN_MIN_ABOVE_1K
-        } else {
-            BIN_MIN
-        };
-        bin.limit = blocks.clamp(floor, BIN_MAX);
+        bin.limit = bin_max::<H>(class);
     }
     // SAFETY: tc is a fresh block of the cache's size and alignment; the key is valid.
     unsafe {
