@@ -287,9 +287,14 @@ impl<H: Heap> Arenas<H> {
     }
 
     /// Locks the arena `*home`, or, when another thread holds it, the first arena that can be
-    /// locked at once, which becomes `*home`. Waits only when every arena is busy. `counted`:
-    /// the caller is counted in its home's threads (a thread with a cache, see `adopt`), and
-    /// a move carries the count along.
+    /// locked at once and where fewer threads live, which becomes `*home`. Waits when there
+    /// is none. `counted`: the caller is counted in its home's threads (a thread with a
+    /// cache, see `adopt`), and a move carries the count along.
+    ///
+    /// A thread moves only to where it leaves the threads better spread: a lock held a moment
+    /// by a thread that lives elsewhere (one draining an arena its last thread left) made a
+    /// thread that had the arena to itself move to a fresh one, whose regions it then filled
+    /// while its old home's free memory lay idle.
     pub fn lock_home(&self, home: &mut usize, counted: bool) -> Guard<'_, H> {
         let count = self.count();
         let start = *home % count;
@@ -297,8 +302,14 @@ impl<H: Heap> Arenas<H> {
             self.moved(home, start, counted);
             return heap;
         }
+        // The threads living at home besides this one: a move must leave the arena it goes
+        // to with no more than that.
+        let here = self.arenas[start].homed().saturating_sub(counted as u32);
         for step in 1..count {
             let index = (start + step) % count;
+            if self.arenas[index].homed() >= here {
+                continue;
+            }
             if let Some(heap) = self.open(index).try_lock() {
                 self.moved(home, index, counted);
                 return heap;
