@@ -36,6 +36,9 @@ const BIN_BYTES: usize = 8 << 10;
 const BIN_MIN: u32 = 8;
 const BIN_MIN_ABOVE_1K: u32 = 2;
 const BIN_MAX: u32 = 64;
+/// A bin's limit when its thread starts; it doubles, up to `bin_max`, each time the bin
+/// misses or overflows (see `grow`).
+const BIN_START: u32 = 4;
 
 /// The TLS slot holds 0 (no cache yet), `EXITING`, or the address of the thread's cache.
 const EXITING: usize = 1;
@@ -399,6 +402,7 @@ pub unsafe fn cache_free<H: Heap>(arenas: &Arenas<H>, p: *mut u8, call: &str) ->
         }
         if bin.count() >= bin.limit {
             flush(arenas, home, bin, bin.count() / 2, counters);
+            grow::<H>(bin, class);
         }
         freed::link_keyed(p, bin.head, key);
         bin.head = p;
@@ -601,6 +605,7 @@ pub fn refill<H: Heap>(arenas: &Arenas<H>, class: usize) -> *mut u8 {
         // The bin is empty: the batch below fits.
         let mut heap = lock_home_freeing(arenas, tc, rest);
         let bin = &mut (*tc).bins[class];
+        grow::<H>(bin, class);
         let mut fresh = [0usize; BIN_MAX as usize / 2];
         let want = (bin.limit / 2) as usize;
         // The lock is held for the call.
@@ -631,6 +636,17 @@ fn bin_max<H: Heap>(class: usize) -> u32 {
     blocks.clamp(floor, BIN_MAX)
 }
 
+/// A bin that missed or overflowed holds more from now on (twice as many, up to
+/// `bin_max`): bins start small, so that a thread pins, in the sizes it uses seldom, a few
+/// blocks rather than a refill's worth of each (a thread making blocks of a hundred sizes
+/// once each held kilobytes of every one), and grow only in the sizes it keeps using.
+fn grow<H: Heap>(bin: &mut Bin, class: usize) {
+    let max = bin_max::<H>(class);
+    if bin.limit < max {
+        bin.limit = (bin.limit * 2).min(max);
+    }
+}
+
 /// Makes this thread's cache, in the arena that becomes its home (the one fewest threads
 /// live in, `Arenas::adopt`). Null when the thread is exiting or the exit hook is not
 /// registered yet (the cache could never be returned).
@@ -648,7 +664,7 @@ fn create<H: Heap>(arenas: &Arenas<H>) -> *mut ThreadCache {
     }
     let mut bins = [const { Bin::empty() }; MAX_CLASSES];
     for (class, bin) in bins.iter_mut().enumerate().take(H::CACHE_CLASSES) {
-        bin.limit = bin_max::<H>(class);
+        bin.limit = bin_max::<H>(class).min(BIN_START);
     }
     // SAFETY: tc is a fresh block of the cache's size and alignment; the key is valid.
     unsafe {
