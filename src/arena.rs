@@ -7,7 +7,7 @@
 //! lock goes on the owner's remote list, a lock-free stack; whoever next locks that arena
 //! frees the blocks on it first. The freeing thread never waits for the owner.
 
-use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use crate::chunkmap::MAX_ARENAS;
 use crate::diag;
@@ -32,7 +32,15 @@ struct Remote {
     /// push here (on the same line as the list they push to): with no thread at home, no
     /// one would lock the arena and drain the list, so the pusher does it (`free_remote_chain`).
     homed: AtomicU32,
+    /// When (`os::coarse_ms`) the last thread living here left; meaningful while the
+    /// arena's bit is set in `Arenas::idle`.
+    left_at: AtomicU64,
 }
+
+/// How long an arena no thread lives in keeps its free pages before they go back to the OS
+/// (`Arenas::trim_idle`): long enough that threads started in rounds, each taking the arena
+/// the last one left, reuse them instead of faulting them in again.
+const IDLE_TRIM_DELAY_MS: u64 = 100;
 
 /// A value alone on its cache line(s).
 #[repr(align(64))]
@@ -52,6 +60,7 @@ impl<H: Heap> Arena<H> {
             remote: OwnLine(Remote {
                 head: AtomicUsize::new(0),
                 homed: AtomicU32::new(0),
+                left_at: AtomicU64::new(0),
             }),
         }
     }
@@ -197,6 +206,9 @@ pub struct Arenas<H> {
     opened: AtomicU32,
     /// Serialises opening an arena against the fork handlers and `each`.
     opening: RawLock,
+    /// Bit `i`: arena `i`'s last thread left and its free pages are still to go back
+    /// (`trim_idle`). Read on refills and flushes: one load while no bit is set.
+    idle: AtomicU32,
     /// The spare-region limit every arena applies (mallopt M_TRIM_THRESHOLD, M_TOP_PAD),
     /// plus one; 0 while unset (the table stays all zero bytes). Kept here so that an arena
     /// opened later gets the same limit as the rest.
@@ -215,6 +227,7 @@ impl<H: Heap> Arenas<H> {
             limit: AtomicUsize::new(0),
             opened: AtomicU32::new(0),
             opening: RawLock::new(),
+            idle: AtomicU32::new(0),
             spare_limit_plus_one: AtomicUsize::new(0),
         }
     }
@@ -342,15 +355,63 @@ impl<H: Heap> Arenas<H> {
             }
         }
         self.arenas[best].home_count(1);
+        // Its free pages are in use again: no trim pending.
+        self.idle.fetch_and(!(1 << best), Ordering::Relaxed);
         best
     }
 
     /// A thread counted in `home` exits: counted out. The arena is locked once, which drains
-    /// its remote list: with no thread left there, nobody else might.
+    /// its remote list: with no thread left there, nobody else might. If it was the last
+    /// thread there, the arena's free pages go back to the OS after a delay (`trim_idle`),
+    /// unless a new thread takes the arena first.
     pub fn leave(&self, home: usize) {
-        let arena = &self.arenas[home % MAX_ARENAS];
+        let index = home % MAX_ARENAS;
+        let arena = &self.arenas[index];
         arena.home_count(-1);
         drop(arena.lock());
+        if arena.homed() == 0 {
+            arena
+                .remote
+                .left_at
+                .store(os::coarse_ms(), Ordering::Relaxed);
+            self.idle.fetch_or(1 << index, Ordering::Relaxed);
+        }
+    }
+
+    /// Gives back the free pages of the arenas no thread has lived in for a while (see
+    /// `leave`); called on the slow paths of every thread, so that the memory of exited
+    /// threads returns without a thread of the allocator's own. One load while none waits.
+    #[inline]
+    pub fn trim_idle(&self) {
+        if self.idle.load(Ordering::Relaxed) != 0 {
+            self.trim_idle_slow();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn trim_idle_slow(&self) {
+        let now = os::coarse_ms();
+        let mut idle = self.idle.load(Ordering::Relaxed);
+        while idle != 0 {
+            let index = idle.trailing_zeros() as usize;
+            idle &= idle - 1;
+            let arena = &self.arenas[index];
+            if arena.homed() != 0 {
+                // Taken again meanwhile.
+                self.idle.fetch_and(!(1 << index), Ordering::Relaxed);
+                continue;
+            }
+            let left = arena.remote.left_at.load(Ordering::Relaxed);
+            if now.saturating_sub(left) < IDLE_TRIM_DELAY_MS {
+                continue;
+            }
+            // Busy: a thread draining it; the next slow path tries again.
+            if let Some(mut heap) = arena.try_lock() {
+                self.idle.fetch_and(!(1 << index), Ordering::Relaxed);
+                heap.trim();
+            }
+        }
     }
 
     /// Runs `f` on every opened arena's heap in turn, each under its lock (the others are

@@ -403,6 +403,7 @@ pub unsafe fn cache_free<H: Heap>(arenas: &Arenas<H>, p: *mut u8, call: &str) ->
         if bin.count() >= bin.limit {
             flush(arenas, home, bin, bin.count() / 2, counters);
             grow::<H>(bin, class);
+            arenas.trim_idle();
         }
         freed::link_keyed(p, bin.head, key);
         bin.head = p;
@@ -589,6 +590,7 @@ pub fn refill<H: Heap>(arenas: &Arenas<H>, class: usize) -> *mut u8 {
             return p;
         }
     }
+    arenas.trim_idle();
     let size = H::class_size(class);
     // SAFETY: tc is this thread's cache.
     unsafe {
