@@ -112,7 +112,7 @@ impl<H: Heap> Arena<H> {
     /// # Safety
     /// `p` starts a chain (0: empty) of live blocks of `heap`'s arena, linked with
     /// `freed::link`, that the caller gives up.
-    pub unsafe fn free_chain(heap: &mut H, mut p: usize) {
+    unsafe fn free_chain(heap: &mut H, mut p: usize) {
         const BATCH: usize = 64;
         while p != 0 {
             let mut batch = [0usize; BATCH];
@@ -124,9 +124,18 @@ impl<H: Heap> Arena<H> {
                 p = unsafe { freed::next(p, "free") };
             }
             // SAFETY: as above; the caller gives them up.
-            if let Err((block, misuse)) = unsafe { heap.free_many(&batch[..n]) } {
-                diag::misuse("free", misuse.describe(), block);
-            }
+            unsafe { Self::free_batch(heap, &batch[..n]) };
+        }
+    }
+
+    /// Frees held blocks of this arena into its heap through `Heap::free_many`.
+    ///
+    /// # Safety
+    /// The blocks are live blocks of `heap`'s arena that the caller gives up.
+    pub unsafe fn free_batch(heap: &mut H, batch: &[usize]) {
+        // SAFETY: forwarded from the caller.
+        if let Err((block, misuse)) = unsafe { heap.free_many(batch) } {
+            diag::misuse("free", misuse.describe(), block);
         }
     }
 
@@ -172,9 +181,7 @@ impl<H: Heap> Arena<H> {
 
     /// Counts a thread in (`+1`) or out (`-1`) of this arena's homed threads.
     fn home_count(&self, delta: i32) {
-        self.remote
-            .homed
-            .fetch_add(delta as u32, Ordering::Relaxed);
+        self.remote.homed.fetch_add(delta as u32, Ordering::Relaxed);
     }
 
     /// How many threads have this arena as their home.

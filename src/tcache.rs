@@ -474,34 +474,10 @@ pub fn lock_home<H: Heap>(arenas: &Arenas<H>) -> Guard<'_, H> {
     }
     // SAFETY: tc is this thread's cache.
     unsafe {
-        let rest = collect_remote(arenas, tc);
-        lock_home_freeing(arenas, tc, rest)
-    }
-}
-
-/// Locks the home arena of this thread's cache `tc` (see `Arenas::lock_home`) and frees
-/// into it `rest`, blocks of the home before the call that `collect_remote` left over.
-///
-/// # Safety
-/// `tc` is this thread's cache; `rest` is what `collect_remote` returned for its home.
-unsafe fn lock_home_freeing<H: Heap>(
-    arenas: &Arenas<H>,
-    tc: *mut ThreadCache,
-    rest: (usize, usize),
-) -> Guard<'_, H> {
-    // SAFETY: forwarded from the caller.
-    unsafe {
-        let old = (*tc).home;
-        let mut heap = arenas.lock_home(&mut (*tc).home, true);
-        if rest.0 != 0 {
-            if (*tc).home == old {
-                Arena::<H>::free_chain(&mut heap, rest.0);
-            } else {
-                // Home moved: the blocks go back on the old home's list, for its holder.
-                arenas.get(old as u8).free_remote_chain(rest.0, rest.1);
-            }
+        match collect_remote(arenas, tc) {
+            Some(heap) => heap,
+            None => arenas.lock_home(&mut (*tc).home, true),
         }
-        heap
     }
 }
 
@@ -509,19 +485,27 @@ unsafe fn lock_home_freeing<H: Heap>(
 /// one swap, without the lock) and keeps in the cache's bins those that fit: the next
 /// allocations of their sizes reuse them without a trip through the heap. Without this, the
 /// owner of blocks freed elsewhere (a producer whose blocks a consumer frees) freed each
-/// one into its heap under the lock and carved it again for the next refill. Returns the
-/// chain (first, last) of those left over, still this home's (0: none), for the heap.
+/// one into its heap under the lock and carved it again for the next refill. The rest is
+/// freed into the home's heap in the same pass, in batches, under its lock, which is then
+/// returned still held (None: nothing was left over, the lock was not taken).
 ///
 /// # Safety
 /// `tc` is this thread's cache.
-unsafe fn collect_remote<H: Heap>(arenas: &Arenas<H>, tc: *mut ThreadCache) -> (usize, usize) {
+unsafe fn collect_remote<'a, H: Heap>(
+    arenas: &'a Arenas<H>,
+    tc: *mut ThreadCache,
+) -> Option<Guard<'a, H>> {
+    const BATCH: usize = 64;
     // SAFETY: tc is this thread's cache.
-    let mut p = arenas.get(unsafe { (*tc).home } as u8).take_remote();
+    let arena = arenas.get(unsafe { (*tc).home } as u8);
+    let mut p = arena.take_remote();
     if p == 0 {
-        return (0, 0);
+        return None;
     }
     let keep = ENABLED.load(Ordering::Relaxed);
-    let (mut first, mut last) = (0, 0);
+    let mut heap: Option<Guard<'a, H>> = None;
+    let mut batch = [0usize; BATCH];
+    let mut n = 0;
     let mut kept = 0;
     while p != 0 {
         // SAFETY: the list was the home's remote list, ours since the swap: live blocks of
@@ -540,21 +524,27 @@ unsafe fn collect_remote<H: Heap>(arenas: &Arenas<H>, tc: *mut ThreadCache) -> (
                     kept += 1;
                 }
                 _ => {
-                    freed::link(p, first);
-                    if first == 0 {
-                        last = p;
+                    batch[n] = p;
+                    n += 1;
+                    if n == BATCH {
+                        // The home's own lock, not `lock_home`'s: the blocks are its.
+                        Arena::<H>::free_batch(heap.get_or_insert_with(|| arena.lock()), &batch);
+                        n = 0;
                     }
-                    first = p;
                 }
             }
             p = next;
         }
     }
+    if n != 0 {
+        // SAFETY: as above.
+        unsafe { Arena::<H>::free_batch(heap.get_or_insert_with(|| arena.lock()), &batch[..n]) };
+    }
     if kept != 0 {
         // SAFETY: tc is this thread's cache.
         unsafe { (*tc).counters.bump(Counter::CacheFrees, kept) };
     }
-    (first, last)
+    heap
 }
 
 /// This thread's home arena, if it has a cache.
@@ -594,18 +584,18 @@ pub fn refill<H: Heap>(arenas: &Arenas<H>, class: usize) -> *mut u8 {
     let size = H::class_size(class);
     // SAFETY: tc is this thread's cache.
     unsafe {
-        let rest = collect_remote(arenas, tc);
+        let held = collect_remote(arenas, tc);
         // Served by what other threads gave back, without the lock unless some was left over.
         let p = take_cached(tc, class);
         if !p.is_null() {
-            if rest.0 != 0 {
-                drop(lock_home_freeing(arenas, tc, rest));
-            }
             (*tc).counters.bump(Counter::CacheMisses, 1);
             return p;
         }
         // The bin is empty: the batch below fits.
-        let mut heap = lock_home_freeing(arenas, tc, rest);
+        let mut heap = match held {
+            Some(heap) => heap,
+            None => arenas.lock_home(&mut (*tc).home, true),
+        };
         let bin = &mut (*tc).bins[class];
         grow::<H>(bin, class);
         let mut fresh = [0usize; BIN_MAX as usize / 2];
