@@ -585,23 +585,27 @@ pub fn refill<H: Heap>(arenas: &Arenas<H>, class: usize) -> *mut u8 {
     // SAFETY: tc is this thread's cache.
     unsafe {
         let held = collect_remote(arenas, tc);
-        // Served by what other threads gave back, without the lock unless some was left over.
-        let p = take_cached(tc, class);
-        if !p.is_null() {
+        let bin = &mut (*tc).bins[class];
+        grow::<H>(bin, class);
+        let want = bin.limit / 2;
+        // Served by what other threads gave back, without the lock unless some was left
+        // over, when that is half a refill's worth or more. Fewer (a consumer's chains of
+        // other sizes came back) are topped up from the heap: a bin that took whatever
+        // trickled back missed again a few allocations later, and each miss swapped the
+        // remote list's line away from the threads pushing to it.
+        if bin.count() >= want.div_ceil(2) {
             (*tc).counters.bump(Counter::CacheMisses, 1);
-            return p;
+            return take_cached(tc, class);
         }
-        // The bin is empty: the batch below fits.
         let mut heap = match held {
             Some(heap) => heap,
             None => arenas.lock_home(&mut (*tc).home, true),
         };
-        let bin = &mut (*tc).bins[class];
-        grow::<H>(bin, class);
         let mut fresh = [0usize; BIN_MAX as usize / 2];
-        let want = (bin.limit / 2) as usize;
+        // At most `want` in the bin afterwards, within its limit.
+        let room = (want - bin.count()) as usize;
         // The lock is held for the call.
-        let got = heap.alloc_many(size, &mut fresh[..want]);
+        let got = heap.alloc_many(size, &mut fresh[..room]);
         drop(heap);
         for &p in &fresh[..got] {
             // A fresh block of at least 16 bytes, which the program does not hold.
