@@ -480,6 +480,22 @@ impl<H: Heap> Arenas<H> {
         self.opening.unlock();
     }
 
+    /// fork, child: only the forking thread is left, homed in `home` (None: it has no
+    /// cache). The other threads' counts would keep their arenas from ever being drained
+    /// by the pushers or trimmed: those arenas are now idle, trimmed after the delay.
+    pub fn reset_homes_in_child(&self, home: Option<u8>) {
+        let opened = self.opened.load(Ordering::Relaxed);
+        let now = os::coarse_ms();
+        for (index, arena) in self.arenas.iter().enumerate() {
+            let here = home.is_some_and(|home| home as usize == index);
+            arena.remote.homed.store(here as u32, Ordering::Relaxed);
+            if !here && opened & (1 << index) != 0 {
+                arena.remote.left_at.store(now, Ordering::Relaxed);
+                self.idle.fetch_or(1 << index, Ordering::Relaxed);
+            }
+        }
+    }
+
     /// fork, child: the locks `lock_all` took belong to this thread, the only one left.
     pub fn reset_all_in_child(&self, locked: u32) {
         for (index, arena) in self.arenas.iter().enumerate() {
