@@ -106,8 +106,9 @@ struct bestbuddy_stats {
   uint64_t rss;
   uint64_t rss_peak;
   /*
-   Bytes of free pages inside the heap that malloc_trim gave back to the OS
-   (MADV_DONTNEED), added at every trim: pages trimmed twice count twice.
+   Bytes of free pages inside the heap given back to the OS (MADV_DONTNEED) by
+   malloc_trim and by the trim of an arena whose last thread exited (after the
+   `trim_delay_ms` option). Added at every trim: pages trimmed twice count twice.
    */
   uint64_t trimmed_bytes;
 };

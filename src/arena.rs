@@ -7,12 +7,13 @@
 //! lock goes on the owner's remote list, a lock-free stack; whoever next locks that arena
 //! frees the blocks on it first. The freeing thread never waits for the owner.
 
-use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use crate::chunkmap::MAX_ARENAS;
 use crate::diag;
 use crate::freed;
 use crate::heap::Heap;
+use crate::options;
 use crate::os;
 use crate::sync::{Guard, Locked, RawLock};
 
@@ -22,8 +23,21 @@ pub struct Arena<H> {
     /// (`freed::link`; 0 = empty). Pushed by anyone without a lock, emptied by the lock holder.
     /// On a cache line of its own: the threads that push are others than the one working
     /// the heap under its lock, and sharing a line with the heap's counters made both wait.
-    remote: OwnLine<AtomicUsize>,
+    remote: OwnLine<Remote>,
 }
+
+/// An arena's remote list and who will drain it.
+struct Remote {
+    head: AtomicUsize,
+    /// How many threads' caches have this arena as their home. Read by the threads that
+    /// push here (on the same line as the list they push to): with no thread at home, no
+    /// one would lock the arena and drain the list, so the pusher does it (`free_remote_chain`).
+    homed: AtomicU32,
+    /// When (`os::coarse_ms`) the last thread living here left; meaningful while the
+    /// arena's bit is set in `Arenas::idle`.
+    left_at: AtomicU64,
+}
+
 
 /// A value alone on its cache line(s).
 #[repr(align(64))]
@@ -40,7 +54,11 @@ impl<H: Heap> Arena<H> {
     const fn new() -> Self {
         Arena {
             heap: Locked::new(H::EMPTY),
-            remote: OwnLine(AtomicUsize::new(0)),
+            remote: OwnLine(Remote {
+                head: AtomicUsize::new(0),
+                homed: AtomicU32::new(0),
+                left_at: AtomicU64::new(0),
+            }),
         }
     }
 
@@ -61,31 +79,60 @@ impl<H: Heap> Arena<H> {
 
     #[inline]
     fn drain_remote(&self, heap: &mut H) {
-        if self.remote.load(Ordering::Relaxed) != 0 {
+        if self.remote.head.load(Ordering::Relaxed) != 0 {
             self.drain_remote_list(heap);
         }
     }
 
-    /// Frees the blocks on the remote list, `BATCH` at a time through `Heap::free_many` (the
-    /// list is LIFO, so blocks freed in address order come back as runs of neighbours).
+    /// Frees the blocks on the remote list (see `free_chain`).
     #[cold]
     fn drain_remote_list(&self, heap: &mut H) {
+        let p = self.remote.head.swap(0, Ordering::Acquire);
+        // SAFETY: the list's blocks are live blocks of this arena, ours alone since the swap.
+        unsafe { Self::free_chain(heap, p) };
+    }
+
+    /// Takes the whole remote list without the lock (0: empty); the caller then owns its
+    /// blocks, live blocks of this arena linked with `freed::link`.
+    #[inline]
+    pub fn take_remote(&self) -> usize {
+        if self.remote.head.load(Ordering::Relaxed) == 0 {
+            return 0;
+        }
+        self.remote.head.swap(0, Ordering::Acquire)
+    }
+
+    /// Frees a chain of held blocks of this arena into its heap, `BATCH` at a time through
+    /// `Heap::free_many` (a remote list is LIFO, so blocks freed in address order come back
+    /// as runs of neighbours).
+    ///
+    /// # Safety
+    /// `p` starts a chain (0: empty) of live blocks of `heap`'s arena, linked with
+    /// `freed::link`, that the caller gives up.
+    unsafe fn free_chain(heap: &mut H, mut p: usize) {
         const BATCH: usize = 64;
-        let mut p = self.remote.swap(0, Ordering::Acquire);
         while p != 0 {
             let mut batch = [0usize; BATCH];
             let mut n = 0;
             while p != 0 && n < BATCH {
                 batch[n] = p;
                 n += 1;
-                // SAFETY: blocks on the remote list were live blocks of this arena when
-                // pushed, linked with `freed::link`.
+                // SAFETY: the caller's chain of live blocks, linked with `freed::link`.
                 p = unsafe { freed::next(p, "free") };
             }
-            // SAFETY: as above; the list is ours alone since the swap.
-            if let Err((block, misuse)) = unsafe { heap.free_many(&batch[..n]) } {
-                diag::misuse("free", misuse.describe(), block);
-            }
+            // SAFETY: as above; the caller gives them up.
+            unsafe { Self::free_batch(heap, &batch[..n]) };
+        }
+    }
+
+    /// Frees held blocks of this arena into its heap through `Heap::free_many`.
+    ///
+    /// # Safety
+    /// The blocks are live blocks of `heap`'s arena that the caller gives up.
+    pub unsafe fn free_batch(heap: &mut H, batch: &[usize]) {
+        // SAFETY: forwarded from the caller.
+        if let Err((block, misuse)) = unsafe { heap.free_many(batch) } {
+            diag::misuse("free", misuse.describe(), block);
         }
     }
 
@@ -106,21 +153,37 @@ impl<H: Heap> Arena<H> {
     /// # Safety
     /// Every block of the chain is a live block of this arena that the caller gives up.
     pub unsafe fn free_remote_chain(&self, first: usize, last: usize) {
-        let mut head = self.remote.load(Ordering::Relaxed);
+        let mut head = self.remote.head.load(Ordering::Relaxed);
         loop {
             // SAFETY: the blocks are the caller's to give up; the last one's first words
             // become the link to the list's old head and the key that marks it freed.
             unsafe { freed::link(last, head) };
-            match self.remote.compare_exchange_weak(
+            match self.remote.head.compare_exchange_weak(
                 head,
                 first,
                 Ordering::Release,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return,
+                Ok(_) => break,
                 Err(now) => head = now,
             }
         }
+        // No thread lives here (its threads exited or moved): no one would lock the arena
+        // soon, and the list would keep its blocks, and their regions, from the heap. The
+        // pusher drains it when the lock is free; otherwise the holder drains it anyway.
+        if self.remote.homed.load(Ordering::Relaxed) == 0 {
+            drop(self.try_lock());
+        }
+    }
+
+    /// Counts a thread in (`+1`) or out (`-1`) of this arena's homed threads.
+    fn home_count(&self, delta: i32) {
+        self.remote.homed.fetch_add(delta as u32, Ordering::Relaxed);
+    }
+
+    /// How many threads have this arena as their home.
+    fn homed(&self) -> u32 {
+        self.remote.homed.load(Ordering::Relaxed)
     }
 }
 
@@ -147,6 +210,9 @@ pub struct Arenas<H> {
     opened: AtomicU32,
     /// Serialises opening an arena against the fork handlers and `each`.
     opening: RawLock,
+    /// Bit `i`: arena `i`'s last thread left and its free pages are still to go back
+    /// (`trim_idle`). Read on refills and flushes: one load while no bit is set.
+    idle: AtomicU32,
     /// The spare-region limit every arena applies (mallopt M_TRIM_THRESHOLD, M_TOP_PAD),
     /// plus one; 0 while unset (the table stays all zero bytes). Kept here so that an arena
     /// opened later gets the same limit as the rest.
@@ -165,6 +231,7 @@ impl<H: Heap> Arenas<H> {
             limit: AtomicUsize::new(0),
             opened: AtomicU32::new(0),
             opening: RawLock::new(),
+            idle: AtomicU32::new(0),
             spare_limit_plus_one: AtomicUsize::new(0),
         }
     }
@@ -237,23 +304,121 @@ impl<H: Heap> Arenas<H> {
     }
 
     /// Locks the arena `*home`, or, when another thread holds it, the first arena that can be
-    /// locked at once, which becomes `*home`. Waits only when every arena is busy.
-    pub fn lock_home(&self, home: &mut usize) -> Guard<'_, H> {
+    /// locked at once and where fewer threads live, which becomes `*home`. Waits when there
+    /// is none. `counted`: the caller is counted in its home's threads (a thread with a
+    /// cache, see `adopt`), and a move carries the count along.
+    ///
+    /// A thread moves only to where it leaves the threads better spread: a lock held a moment
+    /// by a thread that lives elsewhere (one draining an arena its last thread left) made a
+    /// thread that had the arena to itself move to a fresh one, whose regions it then filled
+    /// while its old home's free memory lay idle.
+    pub fn lock_home(&self, home: &mut usize, counted: bool) -> Guard<'_, H> {
         let count = self.count();
         let start = *home % count;
         if let Some(heap) = self.open(start).try_lock() {
-            *home = start;
+            self.moved(home, start, counted);
             return heap;
         }
+        // The threads living at home besides this one: a move must leave the arena it goes
+        // to with no more than that.
+        let here = self.arenas[start].homed().saturating_sub(counted as u32);
         for step in 1..count {
             let index = (start + step) % count;
+            if self.arenas[index].homed() >= here {
+                continue;
+            }
             if let Some(heap) = self.open(index).try_lock() {
-                *home = index;
+                self.moved(home, index, counted);
                 return heap;
             }
         }
-        *home = start;
+        self.moved(home, start, counted);
         self.arenas[start].lock()
+    }
+
+    /// `*home` becomes `index`, the count of homed threads following a counted thread.
+    #[inline]
+    fn moved(&self, home: &mut usize, index: usize, counted: bool) {
+        if counted && *home != index {
+            self.arenas[*home % MAX_ARENAS].home_count(-1);
+            self.arenas[index].home_count(1);
+        }
+        *home = index;
+    }
+
+    /// The home of a new thread's cache, counted in: the arena fewest threads live in, the
+    /// lowest on ties. Threads that start after others exited take the arenas those left,
+    /// whose free memory they reuse (taking arenas in turn spread a process that starts
+    /// threads in rounds over every arena, each keeping regions of its own).
+    pub fn adopt(&self) -> usize {
+        let count = self.count();
+        let mut best = 0;
+        for index in 1..count {
+            if self.arenas[index].homed() < self.arenas[best].homed() {
+                best = index;
+            }
+        }
+        self.arenas[best].home_count(1);
+        // Its free pages are in use again: no trim pending.
+        self.idle.fetch_and(!(1 << best), Ordering::Relaxed);
+        best
+    }
+
+    /// A thread counted in `home` exits: counted out. The arena is locked once, which drains
+    /// its remote list: with no thread left there, nobody else might. If it was the last
+    /// thread there, the arena's free pages go back to the OS after a delay (`trim_idle`),
+    /// unless a new thread takes the arena first.
+    pub fn leave(&self, home: usize) {
+        let index = home % MAX_ARENAS;
+        let arena = &self.arenas[index];
+        arena.home_count(-1);
+        drop(arena.lock());
+        if arena.homed() == 0 {
+            arena
+                .remote
+                .left_at
+                .store(os::coarse_ms(), Ordering::Relaxed);
+            self.idle.fetch_or(1 << index, Ordering::Relaxed);
+        }
+    }
+
+    /// Gives back the free pages of the arenas no thread has lived in for a while (see
+    /// `leave`); called on the slow paths of every thread, so that the memory of exited
+    /// threads returns without a thread of the allocator's own. One load while none waits.
+    #[inline]
+    pub fn trim_idle(&self) {
+        if self.idle.load(Ordering::Relaxed) != 0 {
+            self.trim_idle_slow();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn trim_idle_slow(&self) {
+        let now = os::coarse_ms();
+        let mut idle = self.idle.load(Ordering::Relaxed);
+        while idle != 0 {
+            let index = idle.trailing_zeros() as usize;
+            idle &= idle - 1;
+            let arena = &self.arenas[index];
+            if arena.homed() != 0 {
+                // Taken again meanwhile.
+                self.idle.fetch_and(!(1 << index), Ordering::Relaxed);
+                continue;
+            }
+            let left = arena.remote.left_at.load(Ordering::Relaxed);
+            // The delay (`trim_delay_ms`, 100 ms unless set) is long enough that threads
+            // started in rounds, each taking the arena the last one left, reuse its pages
+            // instead of faulting them in again.
+            if now.saturating_sub(left) < options::trim_delay_ms() {
+                continue;
+            }
+            // Busy: a thread draining it; the next slow path tries again.
+            if let Some(mut heap) = arena.try_lock() {
+                self.idle.fetch_and(!(1 << index), Ordering::Relaxed);
+                heap.trim();
+            }
+        }
     }
 
     /// Runs `f` on every opened arena's heap in turn, each under its lock (the others are
@@ -313,6 +478,22 @@ impl<H: Heap> Arenas<H> {
             }
         }
         self.opening.unlock();
+    }
+
+    /// fork, child: only the forking thread is left, homed in `home` (None: it has no
+    /// cache). The other threads' counts would keep their arenas from ever being drained
+    /// by the pushers or trimmed: those arenas are now idle, trimmed after the delay.
+    pub fn reset_homes_in_child(&self, home: Option<u8>) {
+        let opened = self.opened.load(Ordering::Relaxed);
+        let now = os::coarse_ms();
+        for (index, arena) in self.arenas.iter().enumerate() {
+            let here = home.is_some_and(|home| home as usize == index);
+            arena.remote.homed.store(here as u32, Ordering::Relaxed);
+            if !here && opened & (1 << index) != 0 {
+                arena.remote.left_at.store(now, Ordering::Relaxed);
+                self.idle.fetch_or(1 << index, Ordering::Relaxed);
+            }
+        }
     }
 
     /// fork, child: the locks `lock_all` took belong to this thread, the only one left.

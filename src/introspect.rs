@@ -174,8 +174,9 @@ pub struct BestbuddyStats {
     /// Resident bytes of the process now, and the most there have been.
     pub rss: u64,
     pub rss_peak: u64,
-    /// Bytes of free pages inside the heap that malloc_trim gave back to the OS
-    /// (MADV_DONTNEED), added at every trim: pages trimmed twice count twice.
+    /// Bytes of free pages inside the heap given back to the OS (MADV_DONTNEED) by
+    /// malloc_trim and by the trim of an arena whose last thread exited (after the
+    /// `trim_delay_ms` option). Added at every trim: pages trimmed twice count twice.
     pub trimmed_bytes: u64,
 }
 
@@ -421,7 +422,7 @@ pub fn print_stats() {
             l.str("free pages given back by ")
                 .grouped(s.trims)
                 .str(plural(s.trims, " malloc_trim call", " malloc_trim calls"))
-                .str(" (each counts its own)");
+                .str(" and idle arenas (each counts its own)");
         },
     );
     let mut calls = Line::new();

@@ -327,7 +327,7 @@ pub const TCACHE_BYTES_DEFAULT: usize = 8 << 10;
 const TCACHE_BYTES_MAX: usize = 1 << 30;
 static TCACHE_BYTES: AtomicUsize = AtomicUsize::new(TCACHE_BYTES_DEFAULT);
 
-/// The idle-arena trim delay's default, in milliseconds (arena.rs's `IDLE_TRIM_DELAY_MS`).
+/// The idle-arena trim delay's default, in milliseconds (`Arenas::trim_idle`).
 pub const TRIM_DELAY_MS_DEFAULT: u64 = 100;
 static TRIM_DELAY_MS: AtomicU64 = AtomicU64::new(TRIM_DELAY_MS_DEFAULT);
 
@@ -358,8 +358,7 @@ pub fn tcache_scale(bytes: usize) -> usize {
 }
 
 /// `trim_delay_ms`: how long an arena no thread lives in keeps its free pages before they go
-/// back to the OS. arena.rs's idle trim (issue 16's `IDLE_TRIM_DELAY_MS`) should read this
-/// instead of its constant.
+/// back to the OS (`Arenas::trim_idle`).
 pub fn trim_delay_ms() -> u64 {
     TRIM_DELAY_MS.load(Ordering::Relaxed)
 }

@@ -121,6 +121,19 @@ pub unsafe fn remap_to(from: *mut u8, old_len: usize, to: *mut u8, new_len: usiz
     })
 }
 
+/// Milliseconds of `CLOCK_MONOTONIC_COARSE` (the vDSO's: no system call, the last tick's
+/// time), for delays that need no precision.
+pub fn coarse_ms() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec; CLOCK_MONOTONIC_COARSE exists on every
+    // kernel this library runs on (2.6.32 on); on failure the zeroed time is read.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+}
+
 /// Runs `f` and leaves the thread's errno as it was before: for system calls whose failure
 /// the allocator handles itself, so that a call that succeeds does not report it.
 #[inline]

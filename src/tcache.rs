@@ -22,7 +22,7 @@
 use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 
-use crate::arena::Arenas;
+use crate::arena::{Arena, Arenas};
 use crate::chunkmap::{self, MAX_ARENAS};
 use crate::counters::{Counter, Counters, Totals};
 use crate::freed;
@@ -40,6 +40,9 @@ const BIN_MAX: u32 = 64;
 /// How far a bin that keeps missing or overflowing may grow (`grow`), in bytes and blocks.
 const BIN_GROWN_BYTES: usize = 32 << 10;
 const BIN_GROWN_MAX: u32 = 256;
+/// A bin's limit when its thread starts; it doubles, up to `grown_limit`, each time the bin
+/// misses or overflows (see `grow`).
+const BIN_START: u32 = 4;
 
 unsafe extern "C" {
     /// csrc/tls.c: zero bytes, which every thread's slot points at until it has a cache
@@ -210,8 +213,6 @@ static SHARED: Counters = Counters::new();
 /// The pthread key whose destructor returns a thread's cache; valid once KEY_READY is set.
 static KEY: AtomicUsize = AtomicUsize::new(0);
 static KEY_READY: AtomicBool = AtomicBool::new(false);
-/// Hands out home arenas to new threads in turn.
-static NEXT_HOME: AtomicUsize = AtomicUsize::new(0);
 /// Cleared by mallopt(M_PERTURB) and by the `check` option: frees then bypass the caches so
 /// that every block gets filled or checked. Free's fast path does not read it: each thread
 /// follows it on its slow paths (`follow_enabled`) by setting its bins' limits to 0, so a
@@ -452,8 +453,19 @@ unsafe fn cacheable_by<H: Heap>(
 /// `p` is what the program passed to free.
 #[cold]
 pub unsafe fn cache_free<H: Heap>(arenas: &Arenas<H>, p: *mut u8, call: &str) -> bool {
-    let Some(tc) = slow_cache() else {
-        return false;
+    let tc = match slow_cache() {
+        Some(tc) => tc,
+        // A thread that frees before it allocates (a consumer of blocks others made) gets
+        // its cache here: otherwise each of its frees would lock the block's arena, or push
+        // the block alone on its remote list, instead of going back in chains.
+        None if chunkmap::is_region(p as usize) && ENABLED.load(Ordering::Relaxed) => {
+            let tc = create(arenas);
+            if tc.is_null() {
+                return false;
+            }
+            tc
+        }
+        None => return false,
     };
     // SAFETY: tc is this thread's cache.
     if !unsafe { follow_enabled(arenas, tc) } {
@@ -480,6 +492,7 @@ pub unsafe fn cache_free<H: Heap>(arenas: &Arenas<H>, p: *mut u8, call: &str) ->
         }
         if bin.room() == 0 {
             flush(arenas, home, bin, bin.count() / 2, counters);
+            arenas.trim_idle();
         }
         freed::link_keyed(p, bin.head, key);
         bin.head = p;
@@ -541,14 +554,87 @@ fn flush<H: Heap>(arenas: &Arenas<H>, home: usize, bin: &mut Bin, n: u32, counte
 }
 
 /// Locks this thread's home arena (arena 0 for a thread without a cache), moving home to a
-/// free arena when it is busy.
+/// free arena when it is busy. A cache first takes the blocks that other threads freed for
+/// its home (`collect_remote`).
 pub fn lock_home<H: Heap>(arenas: &Arenas<H>) -> Guard<'_, H> {
     let tc = current();
     if tc.is_null() {
-        return arenas.lock_home(&mut 0);
+        return arenas.lock_home(&mut 0, false);
     }
     // SAFETY: tc is this thread's cache.
-    arenas.lock_home(unsafe { &mut (*tc).home })
+    unsafe {
+        match collect_remote(arenas, tc) {
+            Some(heap) => heap,
+            None => arenas.lock_home(&mut (*tc).home, true),
+        }
+    }
+}
+
+/// Takes the blocks other threads freed for this thread's home arena (its remote list, in
+/// one swap, without the lock) and keeps in the cache's bins those that fit: the next
+/// allocations of their sizes reuse them without a trip through the heap. Without this, the
+/// owner of blocks freed elsewhere (a producer whose blocks a consumer frees) freed each
+/// one into its heap under the lock and carved it again for the next refill. The rest is
+/// freed into the home's heap in the same pass, in batches, under its lock, which is then
+/// returned still held (None: nothing was left over, the lock was not taken).
+///
+/// # Safety
+/// `tc` is this thread's cache.
+unsafe fn collect_remote<'a, H: Heap>(
+    arenas: &'a Arenas<H>,
+    tc: *mut ThreadCache,
+) -> Option<Guard<'a, H>> {
+    const BATCH: usize = 64;
+    // SAFETY: tc is this thread's cache.
+    let arena = arenas.get(unsafe { (*tc).home } as u8);
+    let mut p = arena.take_remote();
+    if p == 0 {
+        return None;
+    }
+    let keep = ENABLED.load(Ordering::Relaxed);
+    let mut heap: Option<Guard<'a, H>> = None;
+    let mut batch = [0usize; BATCH];
+    let mut n = 0;
+    while p != 0 {
+        // SAFETY: the list was the home's remote list, ours since the swap: live blocks of
+        // that arena linked with `freed::link`, each proven a live block when pushed.
+        unsafe {
+            let next = freed::next(p, "free");
+            let bin = match H::peek_class(p as *mut u8) {
+                Some(class) if keep => Some(&mut (*tc).bins[class]),
+                _ => None,
+            };
+            match bin {
+                Some(bin) if bin.room() > 0 => {
+                    freed::link(p, bin.head);
+                    bin.head = p;
+                    bin.set_room(bin.room() - 1);
+                }
+                _ => {
+                    batch[n] = p;
+                    n += 1;
+                    if n == BATCH {
+                        // The home's own lock, not `lock_home`'s: the blocks are its.
+                        Arena::<H>::free_batch(heap.get_or_insert_with(|| arena.lock()), &batch);
+                        n = 0;
+                    }
+                }
+            }
+            p = next;
+        }
+    }
+    if n != 0 {
+        // SAFETY: as above.
+        unsafe { Arena::<H>::free_batch(heap.get_or_insert_with(|| arena.lock()), &batch[..n]) };
+    }
+    heap
+}
+
+/// This thread's home arena, if it has a cache.
+pub fn home() -> Option<u8> {
+    let tc = current();
+    // SAFETY: tc is this thread's cache.
+    (!tc.is_null()).then(|| unsafe { (*tc).home as u8 })
 }
 
 /// The slow path of a cached allocation: sets the thread's cache up if needed, refills the
@@ -581,15 +667,33 @@ pub fn refill<H: Heap>(arenas: &Arenas<H>, class: usize) -> *mut u8 {
     if !unsafe { follow_enabled(arenas, tc) } {
         return ptr::null_mut();
     }
+    arenas.trim_idle();
     let size = H::class_size(class);
     // SAFETY: tc is this thread's cache.
     unsafe {
-        let (home, bin) = (&mut (*tc).home, &mut (*tc).bins[class]);
+        let held = collect_remote(arenas, tc);
+        let bin = &mut (*tc).bins[class];
         grow::<H>(bin, class);
+        let want = bin.limit() / 2;
+        // Served by what other threads gave back, without the lock unless some was left
+        // over, when that is half a refill's worth or more. Fewer (a consumer's chains of
+        // other sizes came back) are topped up from the heap: a bin that took whatever
+        // trickled back missed again a few allocations later, and each miss swapped the
+        // remote list's line away from the threads pushing to it.
+        if bin.count() >= want.div_ceil(2) {
+            (*tc).counters.bump(Counter::CacheMisses, 1);
+            return take_cached(tc, class);
+        }
+        let mut heap = match held {
+            Some(heap) => heap,
+            None => arenas.lock_home(&mut (*tc).home, true),
+        };
         let mut fresh = [0usize; BIN_GROWN_MAX as usize / 2];
-        let want = (bin.limit() / 2) as usize;
+        // At most `want` in the bin afterwards, within its limit.
+        let room = (want - bin.count()) as usize;
         // The lock is held for the call.
-        let got = arenas.lock_home(home).alloc_many(size, &mut fresh[..want]);
+        let got = heap.alloc_many(size, &mut fresh[..room]);
+        drop(heap);
         for &p in &fresh[..got] {
             // A fresh block of at least 16 bytes, which the program does not hold.
             freed::link(p, bin.head);
@@ -601,18 +705,19 @@ pub fn refill<H: Heap>(arenas: &Arenas<H>, class: usize) -> *mut u8 {
     }
 }
 
-/// Makes this thread's cache, in the arena that becomes its home (taken in turn, so threads
-/// spread over the arenas). Null when the thread is exiting or the exit hook is not
+/// Makes this thread's cache, in the arena that becomes its home (the one fewest threads
+/// live in, `Arenas::adopt`). Null when the thread is exiting or the exit hook is not
 /// registered yet (the cache could never be returned).
 fn create<H: Heap>(arenas: &Arenas<H>) -> *mut ThreadCache {
     if tls_get() == exiting_mark() || !KEY_READY.load(Ordering::Acquire) {
         return ptr::null_mut();
     }
-    let mut home = NEXT_HOME.fetch_add(1, Ordering::Relaxed) % arenas.count();
+    let mut home = arenas.adopt();
     let size = core::mem::size_of::<ThreadCache>();
     // SAFETY: the lock is held for the call.
-    let tc = unsafe { arenas.lock_home(&mut home).alloc(size, 64) } as *mut ThreadCache;
+    let tc = unsafe { arenas.lock_home(&mut home, true).alloc(size, 64) } as *mut ThreadCache;
     if tc.is_null() {
+        arenas.leave(home);
         return tc;
     }
     // SAFETY: tc is a fresh block of the cache's size and alignment; the key is valid.
@@ -635,6 +740,7 @@ fn create<H: Heap>(arenas: &Arenas<H>) -> *mut ThreadCache {
             // Without the exit hook the cache could never be returned: do without one.
             tls_set(no_cache());
             free_cache(arenas, tc);
+            arenas.leave(home);
             return ptr::null_mut();
         }
         follow_enabled(arenas, tc);
@@ -673,18 +779,21 @@ fn grown_limit<H: Heap>(class: usize) -> u32 {
     }
 }
 
-/// Lets a bin that ran empty or full hold half as many blocks again, up to `grown_limit`:
-/// a bin's count wanders like a random walk between its ends, where the refills and
-/// flushes are, so a bin twice as deep reaches them about a quarter as often. Only the
-/// classes a thread keeps missing or overflowing grow, so what the caches hold grows with
-/// those alone. A bin with caching off (limit 0) stays off.
+/// Lets a bin that ran empty or full hold twice as many blocks, up to `grown_limit`. Bins
+/// start small (`BIN_START`), so that a thread pins, in the sizes it uses seldom, a few
+/// blocks rather than a refill's worth of each (a thread making blocks of a hundred sizes
+/// once each held kilobytes of every one); and a bin's count wanders like a random walk
+/// between its ends, where the refills and flushes are, so a bin twice as deep reaches them
+/// about a quarter as often. Only the classes a thread keeps missing or overflowing grow,
+/// so what the caches hold grows with those alone. A bin with caching off (limit 0) stays
+/// off.
 fn grow<H: Heap>(bin: &Bin, class: usize) {
     let limit = bin.limit();
     let max = grown_limit::<H>(class);
     if limit == 0 || limit >= max {
         return;
     }
-    let grown = (limit + limit / 2).min(max);
+    let grown = (limit * 2).min(max);
     bin.limit.store(grown, Ordering::Relaxed);
     bin.set_room(bin.room() + (grown - limit));
 }
@@ -707,7 +816,11 @@ unsafe fn follow_enabled<H: Heap>(arenas: &Arenas<H>, tc: *mut ThreadCache) -> b
                 if bin.count() > 0 {
                     flush(arenas, home, bin, bin.count(), counters);
                 }
-                let limit = if on { natural_limit::<H>(class) } else { 0 };
+                let limit = if on {
+                    natural_limit::<H>(class).min(BIN_START)
+                } else {
+                    0
+                };
                 bin.limit.store(limit, Ordering::Relaxed);
                 bin.set_room(limit);
             }
@@ -841,6 +954,7 @@ pub unsafe fn drain<H: Heap>(arenas: &Arenas<H>, tc: *mut ThreadCache, exiting: 
         if exiting {
             unregister(tc);
             free_cache(arenas, tc);
+            arenas.leave(home);
         } else {
             follow_enabled(arenas, tc);
         }

@@ -83,6 +83,7 @@ pub(super) extern "C" fn child() {
     chunkmap::LEAF_LOCK.reset_in_child();
     large::fork_child();
     ARENAS.reset_all_in_child(locked);
+    ARENAS.reset_homes_in_child(tcache::home());
     // SAFETY: the child's only thread held it; glibc resets it too, before this handler.
     unsafe { _IO_list_resetlock() };
 }

@@ -299,6 +299,21 @@ unsafe fn free_uncached(p: *mut u8, call: &str) {
     // In each arm below, the chunk map said p's chunk is a region of that arena, or a large
     // block's; the heap or `large` validates p itself.
     let result = match home {
+        // Another thread's arena (this thread lives elsewhere): the block goes on its remote
+        // list without waiting, and its owner frees it with the rest of the list when it next
+        // locks its heap. Locking it here took the owner's lock line and heap metadata from
+        // the thread working there, which then waited for them back.
+        Home::Heap(arena)
+            if tcache::home().is_some_and(|home| home != arena)
+                // SAFETY: the chunk map says p is in a region; peek_live reads only what a
+                // region keeps mapped.
+                && unsafe { ActiveHeap::peek_live(p) } =>
+        {
+            // SAFETY: p is a live block of that arena, given up by the program.
+            unsafe { ARENAS.get(arena).free_remote(p) };
+            count(Counter::RemoteFrees);
+            Ok(())
+        }
         Home::Heap(arena) => match ARENAS.get(arena).try_lock() {
             // SAFETY: see above.
             Some(mut heap) => unsafe { heap.free(p) },

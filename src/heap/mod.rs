@@ -161,7 +161,7 @@ pub struct HeapStats {
     pub spare: usize,
     /// Bytes of regions given back to the OS (unmapped).
     pub returned: usize,
-    /// Bytes of free pages malloc_trim gave back (MADV_DONTNEED), counted at every trim.
+    /// Bytes of free pages trimmed (MADV_DONTNEED; malloc_trim, idle arenas), at every trim.
     pub decommitted: usize,
 }
 
