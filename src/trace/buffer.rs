@@ -208,11 +208,39 @@ pub unsafe fn write_as_is(buf: *mut Buffer) -> bool {
     // the committed bytes only in a flush, under it too.
     unsafe {
         (*buf).lock.lock();
-        let committed = (*buf).committed.load(Ordering::Acquire);
-        let records = (committed >> 32) as u32;
-        let ok = records == 0 || write_records(buf, records, committed as u32 as usize);
+        let ok = write_committed(buf);
         (*buf).lock.unlock();
         ok
+    }
+}
+
+/// As `write_as_is`, if the buffer's lock is free at once (the trace's end on an abort, which
+/// must not wait); false if it was not, or the write failed.
+///
+/// # Safety
+/// As for `write_as_is`.
+pub unsafe fn try_write_as_is(buf: *mut Buffer) -> bool {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        if !(*buf).lock.try_lock() {
+            return false;
+        }
+        let ok = write_committed(buf);
+        (*buf).lock.unlock();
+        ok
+    }
+}
+
+/// Writes the records committed so far in `buf` as one chunk.
+///
+/// # Safety
+/// `buf` is a registered buffer whose lock the caller holds.
+unsafe fn write_committed(buf: *mut Buffer) -> bool {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        let committed = (*buf).committed.load(Ordering::Acquire);
+        let records = (committed >> 32) as u32;
+        records == 0 || write_records(buf, records, committed as u32 as usize)
     }
 }
 

@@ -80,7 +80,7 @@ pub fn start(path: &[u8], heap: u8, live_blocks: LiveBlocks) {
         HEAP.store(heap, Ordering::Relaxed);
         // A misuse that aborts the program ends the trace first: the calls that led to it
         // are what its message sends the reader to the trace for.
-        crate::diag::set_before_abort(finish);
+        crate::diag::set_before_abort(finish_on_abort);
         LIVE_BLOCKS.store(live_blocks as usize, Ordering::Relaxed);
         // Before the state says ON, which publishes the clock to the recording threads.
         clock::calibrate();
@@ -144,6 +144,33 @@ pub fn finish() {
             if buf != own {
                 // SAFETY: a registered buffer, kept mapped by the registry's lock.
                 unsafe { buffer::write_as_is(buf) };
+            }
+        });
+        buffer::write_end(now());
+    });
+}
+
+/// The end of the trace when a misuse aborts the process (`diag`'s hook): as `finish`, but
+/// without waiting for a lock. The abort may come with an arena lock held, while a forking
+/// thread holds the registry's lock and waits for that arena's: so the other threads'
+/// buffers are written only if the registry's lock and each buffer's are free at once.
+/// This thread's own buffer, which holds the calls that led to the misuse, is written
+/// whatever happens to the others.
+pub fn finish_on_abort() {
+    os::keeping_errno(|| {
+        if !is_on() || FINISHED.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let own = threads::existing();
+        if !own.is_null() {
+            // SAFETY: this thread's own buffer; its lock is taken only by this thread and
+            // by writers of other threads' buffers, who hold no arena lock meanwhile.
+            unsafe { buffer::flush(own) };
+        }
+        threads::try_each_registered(|buf| {
+            if buf != own {
+                // SAFETY: a registered buffer, kept mapped by the registry's lock.
+                unsafe { buffer::try_write_as_is(buf) };
             }
         });
         buffer::write_end(now());

@@ -249,6 +249,26 @@ pub fn each_registered(mut f: impl FnMut(*mut Buffer)) {
     REGISTRY.lock.unlock();
 }
 
+/// As `each_registered`, if the registry's lock is free at once; false (and `f` not run)
+/// if it is not. For the trace's end on an abort, which must not wait: the thread holding
+/// the lock may be waiting for one the aborting thread holds (fork's prepare takes this
+/// lock, then every arena's).
+pub fn try_each_registered(mut f: impl FnMut(*mut Buffer)) -> bool {
+    if !REGISTRY.lock.try_lock() {
+        return false;
+    }
+    // SAFETY: the lock is held; registered buffers stay mapped while it is.
+    unsafe {
+        let mut buf = *REGISTRY.head.get();
+        while !buf.is_null() {
+            f(buf);
+            buf = (*buf).next;
+        }
+    }
+    REGISTRY.lock.unlock();
+    true
+}
+
 /// fork, prepare (when it locks at all): no buffer is registered or unregistered across
 /// the fork.
 pub fn fork_prepare() {
