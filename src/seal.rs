@@ -13,18 +13,20 @@
 //!   the next block's header changes the word; the seal no longer matches, and the next call
 //!   that reads the header reports it.
 //!
-//! The secrets come from the 16 random bytes the kernel gives every process (AT_RANDOM). They
-//! are set first thing in the allocator's initialisation (`init`), before any heap memory
-//! exists, and never change; a thread that calls in while another initialises sets them
-//! itself (the same values: they are derived from AT_RANDOM), see `global::init`. Code that drives a heap without that initialisation (the unit
-//! tests, the fuzz targets) seals with zero secrets throughout, which is consistent too.
+//! The link and cache secrets come from the 16 random bytes the kernel gives every process
+//! (AT_RANDOM), the header seal's multipliers from getrandom(2) (AT_RANDOM's if the call
+//! fails). They are set first thing in the allocator's initialisation (`init`), before any
+//! heap memory exists, and never change; a thread that calls in while another initialises
+//! sets them itself and ends with the same values (see `init` and `global::init`). Code
+//! that drives a heap without that initialisation (the unit tests, the fuzz targets) seals
+//! with zero secrets and the public multipliers throughout, which is consistent too.
 //! The crate feature `unhardened` turns sealing off (links stored plain, no seal) and,
 //! with it, every check that relies on metadata being intact ([`HARDENED`] is false): the
 //! back-link check of buddy's lists, best fit's footer check, the header check on free.
 //! It exists to measure what the hardening costs.
 
 use core::sync::atomic::AtomicUsize;
-use core::sync::atomic::Ordering::Relaxed;
+use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 
 /// Multiplier that spreads every bit of its operand into the high bits of the product.
 const MIX: usize = 0x9E37_79B9_7F4A_7C15;
@@ -49,9 +51,10 @@ static SECRETS: Secrets = Secrets {
 /// Whether links and headers are sealed in this build.
 pub const HARDENED: bool = cfg!(not(feature = "unhardened"));
 
-/// Sets the secrets from AT_RANDOM (or fixed values if the kernel gave none), before the
-/// first heap operation of the process. Idempotent, and safe to run on several threads at
-/// once: every run stores the same values.
+/// Sets the secrets from AT_RANDOM (or fixed values if the kernel gave none) and, for the
+/// header seal, from getrandom(2), before the first heap operation of the process.
+/// Idempotent, and safe to run on several threads at once: every run ends with the same
+/// values stored.
 pub fn init() {
     // SAFETY: getauxval needs no initialisation; AT_RANDOM points at 16 random bytes.
     let (a, b) = unsafe {
@@ -62,14 +65,43 @@ pub fn init() {
             (random.read_unaligned(), random.add(1).read_unaligned())
         }
     };
-    SECRETS
+    // The header multipliers take bits of their own: derived from AT_RANDOM like the two
+    // secrets below, they could be worked out by a program that reads one freed block in a
+    // thread cache (its key and its link give both), which could then forge headers. Two
+    // threads initialising at once draw different values: the first to store its own wins,
+    // the other adopts it, and the size multiplier is derived from the address one, so that
+    // both store the same.
+    let drawn = fresh_random().unwrap_or(b.wrapping_mul(MIX) ^ a) | 1;
+    let address = match SECRETS
         .header_address
-        .store((b.wrapping_mul(MIX) ^ a) | 1, Relaxed);
+        .compare_exchange(MIX, drawn, AcqRel, Acquire)
+    {
+        Ok(_) => drawn,
+        Err(stored) => stored,
+    };
     SECRETS
         .header_size
-        .store((a.wrapping_mul(MIX2) ^ b) | 1, Relaxed);
+        .store(address.rotate_left(29).wrapping_mul(MIX2) ^ MIX | 1, Relaxed);
     SECRETS.cache.store(a, Relaxed);
     SECRETS.link.store(b, Relaxed);
+}
+
+/// Eight bytes from getrandom(2), without waiting, or `None` (a kernel without the call, a
+/// sandbox that forbids it, entropy not ready this early in boot). errno is left as it was.
+fn fresh_random() -> Option<usize> {
+    let mut word = 0usize;
+    let got = crate::os::keeping_errno(|| {
+        // SAFETY: the kernel writes at most 8 bytes into `word`.
+        unsafe {
+            libc::syscall(
+                libc::SYS_getrandom,
+                &mut word as *mut usize,
+                core::mem::size_of::<usize>(),
+                libc::GRND_NONBLOCK,
+            )
+        }
+    });
+    (got == core::mem::size_of::<usize>() as libc::c_long).then_some(word)
 }
 
 /// The secret a cached block's second word is keyed with (see tcache.rs).
