@@ -23,7 +23,7 @@ LAYERS = [
     ["heap"],
     ["chunkmap", "options", "trace"],
     ["seal", "sync", "counters"],
-    ["os", "diag"],
+    ["os", "diag", "valgrind"],
 ]
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
