@@ -23,7 +23,8 @@ LAYERS = [
     ["heap"],
     ["chunkmap", "options", "trace"],
     ["seal", "sync", "counters"],
-    ["os", "diag", "valgrind"],
+    ["os", "diag"],
+    ["valgrind"],
 ]
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
