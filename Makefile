@@ -24,7 +24,7 @@ MAJOR := $(firstword $(subst ., ,$(VERSION)))
 SONAME := libbestbuddy.so.$(MAJOR)
 SONAME_BUDDY := libbestbuddy-buddy.so.$(MAJOR)
 
-.PHONY: all install uninstall check-install bestfit buddy trace-tool tool insight check-trace check-tool check-report report-sample unhardened check layers test-rust test-rust-alloc clippy header-drift c-tests real-tests check-real stress stress-quick demo bench bench-quick bench-callgrind bench-hardening fuzz fuzz-cmin clean
+.PHONY: all install uninstall check-install bestfit buddy trace-tool tool insight check-trace check-tool check-report report-sample unhardened valgrind-libs check-valgrind check layers test-rust test-rust-alloc clippy header-drift c-tests real-tests check-real stress stress-quick demo bench bench-quick bench-callgrind bench-hardening fuzz fuzz-cmin clean
 
 all: bestfit buddy trace-tool tool
 
@@ -76,6 +76,22 @@ unhardened:
 	@$(MAKE) --no-print-directory install-out NAME=unhardened-bestfit
 	$(BUILD_LIBS) --no-default-features --features buddy,unhardened
 	@$(MAKE) --no-print-directory install-out NAME=unhardened-buddy
+
+# Both heaps telling valgrind's memcheck about every block (feature `valgrind`,
+# src/valgrind.rs): for `make check-valgrind` and for running a program under memcheck
+# (README, "Under valgrind"). Built as `unhardened` is, into folders of their own.
+valgrind-libs:
+	$(BUILD_LIBS) --features valgrind
+	@$(MAKE) --no-print-directory install-out NAME=valgrind-bestfit
+	$(BUILD_LIBS) --no-default-features --features buddy,valgrind
+	@$(MAKE) --no-print-directory install-out NAME=valgrind-buddy
+
+# Small C programs under memcheck, static and preloaded, on both heaps: a leak, a use after
+# free, an overflow, an uninitialised read, a clean run, a double free (tests/valgrind/run.sh
+# says what each must report). Installs valgrind with apt-get when missing (as root).
+check-valgrind: valgrind-libs
+	bash tests/valgrind/run.sh $(OUT)/valgrind-bestfit best-fit
+	bash tests/valgrind/run.sh $(OUT)/valgrind-buddy buddy
 
 # Each file is copied beside its destination and renamed over it: a program running with
 # the old library preloaded keeps its mapping (cp over it in place killed such a program
@@ -155,7 +171,7 @@ uninstall:
 check-install: all
 	bash tests/install/run.sh
 
-check: all layers header-drift check-install clippy test-rust test-rust-alloc check-trace check-tool check-report c-tests real-tests stress-quick
+check: all layers header-drift check-install clippy test-rust test-rust-alloc check-trace check-tool check-report c-tests check-valgrind real-tests stress-quick
 	@echo "make check: all passed"
 
 # Every import in src/ goes down the layers of docs/ARCHITECTURE.md (tools/check-layers.py).
@@ -171,12 +187,13 @@ header-drift: all
 
 # The crate for Rust programs with its tests and example, then the C library's build
 # (`c-exports`: exports.rs and the constructor; its library alone, as a Rust program
-# cannot link it), each for both heaps.
+# cannot link it), each for both heaps; and the C library with `valgrind` (src/valgrind.rs).
 clippy:
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) clippy --all-targets --no-default-features --features buddy -- -D warnings
 	$(CARGO) clippy --lib --features c-exports -- -D warnings
 	$(CARGO) clippy --lib --no-default-features --features buddy,c-exports -- -D warnings
+	$(CARGO) clippy --lib --features c-exports,valgrind -- -D warnings
 
 # Unit tests cover both heaps in one build (both are always compiled). With `c-exports`, as
 # the C library: the test harness itself then runs on the exported malloc. Then the doc

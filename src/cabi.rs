@@ -6,6 +6,10 @@
 //! parked (`tcache.rs`), so they miss into the slow paths, which record. Each entry point
 //! counts its calls
 //! here (`counters.rs`), but malloc's and free's fast paths, which the cache counts.
+//!
+//! Here, too, memcheck learns of each block the program gets and gives back, with the
+//! sizes the program named, and the allocator's work runs with memcheck's reports off
+//! (`valgrind.rs`, feature `valgrind`; in the default build those calls are empty).
 
 use core::ffi::c_void;
 
@@ -14,6 +18,7 @@ use crate::global;
 use crate::heap::MIN_ALIGN;
 use crate::os::{self, PAGE};
 use crate::trace::{self, Kind};
+use crate::valgrind;
 
 /// glibc >= 2.30 refuses sizes above PTRDIFF_MAX, so pointer differences stay defined.
 const PTRDIFF_MAX: usize = isize::MAX as usize;
@@ -24,16 +29,28 @@ fn enomem() -> *mut c_void {
     core::ptr::null_mut()
 }
 
+/// Runs `f`, the allocator's work for a call that hands the program a block of `size` bytes
+/// (or null), quietly, then announces the block to memcheck (`zeroed`: calloc's). Without
+/// feature `valgrind`, just `f()`.
+#[inline(always)]
+fn allocating(size: usize, zeroed: bool, f: impl FnOnce() -> *mut c_void) -> *mut c_void {
+    let p = valgrind::quietly(f);
+    valgrind::malloclike(p, size, zeroed);
+    p
+}
+
 /// The cache's sizes are all far below PTRDIFF_MAX, so the size is only checked on a miss,
 /// which is a tail call: the fast path sets up no stack frame. A traced call always misses
 /// (its thread's cache is parked) and is recorded in `malloc_missed`.
 #[inline]
 pub fn malloc(size: usize) -> *mut c_void {
-    let p = global::alloc_cached(size);
-    if !p.is_null() {
-        return p.cast();
-    }
-    malloc_missed(size)
+    allocating(size, false, || {
+        let p = global::alloc_cached(size);
+        if !p.is_null() {
+            return p.cast();
+        }
+        malloc_missed(size)
+    })
 }
 
 #[inline(never)]
@@ -118,14 +135,20 @@ fn traced2(a: usize, b: usize, result: *mut c_void, kind: Kind) -> *mut c_void {
 ///
 /// The fast path is the cache's (which declines null, and every pointer while calls are
 /// traced); the rest, null included, is a tail call.
+///
+/// Memcheck hears of the free first: a block it never saw announced (or saw freed) is its
+/// "Invalid free()", before the allocator's own diagnosis stops the program.
 #[inline]
 pub unsafe fn free(p: *mut c_void) {
-    // SAFETY: forwarded from the caller.
-    if unsafe { global::free_cached(p.cast()) } {
-        return;
-    }
-    // SAFETY: forwarded from the caller.
-    unsafe { free_missed(p) }
+    valgrind::freelike(p);
+    valgrind::quietly(|| {
+        // SAFETY: forwarded from the caller.
+        if unsafe { global::free_cached(p.cast()) } {
+            return;
+        }
+        // SAFETY: forwarded from the caller.
+        unsafe { free_missed(p) }
+    })
 }
 
 /// # Safety
@@ -166,12 +189,15 @@ unsafe fn free_traced(p: *mut c_void) {
 }
 
 pub fn calloc(count: usize, size: usize) -> *mut c_void {
-    global::count(Counter::Calloc);
-    let p = calloc_untraced(count, size);
-    if trace::on() {
-        return traced2(count, size, p, Kind::Calloc);
-    }
-    p
+    // A product that overflows gives null, which memcheck is not told about.
+    allocating(count.wrapping_mul(size), true, || {
+        global::count(Counter::Calloc);
+        let p = calloc_untraced(count, size);
+        if trace::on() {
+            return traced2(count, size, p, Kind::Calloc);
+        }
+        p
+    })
 }
 
 fn calloc_untraced(count: usize, size: usize) -> *mut c_void {
@@ -192,18 +218,62 @@ fn calloc_untraced(count: usize, size: usize) -> *mut c_void {
 /// `p` is null or a pointer the program got from this allocator (anything else that lies in
 /// the allocator's memory is diagnosed; elsewhere it may fault, as with any malloc).
 pub unsafe fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
-    global::count(Counter::Realloc);
-    if trace::on() {
-        // SAFETY: forwarded from the caller.
-        return unsafe { realloc_traced(Kind::Realloc, p, &[size], Some(size)) };
-    }
     // SAFETY: forwarded from the caller.
-    let q = unsafe { realloc_untraced(p, size) };
-    // Only realloc(NULL, n) can be the first call, whose initialisation starts the trace.
-    if trace::on() {
-        trace::record(Kind::Realloc, p as usize, &[size], q as usize);
+    unsafe {
+        resizing(p, Some(size), || {
+            global::count(Counter::Realloc);
+            if trace::on() {
+                return realloc_traced(Kind::Realloc, p, &[size], Some(size));
+            }
+            let q = realloc_untraced(p, size);
+            // Only realloc(NULL, n) can be the first call, whose initialisation starts the
+            // trace.
+            if trace::on() {
+                trace::record(Kind::Realloc, p as usize, &[size], q as usize);
+            }
+            q
+        })
     }
-    q
+}
+
+/// Runs `f`, the allocator's work for realloc or reallocarray of `p` to `total` bytes
+/// (None: the size overflowed), quietly, and tells memcheck what it did: a new block
+/// (`p` null), a free (`total` 0), a resize in place; a block that moves is announced by
+/// `global::realloc`, which copies it (the copy then carries memcheck's knowledge of which
+/// bytes the program wrote). Without feature `valgrind`, just `f()`.
+///
+/// # Safety
+/// As for `realloc`.
+#[inline(always)]
+unsafe fn resizing(
+    p: *mut c_void,
+    total: Option<usize>,
+    f: impl FnOnce() -> *mut c_void,
+) -> *mut c_void {
+    #[cfg(feature = "valgrind")]
+    match total {
+        Some(total) if p.is_null() => return allocating(total, false, f),
+        Some(0) => valgrind::freelike(p),
+        Some(total) if total <= PTRDIFF_MAX => {
+            // The size memcheck knows the block by: a resize in place needs it.
+            let old = valgrind::quietly(|| {
+                // SAFETY: forwarded from the caller; misuse aborts with realloc's name, as
+                // the call below would.
+                let usable = unsafe { global::usable_size(p.cast(), "realloc") };
+                valgrind::accessible_len(p, usable)
+            });
+            let q = valgrind::quietly(f);
+            if q == p {
+                valgrind::resized_in_place(p, old, total);
+            }
+            return q;
+        }
+        // Fails: p is left as it was.
+        _ => {}
+    }
+    #[cfg(not(feature = "valgrind"))]
+    let _ = (p, total);
+    valgrind::quietly(f)
 }
 
 /// # Safety
@@ -266,28 +336,33 @@ unsafe fn realloc_traced(
 /// # Safety
 /// As for `realloc`.
 pub unsafe fn reallocarray(p: *mut c_void, count: usize, size: usize) -> *mut c_void {
-    global::count(Counter::Reallocarray);
     let total = count.checked_mul(size);
-    if trace::on() {
-        // SAFETY: forwarded from the caller.
-        return unsafe { realloc_traced(Kind::ReallocArray, p, &[count, size], total) };
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        resizing(p, total, || {
+            global::count(Counter::Reallocarray);
+            if trace::on() {
+                return realloc_traced(Kind::ReallocArray, p, &[count, size], total);
+            }
+            let q = match total {
+                Some(total) => realloc_untraced(p, total),
+                None => enomem(),
+            };
+            if trace::on() {
+                trace::record(Kind::ReallocArray, p as usize, &[count, size], q as usize);
+            }
+            q
+        })
     }
-    let q = match total {
-        // SAFETY: forwarded from the caller.
-        Some(total) => unsafe { realloc_untraced(p, total) },
-        None => enomem(),
-    };
-    if trace::on() {
-        trace::record(Kind::ReallocArray, p as usize, &[count, size], q as usize);
-    }
-    q
 }
 
 /// memalign as glibc 2.36 does it: alignments up to 16 are plain malloc, an alignment that is
 /// not a power of two is rounded up to one, one above SIZE_MAX / 2 + 1 is EINVAL.
 pub fn memalign(align: usize, size: usize) -> *mut c_void {
-    global::count(Counter::Memalign);
-    aligned(Kind::Memalign, align, size)
+    allocating(size, false, || {
+        global::count(Counter::Memalign);
+        aligned(Kind::Memalign, align, size)
+    })
 }
 
 /// memalign's work, recorded as `kind` with the alignment asked for.
@@ -318,8 +393,10 @@ fn memalign_untraced(align: usize, size: usize) -> *mut c_void {
 
 /// glibc 2.36's aligned_alloc is memalign (2.38 made it stricter).
 pub fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
-    global::count(Counter::AlignedAlloc);
-    aligned(Kind::AlignedAlloc, align, size)
+    allocating(size, false, || {
+        global::count(Counter::AlignedAlloc);
+        aligned(Kind::AlignedAlloc, align, size)
+    })
 }
 
 /// Returns 0, EINVAL or ENOMEM, and writes `*out` only on success. As glibc 2.36 does, an
@@ -328,15 +405,21 @@ pub fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
 /// # Safety
 /// `out` must be valid for a pointer-sized write.
 pub unsafe fn posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> i32 {
-    global::count(Counter::PosixMemalign);
-    let (code, p) = posix_memalign_untraced(align, size);
+    let mut code = 0;
+    // The write to `out` is the program's memory: outside, where memcheck checks it.
+    let p = allocating(size, false, || {
+        global::count(Counter::PosixMemalign);
+        let p;
+        (code, p) = posix_memalign_untraced(align, size);
+        if trace::on() {
+            let args = [align, size, code as usize];
+            trace::record(Kind::PosixMemalign, 0, &args, p as usize);
+        }
+        p
+    });
     if code == 0 {
         // SAFETY: the caller passes a valid out-pointer, as posix_memalign requires.
         unsafe { *out = p };
-    }
-    if trace::on() {
-        let args = [align, size, code as usize];
-        trace::record(Kind::PosixMemalign, 0, &args, p as usize);
     }
     code
 }
@@ -354,33 +437,45 @@ fn posix_memalign_untraced(align: usize, size: usize) -> (i32, *mut c_void) {
 }
 
 pub fn valloc(size: usize) -> *mut c_void {
-    global::count(Counter::Valloc);
-    let p = memalign_untraced(PAGE, size);
-    if trace::on() {
-        return traced1(size, p, Kind::Valloc);
-    }
-    p
+    allocating(size, false, || {
+        global::count(Counter::Valloc);
+        let p = memalign_untraced(PAGE, size);
+        if trace::on() {
+            return traced1(size, p, Kind::Valloc);
+        }
+        p
+    })
 }
 
+/// The block is the whole pages the size rounds up to: all of them are the program's.
 pub fn pvalloc(size: usize) -> *mut c_void {
-    global::count(Counter::Pvalloc);
-    let p = match os::align_up(size, PAGE) {
-        Some(rounded) => memalign_untraced(PAGE, rounded),
-        None => enomem(),
-    };
-    if trace::on() {
-        return traced1(size, p, Kind::Pvalloc);
-    }
-    p
+    let rounded = os::align_up(size, PAGE);
+    allocating(rounded.unwrap_or(0), false, || {
+        global::count(Counter::Pvalloc);
+        let p = match rounded {
+            Some(rounded) => memalign_untraced(PAGE, rounded),
+            None => enomem(),
+        };
+        if trace::on() {
+            return traced1(size, p, Kind::Pvalloc);
+        }
+        p
+    })
 }
 
 /// # Safety
 /// As for `free`.
+///
+/// Under valgrind, the size the block was asked with, as memcheck's own malloc_usable_size
+/// says: the bytes past it are no-access to the program there (`valgrind.rs`).
 pub unsafe fn malloc_usable_size(p: *mut c_void) -> usize {
-    global::count(Counter::UsableSize);
-    if p.is_null() {
-        return 0;
-    }
-    // SAFETY: forwarded from the caller.
-    unsafe { global::usable_size(p.cast(), "malloc_usable_size") }
+    valgrind::quietly(|| {
+        global::count(Counter::UsableSize);
+        if p.is_null() {
+            return 0;
+        }
+        // SAFETY: forwarded from the caller.
+        let usable = unsafe { global::usable_size(p.cast(), "malloc_usable_size") };
+        valgrind::accessible_len(p, usable)
+    })
 }

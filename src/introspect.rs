@@ -1,11 +1,15 @@
 //! mallopt, mallinfo, mallinfo2, malloc_stats, malloc_info and malloc_trim: glibc's
 //! introspection calls, answered with this heap's own figures.
+//!
+//! Each reads the heaps' own memory, which memcheck takes for no-access (`valgrind.rs`):
+//! each runs quietly.
 
 use core::ffi::{c_int, c_void};
 
 use crate::counters::Counter;
 use crate::diag::Line;
 use crate::global::{self, Snapshot};
+use crate::valgrind;
 
 // mallopt parameters (malloc.h).
 const M_MXFAST: c_int = 1;
@@ -23,6 +27,10 @@ const MXFAST_MAX: c_int = 160;
 /// M_MXFAST outside 0..=160. A negative value is taken as glibc takes it, converted to
 /// size_t (so "as large as can be"). What each parameter does here is in the README.
 pub fn mallopt(param: c_int, value: c_int) -> c_int {
+    valgrind::quietly(|| mallopt_quietly(param, value))
+}
+
+fn mallopt_quietly(param: c_int, value: c_int) -> c_int {
     let bytes = value as isize as usize;
     match param {
         M_MXFAST => return (0..=MXFAST_MAX).contains(&value) as c_int,
@@ -78,7 +86,7 @@ pub struct Mallinfo {
 }
 
 pub fn mallinfo2() -> Mallinfo2 {
-    let s = global::snapshot();
+    let s = valgrind::quietly(global::snapshot);
     Mallinfo2 {
         arena: global::region_bytes(&s.heap),
         ordblks: s.heap.free_blocks,
@@ -182,7 +190,7 @@ pub struct BestbuddyStats {
 
 /// Every figure of the statistics, from one snapshot.
 pub fn stats() -> BestbuddyStats {
-    from_snapshot(&global::snapshot())
+    from_snapshot(&valgrind::quietly(global::snapshot))
 }
 
 fn from_snapshot(s: &Snapshot) -> BestbuddyStats {
@@ -286,6 +294,10 @@ fn row(
 /// Writes the statistics table to stderr: what `BESTBUDDY_STATS=1` prints at exit and what
 /// `malloc_stats()` prints. Ends with a walk over every heap block that checks the counts.
 pub fn print_stats() {
+    valgrind::quietly(print_stats_quietly);
+}
+
+fn print_stats_quietly() {
     let s = global::snapshot();
     let walk = global::walk_check();
     let c = s.cache.counters.calls();
@@ -496,7 +508,7 @@ pub fn at_exit() {
     if global::stats_at_exit() {
         print_stats();
     }
-    global::at_exit();
+    valgrind::quietly(global::at_exit);
 }
 
 /// `one` when `n` is 1, else `many`.
@@ -522,7 +534,7 @@ pub unsafe fn malloc_info(options: c_int, stream: *mut libc::FILE) -> c_int {
     // Take the figures first: writing to a FILE may allocate, and no lock is held then.
     // The arenas' figures and their totals from one pass, so that they agree.
     let mut arenas = [None; crate::chunkmap::MAX_ARENAS];
-    let s = global::snapshot_by_arena(&mut arenas);
+    let s = valgrind::quietly(|| global::snapshot_by_arena(&mut arenas));
     let mut head = Line::new();
     head.str("<malloc version=\"1\" backend=\"")
         .str(global::BACKEND)
@@ -606,5 +618,5 @@ fn write_line(line: &Line, stream: *mut libc::FILE) {
 /// Gives free memory back to the OS; 1 if any was released. `pad` is ignored: no region is
 /// trimmed partially from its top, free pages are released wherever they are.
 pub fn malloc_trim(_pad: usize) -> c_int {
-    global::trim() as c_int
+    valgrind::quietly(global::trim) as c_int
 }

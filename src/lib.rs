@@ -46,7 +46,8 @@
 //!    come from.
 //! 9. `chunkmap`, `options`, `trace`; then `seal`, `sync`; then `os`, `diag`: address
 //!    ownership, settings from the environment, the trace of the program's calls, sealed
-//!    metadata, locks, OS primitives, messages.
+//!    metadata, locks, OS primitives, messages; below them all, `valgrind`: what memcheck
+//!    is told about the program's blocks (feature `valgrind`).
 //!
 //! Beside them, `shadow`: the model that the unit tests and the fuzz targets check both
 //! heaps against (only in those builds: feature `shadow-model`).
@@ -88,6 +89,7 @@ pub mod shadow;
 mod sync;
 mod tcache;
 mod trace;
+mod valgrind;
 
 #[cfg(test)]
 mod tests;

@@ -6,6 +6,8 @@
 
 use core::ptr::{self, NonNull};
 
+use crate::valgrind;
+
 /// The page size on x86_64 Linux. The library targets only that platform (see README).
 pub const PAGE: usize = 4096;
 
@@ -41,6 +43,10 @@ pub fn map(len: usize) -> Option<NonNull<u8>> {
 
 /// Maps `len` bytes whose start is aligned to `align` (a power of two >= PAGE), by mapping
 /// `len + align - PAGE` bytes and unmapping the unaligned head and the surplus tail.
+///
+/// This maps the heap regions and the large blocks: under valgrind (feature `valgrind`)
+/// the memory starts no-access to the program, which owns only the blocks announced to
+/// memcheck (`valgrind.rs`).
 pub fn map_aligned(len: usize, align: usize) -> Option<NonNull<u8>> {
     let span = len.checked_add(align - PAGE)?;
     let raw = map(span)?.as_ptr() as usize;
@@ -56,6 +62,7 @@ pub fn map_aligned(len: usize, align: usize) -> Option<NonNull<u8>> {
             unmap((start + len) as *mut u8, tail);
         }
     }
+    valgrind::no_access(start as *mut u8, len);
     NonNull::new(start as *mut u8)
 }
 
@@ -92,6 +99,10 @@ pub unsafe fn remap_in_place(ptr: *mut u8, old_len: usize, new_len: usize) -> Re
         if r == libc::MAP_FAILED {
             Err(errno())
         } else {
+            // A grown tail is the allocator's, as what `map_aligned` maps.
+            if new_len > old_len {
+                valgrind::no_access(ptr.wrapping_add(old_len), new_len - old_len);
+            }
             Ok(())
         }
     })
@@ -117,7 +128,15 @@ pub unsafe fn remap_to(from: *mut u8, old_len: usize, to: *mut u8, new_len: usiz
                 to,
             )
         };
-        r != libc::MAP_FAILED
+        if r == libc::MAP_FAILED {
+            return false;
+        }
+        // The moved pages keep what memcheck knew of them; the grown tail is the
+        // allocator's, as what `map_aligned` maps.
+        if new_len > old_len {
+            valgrind::no_access(to.wrapping_add(old_len), new_len - old_len);
+        }
+        true
     })
 }
 

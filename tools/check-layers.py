@@ -24,6 +24,7 @@ LAYERS = [
     ["chunkmap", "options", "trace"],
     ["seal", "sync", "counters"],
     ["os", "diag"],
+    ["valgrind"],
 ]
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")

@@ -9,6 +9,7 @@ use crate::chunkmap;
 use crate::large;
 use crate::tcache;
 use crate::trace;
+use crate::valgrind;
 
 // glibc's stdio list lock, which its fork takes between the atfork prepare handlers and its
 // own malloc's locks (posix/fork.c). The lock is recursive, so taking it here first and
@@ -38,6 +39,12 @@ const FORK_SKIPPED: u32 = u32::MAX;
 /// this thread's malloc, the lock it holds would never be released (POSIX lets a handler
 /// fork; its child may then only call async-signal-safe functions, malloc not among them).
 pub(super) extern "C" fn prepare() {
+    // Under valgrind, each handler runs quietly: they read the allocator's own memory (a
+    // thread's cache lies in a heap region), which is no-access to the program.
+    valgrind::quietly(prepare_quietly);
+}
+
+fn prepare_quietly() {
     // SAFETY: a byte glibc exports for every program to read.
     if unsafe { __libc_single_threaded.load(Ordering::Relaxed) } != 0 {
         FORK_LOCKED.store(FORK_SKIPPED, Ordering::Relaxed);
@@ -54,6 +61,10 @@ pub(super) extern "C" fn prepare() {
 }
 
 pub(super) extern "C" fn parent() {
+    valgrind::quietly(parent_quietly);
+}
+
+fn parent_quietly() {
     let locked = FORK_LOCKED.load(Ordering::Relaxed);
     if locked == FORK_SKIPPED {
         return;
@@ -70,6 +81,10 @@ pub(super) extern "C" fn parent() {
 /// fork, child: releases what `prepare` took, and tells the trace (whether or not
 /// `prepare` took anything) that its first call must set the child's trace up.
 pub(super) extern "C" fn child() {
+    valgrind::quietly(child_quietly);
+}
+
+fn child_quietly() {
     let locked = FORK_LOCKED.load(Ordering::Relaxed);
     trace::fork_child(locked != FORK_SKIPPED);
     if trace::on() {

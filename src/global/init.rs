@@ -16,6 +16,7 @@ use crate::options::{self, Options, Set};
 use crate::seal;
 use crate::tcache;
 use crate::trace;
+use crate::valgrind;
 
 /// Set once the first call has run `init`; checked on every call, so it is the only thing
 /// the fast path asks about initialisation.
@@ -274,12 +275,16 @@ fn check_or_abort() {
 /// Called from the library's constructor, so that a program pays for initialisation at load
 /// rather than in its first allocation. Correctness never depends on it.
 pub fn init_at_load() {
-    ensure_init();
-    apply_options();
+    // Under valgrind, the heaps' memory is no-access to the program (`valgrind.rs`).
+    valgrind::quietly(|| {
+        ensure_init();
+        apply_options();
+    });
 }
 
 /// A thread with a cache is exiting: its blocks go back to the heap.
 unsafe extern "C" fn thread_exit(cache: *mut core::ffi::c_void) {
+    // Under valgrind, quietly: the heaps' memory is no-access to the program.
     // SAFETY: glibc passes the value this thread set for the key: its own cache.
-    unsafe { tcache::drain(&ARENAS, cache.cast(), true) };
+    valgrind::quietly(|| unsafe { tcache::drain(&ARENAS, cache.cast(), true) });
 }

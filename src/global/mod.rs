@@ -29,6 +29,7 @@ use crate::large;
 use crate::os;
 use crate::tcache;
 use crate::trace;
+use crate::valgrind;
 use init::count_call_for_check;
 
 #[cfg(feature = "buddy")]
@@ -428,11 +429,21 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
     count(Counter::FreesByRealloc);
     // The trace's time of this call: it has its new block and has not freed the old one.
     trace::stamp_release();
+    let copied = old_size.min(size);
+    // Under valgrind, memcheck learns of the new block before the copy, which then carries
+    // over which bytes the program wrote; the old block's bytes past the size it was asked
+    // with (no-access, read as written) are made unwritten again after.
+    let asked = valgrind::accessible_len(p, old_size);
+    valgrind::malloclike(q, size, false);
     // SAFETY: both blocks are live and distinct; the copy fits both.
-    unsafe {
-        ptr::copy_nonoverlapping(p, q, old_size.min(size));
-        free(p, "realloc");
+    unsafe { ptr::copy_nonoverlapping(p, q, copied) };
+    if asked < copied {
+        valgrind::undefined(q.wrapping_add(asked), copied - asked);
     }
+    // Memcheck hears of the free before the block can serve anyone else.
+    valgrind::freelike(p);
+    // SAFETY: p is live (validated above), and the program gave it up with this call.
+    unsafe { free(p, "realloc") };
     q
 }
 
