@@ -199,48 +199,26 @@ pub unsafe fn discard(buf: *mut Buffer) {
 }
 
 /// Writes the records another thread has committed so far as one chunk, leaving its buffer
-/// as it is (process exit: that thread may still be running).
+/// as it is (process exit: that thread may still be running). Without `wait`, only if the
+/// buffer's lock is free at once (the trace's end on an abort, which must not wait). False
+/// if it was not, or the write failed.
 ///
 /// # Safety
 /// `buf` is a registered buffer, kept mapped by the caller (the registry's lock).
-pub unsafe fn write_as_is(buf: *mut Buffer) -> bool {
+pub unsafe fn write_as_is(buf: *mut Buffer, wait: bool) -> bool {
     // SAFETY: forwarded from the caller; seq and base_time change only under the lock, and
     // the committed bytes only in a flush, under it too.
     unsafe {
-        (*buf).lock.lock();
-        let ok = write_committed(buf);
-        (*buf).lock.unlock();
-        ok
-    }
-}
-
-/// As `write_as_is`, if the buffer's lock is free at once (the trace's end on an abort, which
-/// must not wait); false if it was not, or the write failed.
-///
-/// # Safety
-/// As for `write_as_is`.
-pub unsafe fn try_write_as_is(buf: *mut Buffer) -> bool {
-    // SAFETY: forwarded from the caller.
-    unsafe {
-        if !(*buf).lock.try_lock() {
+        if wait {
+            (*buf).lock.lock();
+        } else if !(*buf).lock.try_lock() {
             return false;
         }
-        let ok = write_committed(buf);
-        (*buf).lock.unlock();
-        ok
-    }
-}
-
-/// Writes the records committed so far in `buf` as one chunk.
-///
-/// # Safety
-/// `buf` is a registered buffer whose lock the caller holds.
-unsafe fn write_committed(buf: *mut Buffer) -> bool {
-    // SAFETY: forwarded from the caller.
-    unsafe {
         let committed = (*buf).committed.load(Ordering::Acquire);
         let records = (committed >> 32) as u32;
-        records == 0 || write_records(buf, records, committed as u32 as usize)
+        let ok = records == 0 || write_records(buf, records, committed as u32 as usize);
+        (*buf).lock.unlock();
+        ok
     }
 }
 

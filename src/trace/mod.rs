@@ -131,23 +131,7 @@ fn record_live_blocks(exclude: usize) {
 /// thread's emptied, the others' as they are: their threads may still run), then the end
 /// chunk. Records made later are written at once.
 pub fn finish() {
-    os::keeping_errno(|| {
-        if !is_on() || FINISHED.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let own = threads::existing();
-        if !own.is_null() {
-            // SAFETY: this thread's own buffer.
-            unsafe { buffer::flush(own) };
-        }
-        threads::each_registered(|buf| {
-            if buf != own {
-                // SAFETY: a registered buffer, kept mapped by the registry's lock.
-                unsafe { buffer::write_as_is(buf) };
-            }
-        });
-        buffer::write_end(now());
-    });
+    end(true);
 }
 
 /// The end of the trace when a misuse aborts the process (`diag`'s hook): as `finish`, but
@@ -157,6 +141,11 @@ pub fn finish() {
 /// This thread's own buffer, which holds the calls that led to the misuse, is written
 /// whatever happens to the others.
 pub fn finish_on_abort() {
+    end(false);
+}
+
+/// `finish` (`wait`) or `finish_on_abort` (not `wait`).
+fn end(wait: bool) {
     os::keeping_errno(|| {
         if !is_on() || FINISHED.swap(true, Ordering::AcqRel) {
             return;
@@ -167,10 +156,10 @@ pub fn finish_on_abort() {
             // by writers of other threads' buffers, who hold no arena lock meanwhile.
             unsafe { buffer::flush(own) };
         }
-        threads::try_each_registered(|buf| {
+        threads::each_registered(wait, |buf| {
             if buf != own {
                 // SAFETY: a registered buffer, kept mapped by the registry's lock.
-                unsafe { buffer::try_write_as_is(buf) };
+                unsafe { buffer::write_as_is(buf, wait) };
             }
         });
         buffer::write_end(now());

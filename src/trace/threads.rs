@@ -235,26 +235,14 @@ unsafe extern "C" fn thread_exit(value: *mut libc::c_void) {
 }
 
 /// Runs `f` on every registered buffer, under the registry's lock (so none is unmapped
-/// meanwhile).
-pub fn each_registered(mut f: impl FnMut(*mut Buffer)) {
-    REGISTRY.lock.lock();
-    // SAFETY: the lock is held; registered buffers stay mapped while it is.
-    unsafe {
-        let mut buf = *REGISTRY.head.get();
-        while !buf.is_null() {
-            f(buf);
-            buf = (*buf).next;
-        }
-    }
-    REGISTRY.lock.unlock();
-}
-
-/// As `each_registered`, if the registry's lock is free at once; false (and `f` not run)
-/// if it is not. For the trace's end on an abort, which must not wait: the thread holding
-/// the lock may be waiting for one the aborting thread holds (fork's prepare takes this
-/// lock, then every arena's).
-pub fn try_each_registered(mut f: impl FnMut(*mut Buffer)) -> bool {
-    if !REGISTRY.lock.try_lock() {
+/// meanwhile). Without `wait`, only if the lock is free at once (the trace's end on an
+/// abort, which must not wait: the thread holding it may be waiting for one the aborting
+/// thread holds, as fork's prepare takes this lock, then every arena's). Returns whether
+/// `f` ran.
+pub fn each_registered(wait: bool, mut f: impl FnMut(*mut Buffer)) -> bool {
+    if wait {
+        REGISTRY.lock.lock();
+    } else if !REGISTRY.lock.try_lock() {
         return false;
     }
     // SAFETY: the lock is held; registered buffers stay mapped while it is.
