@@ -142,13 +142,14 @@ static inline uint64_t bb_rand(uint64_t *s)
     return x;
 }
 
-/* Runs the program `self` again as `self mode`, with the environment variable `name` set
- * to `value` (unset when value is NULL); returns its wait status, and its stderr in err
- * (NUL-terminated, at most cap - 1 bytes). For tests of what the allocator does at start-up
- * or exit. */
+/* Runs the program `self` again as `self mode [arg]` (arg may be NULL), with `setup(ctx)`
+ * called in the child first (to shape its environment); returns its wait status, and its
+ * stderr in err (NUL-terminated, at most cap - 1 bytes). For tests of what the allocator
+ * does at start-up or exit. */
 #include <sys/wait.h>
-static inline int bb_run_self(const char *self, const char *mode, const char *name,
-                              const char *value, char *err, size_t cap)
+static inline int bb_run_self_with(const char *self, const char *mode, const char *arg,
+                                   void (*setup)(const void *ctx), const void *ctx, char *err,
+                                   size_t cap)
 {
     int fds[2];
     CHECK(pipe(fds) == 0);
@@ -158,11 +159,8 @@ static inline int bb_run_self(const char *self, const char *mode, const char *na
     if (pid == 0) {
         dup2(fds[1], 2);
         close(fds[0]);
-        if (value)
-            setenv(name, value, 1);
-        else
-            unsetenv(name);
-        execl(self, self, mode, (char *)NULL);
+        setup(ctx);
+        execl(self, self, mode, arg, (char *)NULL);
         _exit(127);
     }
     close(fds[1]);
@@ -175,6 +173,94 @@ static inline int bb_run_self(const char *self, const char *mode, const char *na
     int status;
     CHECK(waitpid(pid, &status, 0) == pid);
     return status;
+}
+
+struct bb_one_var {
+    const char *name, *value;
+};
+
+static inline void bb_set_one_var(const void *ctx)
+{
+    const struct bb_one_var *v = ctx;
+    if (v->value)
+        setenv(v->name, v->value, 1);
+    else
+        unsetenv(v->name);
+}
+
+/* bb_run_self_with, the child's environment variable `name` set to `value` (unset when
+ * value is NULL). */
+static inline int bb_run_self(const char *self, const char *mode, const char *name,
+                              const char *value, char *err, size_t cap)
+{
+    const struct bb_one_var v = {name, value};
+    return bb_run_self_with(self, mode, NULL, bb_set_one_var, &v, err, cap);
+}
+
+/* How many heaps malloc_info lists while `threads` threads (at most 64) each hold 64
+ * blocks at once: how many arenas the allocator spreads threads that allocate together
+ * over. */
+#include <pthread.h>
+struct bb_hold {
+    pthread_barrier_t allocated, counted;
+};
+
+static inline void *bb_hold_blocks(void *arg)
+{
+    struct bb_hold *hold = arg;
+    void *p[64];
+    for (int i = 0; i < 64; i++) {
+        p[i] = malloc(64 + i * 16);
+        CHECK(p[i] != NULL);
+    }
+    pthread_barrier_wait(&hold->allocated);
+    pthread_barrier_wait(&hold->counted);
+    for (int i = 0; i < 64; i++)
+        free(p[i]);
+    return NULL;
+}
+
+static inline int bb_heaps_in_use(int threads)
+{
+    pthread_t t[64];
+    struct bb_hold hold;
+    CHECK(threads > 0 && threads <= 64);
+    CHECK(pthread_barrier_init(&hold.allocated, NULL, (unsigned)threads + 1) == 0);
+    CHECK(pthread_barrier_init(&hold.counted, NULL, (unsigned)threads + 1) == 0);
+    for (int i = 0; i < threads; i++)
+        CHECK(pthread_create(&t[i], NULL, bb_hold_blocks, &hold) == 0);
+    pthread_barrier_wait(&hold.allocated);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    CHECK(f != NULL);
+    CHECK(malloc_info(0, f) == 0);
+    CHECK(fclose(f) == 0);
+    int heaps = 0;
+    for (const char *s = text; (s = strstr(s, "<heap nr=")) != NULL; s++)
+        heaps++;
+    free(text);
+    pthread_barrier_wait(&hold.counted);
+    for (int i = 0; i < threads; i++)
+        CHECK(pthread_join(t[i], NULL) == 0);
+    CHECK(pthread_barrier_destroy(&hold.allocated) == 0);
+    CHECK(pthread_barrier_destroy(&hold.counted) == 0);
+    return heaps;
+}
+
+/* Heap bytes mapped (mallinfo2's arena) once 400 blocks of 100 KiB were allocated and all
+ * freed: what the heap keeps of a burst, for the trim and top-pad settings. */
+static inline size_t bb_arena_after_churn(void)
+{
+    static void *p[400];
+    for (int i = 0; i < 400; i++) {
+        p[i] = malloc(100 * 1024);
+        CHECK(p[i] != NULL);
+        memset(p[i], 1, 64);
+    }
+    for (int i = 0; i < 400; i++)
+        free(p[i]);
+    return mallinfo2().arena;
 }
 
 #endif

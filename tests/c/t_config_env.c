@@ -27,48 +27,12 @@
 
 /* ------------------------------------------------------------------ children */
 
-enum { THREADS = 4, BLOCKS = 400, BLOCK = 100 * 1024, SMALL = 64, SMALLS = 300 };
-
-static pthread_barrier_t all_allocated, all_counted;
-
-static void *hold_blocks(void *arg)
-{
-    (void)arg;
-    void *p[64];
-    for (int i = 0; i < 64; i++) {
-        p[i] = malloc(64 + i * 16);
-        CHECK(p[i] != NULL);
-    }
-    pthread_barrier_wait(&all_allocated);
-    pthread_barrier_wait(&all_counted);
-    for (int i = 0; i < 64; i++)
-        free(p[i]);
-    return NULL;
-}
+enum { THREADS = 4, SMALL = 64, SMALLS = 300 };
 
 /* How many heaps malloc_info lists while THREADS threads hold blocks. */
 static long child_arenas(void)
 {
-    pthread_t t[THREADS];
-    CHECK(pthread_barrier_init(&all_allocated, NULL, THREADS + 1) == 0);
-    CHECK(pthread_barrier_init(&all_counted, NULL, THREADS + 1) == 0);
-    for (int i = 0; i < THREADS; i++)
-        CHECK(pthread_create(&t[i], NULL, hold_blocks, NULL) == 0);
-    pthread_barrier_wait(&all_allocated);
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    CHECK(f != NULL);
-    CHECK(malloc_info(0, f) == 0);
-    CHECK(fclose(f) == 0);
-    long heaps = 0;
-    for (const char *s = text; (s = strstr(s, "<heap nr=")) != NULL; s++)
-        heaps++;
-    free(text);
-    pthread_barrier_wait(&all_counted);
-    for (int i = 0; i < THREADS; i++)
-        CHECK(pthread_join(t[i], NULL) == 0);
-    return heaps;
+    return bb_heaps_in_use(THREADS);
 }
 
 /* 1 if a 100 KiB malloc got a mapping of its own. */
@@ -97,20 +61,13 @@ static long child_perturb(unsigned char byte)
     return 0;
 }
 
-/* Heap bytes mapped once BLOCKS blocks of BLOCK bytes were allocated and all freed; the
- * free memory kept (keepcost) as a second value. */
+/* Heap bytes mapped once a burst of blocks was allocated and all freed (bb_arena_after_churn);
+ * the free memory kept (keepcost) as a second value. */
 static long child_churn(void)
 {
-    static void *p[BLOCKS];
-    for (int i = 0; i < BLOCKS; i++) {
-        p[i] = malloc(BLOCK);
-        CHECK(p[i] != NULL);
-        memset(p[i], 1, 64);
-    }
-    for (int i = 0; i < BLOCKS; i++)
-        free(p[i]);
+    long arena = (long)bb_arena_after_churn();
     fprintf(stderr, "keep %zu\n", mallinfo2().keepcost);
-    return (long)mallinfo2().arena;
+    return arena;
 }
 
 static struct bestbuddy_stats stats(void)
@@ -153,36 +110,23 @@ static const char *const config_vars[] = {
 static char self[4096];
 static char err[1 << 16];
 
+/* The child's environment: every one of config_vars unset, then the NULL-terminated
+ * "NAME=value" strings `ctx` set. */
+static void only_these_vars(const void *ctx)
+{
+    const char *const *env = ctx;
+    for (int i = 0; config_vars[i]; i++)
+        unsetenv(config_vars[i]);
+    for (int i = 0; env[i]; i++)
+        putenv((char *)env[i]);
+}
+
 /* Runs `self mode arg` with only the configuration variables of `env` (NULL-terminated
  * "NAME=value" strings; every other one of config_vars unset); returns its wait status,
  * and its stderr in err. */
 static int run_env(const char *mode, const char *arg, const char *const *env)
 {
-    int fds[2];
-    CHECK(pipe(fds) == 0);
-    fflush(stdout);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        dup2(fds[1], 2);
-        close(fds[0]);
-        for (int i = 0; config_vars[i]; i++)
-            unsetenv(config_vars[i]);
-        for (int i = 0; env[i]; i++)
-            putenv((char *)env[i]);
-        execl(self, self, mode, arg, (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    size_t n = 0;
-    ssize_t r;
-    while (n + 1 < sizeof err && (r = read(fds[0], err + n, sizeof err - 1 - n)) > 0)
-        n += (size_t)r;
-    err[n] = '\0';
-    close(fds[0]);
-    int status;
-    CHECK(waitpid(pid, &status, 0) == pid);
-    return status;
+    return bb_run_self_with(self, mode, arg, only_these_vars, env, err, sizeof err);
 }
 
 /* The figure after `label ` at the start of a line of the child's stderr. */
