@@ -38,7 +38,6 @@ struct Remote {
     left_at: AtomicU64,
 }
 
-
 /// A value alone on its cache line(s).
 #[repr(align(64))]
 struct OwnLine<T>(T);

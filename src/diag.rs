@@ -198,21 +198,19 @@ fn misuse_hint(what: &str) -> &'static str {
 #[cold]
 #[inline(never)]
 pub fn fatal(what: &str) -> ! {
-    fatal_as("fatal", what)
+    fatal_as(
+        "fatal",
+        what,
+        "the allocator's own data is damaged (a write through a stray pointer, or a bug: \
+         please report it with the program, BESTBUDDY_TRACE=FILE records its calls)",
+    )
 }
 
-/// Reports a broken invariant under a label (`bestbuddy: <label>: <what>: <hint>`) and
-/// aborts.
+/// Reports a broken invariant under a label, with what it means and what to do
+/// (`bestbuddy: <label>: <what>: <hint>`), and aborts.
 #[cold]
 #[inline(never)]
-pub fn fatal_as(label: &str, what: &str) -> ! {
-    let hint = if label == "check" {
-        "the heap was damaged since the previous check; a smaller check=N stops nearer the \
-         write"
-    } else {
-        "the allocator's own data is damaged (a write through a stray pointer, or a bug: \
-         please report it with the program, BESTBUDDY_TRACE=FILE records its calls)"
-    };
+pub fn fatal_as(label: &str, what: &str, hint: &str) -> ! {
     let mut line = Line::new();
     line.str("bestbuddy: ")
         .str(label)

@@ -79,9 +79,10 @@ pub fn init() {
         Ok(_) => drawn,
         Err(stored) => stored,
     };
-    SECRETS
-        .header_size
-        .store(address.rotate_left(29).wrapping_mul(MIX2) ^ MIX | 1, Relaxed);
+    SECRETS.header_size.store(
+        address.rotate_left(29).wrapping_mul(MIX2) ^ MIX | 1,
+        Relaxed,
+    );
     SECRETS.cache.store(a, Relaxed);
     SECRETS.link.store(b, Relaxed);
 }

@@ -9,7 +9,7 @@
 use core::sync::atomic::AtomicU8;
 use core::sync::atomic::Ordering::Relaxed;
 
-use super::{BuddyHeap, IN_USE, META, MIN_SHIFT, block_bytes};
+use super::{BuddyHeap, IN_USE, META, MIN_SHIFT, ORDERS, block_bytes};
 use crate::heap::{CHUNK, MIN_ALIGN, RegionSource};
 use crate::seal;
 
@@ -61,20 +61,8 @@ unsafe fn links_to(b: usize, slot: usize, target: usize) -> bool {
 /// `p` lies in a mapped region.
 #[inline]
 pub(super) unsafe fn live_order(p: usize) -> Option<usize> {
-    let (base, offset) = split_addr(p);
-    // One test for offset < META and misalignment: below META the difference wraps to a
-    // huge value, and META is 16-aligned, so the low bits of the difference are p's.
-    const _: () = assert!(META.is_multiple_of(MIN_ALIGN));
-    if offset.wrapping_sub(META) & (!(CHUNK - 1) | (MIN_ALIGN - 1)) != 0 {
-        return None;
-    }
-    // SAFETY: the order map is in the region's metadata block.
-    let e = unsafe { entry(base, offset).load(Relaxed) };
-    if e & IN_USE != 0 {
-        Some((e & !IN_USE) as usize - 1)
-    } else {
-        None
-    }
+    // SAFETY: forwarded from the caller; every order the heap writes is below ORDERS.
+    unsafe { live_order_below(p, ORDERS) }
 }
 
 /// As [`live_order`], for orders below `bound` only: free's fast path, which the cache takes
@@ -85,6 +73,9 @@ pub(super) unsafe fn live_order(p: usize) -> Option<usize> {
 #[inline(always)]
 pub(super) unsafe fn live_order_below(p: usize, bound: usize) -> Option<usize> {
     let (base, offset) = split_addr(p);
+    // One test for offset < META and misalignment: below META the difference wraps to a
+    // huge value, and META is 16-aligned, so the low bits of the difference are p's.
+    const _: () = assert!(META.is_multiple_of(MIN_ALIGN));
     if offset.wrapping_sub(META) & (!(CHUNK - 1) | (MIN_ALIGN - 1)) != 0 {
         return None;
     }

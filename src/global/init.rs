@@ -268,7 +268,12 @@ pub(super) fn count_call_for_check() {
 #[cold]
 fn check_or_abort() {
     if let Err(broken) = check() {
-        diag::fatal_as("check", broken);
+        diag::fatal_as(
+            "check",
+            broken,
+            "the heap was damaged since the previous check; a smaller check=N stops nearer \
+             the write",
+        );
     }
 }
 
