@@ -16,7 +16,7 @@ use crate::seal;
 /// The key a held block's second word holds (see `is_held`).
 #[inline(always)]
 pub fn key_of(p: usize) -> usize {
-    p ^ seal::cache_secret()
+    seal::held_key(p)
 }
 
 /// Links `p` in front of `next` in a list of held blocks and marks it held.
@@ -37,7 +37,7 @@ pub unsafe fn link(p: usize, next: usize) {
 pub unsafe fn link_keyed(p: usize, next: usize, key: usize) {
     // SAFETY: forwarded from the caller.
     unsafe {
-        *(p as *mut usize) = seal::encode_held(p, next);
+        *(p as *mut usize) = seal::encode_held(key, next);
         *((p + 8) as *mut usize) = key;
     }
 }
@@ -52,10 +52,11 @@ pub unsafe fn link_keyed(p: usize, next: usize, key: usize) {
 /// `p` is on a list of held blocks (linked with `link`).
 #[inline(always)]
 pub unsafe fn next(p: usize, call: &str) -> usize {
+    let key = key_of(p);
     // SAFETY: forwarded from the caller.
-    let (stored, key) = unsafe { (*(p as *const usize), *((p + 8) as *const usize)) };
-    match seal::decode_held(p, stored) {
-        Some(next) if !seal::HARDENED || key == key_of(p) => next,
+    let (stored, held) = unsafe { (*(p as *const usize), *((p + 8) as *const usize)) };
+    match seal::decode_held(key, stored) {
+        Some(next) if !seal::HARDENED || held == key => next,
         _ => crate::diag::misuse(call, "corrupted block", p),
     }
 }

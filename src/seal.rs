@@ -13,7 +13,10 @@
 //!   the next block's header changes the word; the seal no longer matches, and the next call
 //!   that reads the header reports it.
 //!
-//! The link and cache secrets come from the 16 random bytes the kernel gives every process
+//! * A **held block** (in a thread cache or on a remote list, `freed.rs`) holds a key, its
+//!   address mixed with the held-block secret, and a link stored mixed with that key.
+//!
+//! The link and held-block secrets come from the 16 random bytes the kernel gives every process
 //! (AT_RANDOM), the header seal's multipliers from getrandom(2) (AT_RANDOM's if the call
 //! fails). They are set first thing in the allocator's initialisation (`init`), before any
 //! heap memory exists, and never change; a thread that calls in while another initialises
@@ -39,13 +42,14 @@ struct Secrets {
     /// still depends on every bit of the address and the size.
     header_address: AtomicUsize,
     header_size: AtomicUsize,
-    cache: AtomicUsize,
+    /// Keys and links of held blocks (`held_key`).
+    held: AtomicUsize,
 }
 static SECRETS: Secrets = Secrets {
     link: AtomicUsize::new(0),
     header_address: AtomicUsize::new(MIX),
     header_size: AtomicUsize::new(MIX2),
-    cache: AtomicUsize::new(0),
+    held: AtomicUsize::new(0),
 };
 
 /// Whether links and headers are sealed in this build.
@@ -83,7 +87,7 @@ pub fn init() {
         address.rotate_left(29).wrapping_mul(MIX2) ^ MIX | 1,
         Relaxed,
     );
-    SECRETS.cache.store(a, Relaxed);
+    SECRETS.held.store(a, Relaxed);
     SECRETS.link.store(b, Relaxed);
 }
 
@@ -105,12 +109,6 @@ fn fresh_random() -> Option<usize> {
     (got == core::mem::size_of::<usize>() as libc::c_long).then_some(word)
 }
 
-/// The secret a cached block's second word is keyed with (see tcache.rs).
-#[inline(always)]
-pub fn cache_secret() -> usize {
-    SECRETS.cache.load(Relaxed)
-}
-
 /// The stored form of the link `ptr`, kept at address `slot`.
 #[inline(always)]
 pub fn encode(slot: usize, ptr: usize) -> usize {
@@ -121,29 +119,36 @@ pub fn encode(slot: usize, ptr: usize) -> usize {
     }
 }
 
-/// The stored form of the link `ptr` of a held block (a block in a thread cache or on a
-/// remote list, `freed.rs`), kept at address `slot`: as [`encode`], with the address mixed
-/// in by XOR alone. Multiplying the address adds nothing a reader of the block could not
-/// undo (the multiplier is public), and these links are written and read on malloc's and
-/// free's fast paths; a link copied from a nearby block, which the multiplication would have
-/// scrambled, is caught by the held block's key instead (`freed::next`).
+/// The key of the held block `p` (a block in a thread cache or on a remote list,
+/// `freed.rs`): its address mixed with the held-block secret. A held block keeps it in its
+/// second word, and its link to the next held block is stored mixed with it
+/// ([`encode_held`]), so malloc's fast path computes one value to check the one word and
+/// decode the other.
 #[inline(always)]
-pub fn encode_held(slot: usize, ptr: usize) -> usize {
-    if HARDENED {
-        ptr ^ slot ^ SECRETS.link.load(Relaxed)
-    } else {
-        ptr
-    }
+pub fn held_key(p: usize) -> usize {
+    p ^ SECRETS.held.load(Relaxed)
 }
 
-/// The held-block link stored as `stored` at `slot` (see [`encode_held`]), if it is 0 or a
-/// 16-aligned user-space address; `None`: the word was overwritten.
+/// The stored form of the link `ptr` of the held block whose key is `key` ([`held_key`]).
+/// The address is mixed in by XOR alone: multiplying it adds nothing that a reader of the
+/// block could not undo, and a link copied from another held block is caught by that
+/// block's key instead (`freed::next`). A reader of a freed block learns the link it holds
+/// either way (the key lies next to it), so one secret for both words gives nothing away
+/// that two would keep.
 #[inline(always)]
-pub fn decode_held(slot: usize, stored: usize) -> Option<usize> {
+pub fn encode_held(key: usize, ptr: usize) -> usize {
+    if HARDENED { ptr ^ key } else { ptr }
+}
+
+/// The held-block link stored as `stored` by the block whose key is `key` (see
+/// [`encode_held`]), if it is 0 or a 16-aligned user-space address; `None`: the word was
+/// overwritten.
+#[inline(always)]
+pub fn decode_held(key: usize, stored: usize) -> Option<usize> {
     if !HARDENED {
         return Some(stored);
     }
-    let ptr = stored ^ slot ^ SECRETS.link.load(Relaxed);
+    let ptr = stored ^ key;
     if ptr & 0xFFFF_8000_0000_000F == 0 {
         Some(ptr)
     } else {

@@ -26,7 +26,7 @@ use crate::arena::{Arena, Arenas};
 use crate::chunkmap::{self, MAX_ARENAS};
 use crate::counters::{Counter, Counters, Totals};
 use crate::freed;
-use crate::heap::Heap;
+use crate::heap::{FIRST_CLASS_BIN, Heap};
 use crate::sync::{Guard, RawLock};
 use crate::trace;
 
@@ -150,10 +150,11 @@ impl Bin {
 
 #[repr(C)]
 pub struct ThreadCache {
-    /// Always empty (limit 0): the bin that malloc's fast path finds in front of `bins`
-    /// for the sizes it leaves to the slow path (`Heap::fast_bin`'s 0).
-    no_bin: Bin,
-    /// One per class; `no_bin` lies right in front (`fast_bin_at`).
+    /// Always empty and full (limit 0): the bins in front of `bins` that malloc's fast path
+    /// finds for the sizes it leaves to the slow path, and free's for blocks the cache never
+    /// holds (`Heap::fast_bin`, `Heap::peek_bin`).
+    no_bins: [Bin; FIRST_CLASS_BIN],
+    /// One per class; `no_bins` lie right in front (`fast_bin_at`).
     bins: [Bin; MAX_CLASSES],
     /// The arena this thread allocates from (see `arena.rs`); it moves when contended.
     home: usize,
@@ -174,19 +175,20 @@ const CACHE_MARK: usize = 0x7CAC_4E00_7CAC_4E00;
 
 const _: () = assert!(
     core::mem::offset_of!(ThreadCache, bins)
-        == core::mem::offset_of!(ThreadCache, no_bin) + core::mem::size_of::<Bin>()
+        == core::mem::offset_of!(ThreadCache, no_bins)
+            + FIRST_CLASS_BIN * core::mem::size_of::<Bin>()
 );
 
-/// The bin malloc's fast path numbers `bin` (`Heap::fast_bin`): 0 is `no_bin`, `class + 1`
-/// the class's.
+/// The bin the fast paths number `bin` (`Heap::fast_bin`, `Heap::peek_bin`): below
+/// `FIRST_CLASS_BIN` one of `no_bins`, `class + FIRST_CLASS_BIN` the class's.
 ///
 /// # Safety
-/// `tc` is a live cache; `bin <= MAX_CLASSES`.
+/// `tc` is a live cache; `bin < MAX_CLASSES + FIRST_CLASS_BIN`.
 #[inline(always)]
 unsafe fn fast_bin_at(tc: *mut ThreadCache, bin: usize) -> *mut Bin {
-    // SAFETY: the struct is repr(C) with `bins` right after `no_bin` (asserted above), so
-    // bins 0..=MAX_CLASSES counted from `no_bin` lie inside the cache.
-    unsafe { (&raw mut (*tc).no_bin).add(bin) }
+    // SAFETY: the struct is repr(C) with `bins` right after `no_bins` (asserted above), so
+    // the bins counted from the first of `no_bins` lie inside the cache.
+    unsafe { (&raw mut (*tc).no_bins).cast::<Bin>().add(bin) }
 }
 
 /// Is the live heap block `p` of `usable` bytes a thread's cache (not the program's)?
@@ -404,45 +406,37 @@ pub unsafe fn cache_free_parked<H: Heap>(p: *mut u8) -> bool {
 /// `p` is what the program passed to free; `tc` is this thread's cache.
 #[inline(always)]
 unsafe fn push<H: Heap>(tc: *mut ThreadCache, p: *mut u8) -> bool {
-    // SAFETY: forwarded from the caller.
-    let Some((tc, class)) = (unsafe { cacheable_by::<H>(tc, p) }) else {
+    if !chunkmap::is_region(p as usize) {
+        return false;
+    }
+    // SAFETY: the chunk map says p is in a region; peek_bin validates it lock-free.
+    let Some(bin) = (unsafe { H::peek_bin(p) }) else {
         return false;
     };
     let p = p as usize;
     const { assert!(H::CACHE_CLASSES <= MAX_CLASSES) };
-    // SAFETY: p is a live block of at least 16 bytes; class < H::CACHE_CLASSES <= MAX_CLASSES.
+    // SAFETY: p is a live block of at least 16 bytes; bin < H::CACHE_CLASSES +
+    // FIRST_CLASS_BIN <= MAX_CLASSES + FIRST_CLASS_BIN, a bin of the cache.
     unsafe {
-        let bin = (*tc).bins.get_unchecked_mut(class);
+        let bin = &mut *fast_bin_at(tc, bin);
         let key = freed::key_of(p);
-        let room = bin.room();
-        if room == 0 || *((p + 8) as *const usize) == key {
+        // A full bin (the empty ones below the classes are always full) sends the block to
+        // the slow path, as does a key: that path reports the double free. Rooms stay far
+        // below 2^31, so a room of 0 is the one that goes negative (a decrement and a sign
+        // test, where a test for 0 before the decrement takes one instruction more).
+        let room = bin.room().wrapping_sub(1);
+        if (room as i32) < 0 {
+            return false;
+        }
+        if *((p + 8) as *const usize) == key {
             return false;
         }
         freed::link_keyed(p, bin.head, key);
         bin.head = p;
-        bin.set_room(room - 1);
+        bin.set_room(room);
         (*tc).counters.bump(Counter::CacheFrees, 1);
     }
     true
-}
-
-/// The cache `tc` of this thread and the class of `p`, if `p` is a live small heap block
-/// that the cache may take; proved from the chunk map and the heap's metadata, without a
-/// lock.
-///
-/// # Safety
-/// `p` is what the program passed to free; `tc` is this thread's cache.
-#[inline(always)]
-unsafe fn cacheable_by<H: Heap>(
-    tc: *mut ThreadCache,
-    p: *mut u8,
-) -> Option<(*mut ThreadCache, usize)> {
-    if !chunkmap::is_region(p as usize) {
-        return None;
-    }
-    // SAFETY: the chunk map says p is in a region; peek_class validates it lock-free.
-    let class = unsafe { H::peek_class(p) }?;
-    Some((tc, class))
 }
 
 /// The slow path of caching a freed block: as `cache_free_fast`, but it also flushes a full bin
@@ -471,8 +465,11 @@ pub unsafe fn cache_free<H: Heap>(arenas: &Arenas<H>, p: *mut u8, call: &str) ->
     if !unsafe { follow_enabled(arenas, tc) } {
         return false;
     }
-    // SAFETY: forwarded from the caller; tc is this thread's cache.
-    let Some((tc, class)) = (unsafe { cacheable_by::<H>(tc, p) }) else {
+    if !chunkmap::is_region(p as usize) {
+        return false;
+    }
+    // SAFETY: the chunk map says p is in a region; peek_class validates it lock-free.
+    let Some(class) = (unsafe { H::peek_class(p) }) else {
         return false;
     };
     let p = p as usize;
@@ -723,7 +720,7 @@ fn create<H: Heap>(arenas: &Arenas<H>) -> *mut ThreadCache {
     // SAFETY: tc is a fresh block of the cache's size and alignment; the key is valid.
     unsafe {
         tc.write(ThreadCache {
-            no_bin: Bin::empty(),
+            no_bins: [const { Bin::empty() }; FIRST_CLASS_BIN],
             bins: [const { Bin::empty() }; MAX_CLASSES],
             home,
             caching: false,

@@ -79,8 +79,9 @@ pub(super) unsafe fn size_of(b: usize) -> usize {
 /// `b` is a block header of the heap, being written under the heap lock; `low` is below 2^32.
 #[inline]
 pub(super) unsafe fn set_header(b: usize, low: usize) {
+    let word = seal::seal_header(sealed_address(b), low as u32) ^ free_mark(low);
     // SAFETY: b is a block header; sizes are below 4 MiB, so `low` fits in 32 bits.
-    unsafe { set_word(b, seal::seal_header(sealed_address(b), low as u32)) }
+    unsafe { set_word(b, word) }
 }
 
 /// Whether block `b`'s header still carries the seal it was written with.
@@ -90,7 +91,21 @@ pub(super) unsafe fn set_header(b: usize, low: usize) {
 #[inline]
 pub(super) unsafe fn header_intact(b: usize) -> bool {
     // SAFETY: b is a block header.
-    seal::header_intact(sealed_address(b), unsafe { word(b) })
+    let word = unsafe { word(b) };
+    seal::header_intact(sealed_address(b), word ^ free_mark(word as u32 as usize))
+}
+
+/// What a header without IN_USE has flipped in its seal: the seal's lowest bit. So only
+/// the header of a block in use passes `seal::header_intact` as it lies in memory, and
+/// free's fast path (`peek_class`), which checks nothing else of a header it has not
+/// decoded, needs no test of IN_USE. Unsealed headers carry nothing in their high half.
+#[inline(always)]
+fn free_mark(low: usize) -> usize {
+    if seal::HARDENED {
+        ((low & IN_USE) ^ IN_USE) << 32
+    } else {
+        0
+    }
 }
 
 /// The address a header's seal binds: the payload's, the pointer free's fast path holds
@@ -144,7 +159,7 @@ pub(super) unsafe fn links_to(slot: usize, target: usize) -> bool {
 
 /// Clears the link words of a block that a merge absorbs: left inside the merged block, they
 /// would reach the program unzeroed one day, mixed with the link secret (and a cached
-/// block's key, with the cache secret).
+/// block's key, with the held-block secret).
 ///
 /// # Safety
 /// `b` is a block header of the heap inside a free block being formed (at least

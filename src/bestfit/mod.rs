@@ -56,7 +56,8 @@
 //! - `check.rs`: the invariant walker, the heap walk of a region, the tests' layout.
 
 use crate::heap::{
-    CHUNK, Heap, HeapCore, MIN_ALIGN, Misuse, OsRegions, Region, RegionSource, Span,
+    CHUNK, FIRST_CLASS_BIN, Heap, HeapCore, MIN_ALIGN, Misuse, OsRegions, Region, RegionSource,
+    Span,
 };
 use crate::seal;
 
@@ -70,9 +71,7 @@ mod treap;
 
 use bins::{BINS, BITMAP_WORDS};
 pub use block::{AREA, MIN_BLOCK};
-use block::{
-    FIRST_BLOCK, FLAGS, HEADER, IN_USE, block_size, header_intact, is_live, size_of, word,
-};
+use block::{FIRST_BLOCK, FLAGS, HEADER, block_size, header_intact, is_live, size_of, word};
 
 pub struct BestFitHeap<S: RegionSource = OsRegions> {
     /// List heads (bins below `MIXED_BIN`) and the treap root (`MIXED_BIN`); 0 = empty.
@@ -120,12 +119,14 @@ impl<S: RegionSource> Heap for BestFitHeap<S> {
     }
 
     /// Blocks are 16-byte multiples with an 8-byte header, so `(size + 23) / 16` is the
-    /// block's size in 16-byte units, the class plus 2, except for requests of 8 bytes or
-    /// fewer, which would need the clamp to the smallest block: they get 0, the slow path.
+    /// block's size in 16-byte units, the class plus 2 (`FIRST_CLASS_BIN`), except for
+    /// requests of 8 bytes or fewer, which would need the clamp to the smallest block: they
+    /// get bin 1, which is always empty, so the slow path.
     #[inline(always)]
     fn fast_bin(size: usize) -> Option<usize> {
+        const _: () = assert!(MIN_BLOCK / 16 == FIRST_CLASS_BIN);
         if size <= 4096 - HEADER {
-            Some((size + 15 + HEADER) / 16 - 1)
+            Some((size + 15 + HEADER) / 16)
         } else {
             None
         }
@@ -139,46 +140,61 @@ impl<S: RegionSource> Heap for BestFitHeap<S> {
     /// The trait's contract ([`Heap::peek_class`]): `p` lies in a chunk owned by a region.
     #[inline]
     unsafe fn peek_class(p: *mut u8) -> Option<usize> {
+        // SAFETY: forwarded from the caller.
+        unsafe { Self::peek_bin(p) }?.checked_sub(FIRST_CLASS_BIN)
+    }
+
+    /// # Safety
+    /// The trait's contract ([`Heap::peek_bin`]): `p` lies in a chunk owned by a region.
+    #[inline(always)]
+    unsafe fn peek_bin(p: *mut u8) -> Option<usize> {
         let p = p as usize;
-        // Misaligned pointers would share a live block's granule; a pointer before the first
-        // block would have its "header" in the region's own header or outside the region.
-        // One test for both: below the first payload the offset wraps to a huge value, and
-        // the first payload is 16-aligned, so the low bits of the difference are p's.
-        const _: () = assert!((FIRST_BLOCK + HEADER).is_multiple_of(MIN_ALIGN));
-        let past_first = (p & (CHUNK - 1)).wrapping_sub(FIRST_BLOCK + HEADER);
-        if past_first & (!(CHUNK - 1) | (MIN_ALIGN - 1)) != 0 {
-            return None;
-        }
-        // SAFETY: p is inside a mapped region, past its first header; a live block's size is
-        // stable while it is live.
-        unsafe {
-            let header = word(p - HEADER);
-            // Sealed, the header itself proves p live: its seal binds the address, size and
-            // flags, so only the header the heap wrote for a block at p passes, and the heap
-            // clears IN_USE in it on free, even when the block is merged away (see `free`);
-            // a word of program data (an interior or stale pointer) passes with probability
-            // 2^-32, and none is forged without the secret (not even from a stale header
-            // that the program can read: see `seal::tag`). Unsealed, the live bitmap does it.
-            // A damaged header sends the block to the heap, which reports it.
-            let live = if seal::HARDENED {
-                header & IN_USE != 0
-            } else {
-                is_live(p)
-            };
-            if !live || !seal::header_intact(p, header) {
+        let header = if seal::HARDENED {
+            // The seal binds the payload's address, size and flags, and a free block's seal
+            // has a bit flipped (`free_mark`), so an intact header proves p the payload of a
+            // block in use: only the header the heap wrote for a block at p passes, and the
+            // heap rewrites it on free, even when the block is merged away (see `retire`). A
+            // word that is not such a header (program data behind an interior, misaligned
+            // or stale pointer; the region's own header and bitmap, for a pointer below the
+            // first block) passes with probability 2^-32, and none is forged without the
+            // secret (not even from a stale header the program can read: see `seal::tag`).
+            // All that must be tested before the word is read is that it lies in p's chunk,
+            // which the caller proved a region.
+            if p & (CHUNK - 1) < HEADER {
                 return None;
             }
-            // One unsigned comparison bounds the size both ways: a size below MIN_BLOCK
-            // wraps to a huge value (only a damaged or forged header has one). Bounded on the
-            // size rather than the class, so that the bin's offset in the cache is the size
-            // itself, less a constant, with no shifts.
-            const _: () = assert!(MIN_BLOCK == 32);
-            let size = header as u32 as usize & !FLAGS;
-            if size.wrapping_sub(MIN_BLOCK) < Self::CACHE_CLASSES * 16 {
-                Some(size / 16 - 2)
-            } else {
-                None
+            // SAFETY: p - 8 lies in p's chunk, a mapped region (the contract).
+            let header = unsafe { word(p - HEADER) };
+            if !seal::header_intact(p, header) {
+                return None;
             }
+            header
+        } else {
+            // Unsealed, the live bitmap proves p live, so p must first be a payload's place:
+            // a misaligned pointer would share a live block's granule, and one before the
+            // first block would find its bit in the region's own header. One test for both:
+            // below the first payload the offset wraps to a huge value, and the first
+            // payload is 16-aligned, so the low bits of the difference are p's.
+            const _: () = assert!((FIRST_BLOCK + HEADER).is_multiple_of(MIN_ALIGN));
+            let past_first = (p & (CHUNK - 1)).wrapping_sub(FIRST_BLOCK + HEADER);
+            // SAFETY: p is inside a mapped region, past its first header.
+            if past_first & (!(CHUNK - 1) | (MIN_ALIGN - 1)) != 0 || unsafe { !is_live(p) } {
+                return None;
+            }
+            // SAFETY: as above; a live block's header is at p - 8.
+            unsafe { word(p - HEADER) }
+        };
+        // A live block's size is stable while it is live. It is bounded only above: the
+        // bin is the size in 16-byte units (so its offset in the cache is the size itself,
+        // with no shift), and a size below MIN_BLOCK (the epilogue's 0, which only an
+        // intact header of size 0 can be, or a damaged unsealed header) finds a bin below
+        // FIRST_CLASS_BIN, which never takes a block.
+        const _: () = assert!(MIN_BLOCK / 16 == FIRST_CLASS_BIN);
+        let size = header as u32 as usize & !FLAGS;
+        if size < (Self::CACHE_CLASSES + FIRST_CLASS_BIN) * 16 {
+            Some(size / 16)
+        } else {
+            None
         }
     }
 

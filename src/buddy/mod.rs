@@ -35,8 +35,8 @@ use core::ptr;
 use core::sync::atomic::Ordering::Relaxed;
 
 use crate::heap::{
-    CHUNK, Call, Heap, HeapCore, MIN_ALIGN, Misuse, OsRegions, Region, RegionSource, Span,
-    region_of,
+    CHUNK, Call, FIRST_CLASS_BIN, Heap, HeapCore, MIN_ALIGN, Misuse, OsRegions, Region,
+    RegionSource, Span, region_of,
 };
 
 mod check;
@@ -181,8 +181,8 @@ impl<S: RegionSource> Heap for BuddyHeap<S> {
     fn fast_bin(size: usize) -> Option<usize> {
         let top =
             (usize::BITS - 1 - (size.wrapping_sub(1) | (MIN_ALIGN - 1)).leading_zeros()) as usize;
-        let bin = top + 1 - MIN_SHIFT + 1;
-        if bin <= Self::CACHE_CLASSES {
+        let bin = top + 1 - MIN_SHIFT + FIRST_CLASS_BIN;
+        if bin < Self::CACHE_CLASSES + FIRST_CLASS_BIN {
             Some(bin)
         } else {
             None

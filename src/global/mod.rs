@@ -24,7 +24,7 @@ use crate::chunkmap::{self, Owner};
 use crate::counters::Counter;
 use crate::diag;
 use crate::freed;
-use crate::heap::{Heap, MIN_ALIGN, Misuse};
+use crate::heap::{FIRST_CLASS_BIN, Heap, MIN_ALIGN, Misuse};
 use crate::large;
 use crate::os;
 use crate::tcache;
@@ -111,7 +111,7 @@ pub fn alloc_cached(size: usize) -> *mut u8 {
 #[inline]
 pub fn alloc_cached_by_class(size: usize) -> *mut u8 {
     match ActiveHeap::cache_class(size) {
-        Some(class) => tcache::pop(class + 1),
+        Some(class) => tcache::pop(class + FIRST_CLASS_BIN),
         None => ptr::null_mut(),
     }
 }

@@ -182,6 +182,12 @@ impl core::ops::AddAssign for HeapStats {
     }
 }
 
+/// How the thread cache numbers its bins, as the heaps' fast paths compute them
+/// (`Heap::fast_bin`, `Heap::peek_bin`): class `c` is bin `c + FIRST_CLASS_BIN`. The bins below
+/// are always empty, so that a size or block the cache never holds can be sent to one of them
+/// instead of being tested for: malloc finds it empty, free finds it full.
+pub const FIRST_CLASS_BIN: usize = 2;
+
 /// A heap policy. Every pointer argument must lie in a region of the heap's
 /// [`Source`](Heap::Source) (for [`OsRegions`], a chunk whose chunk map entry is a region);
 /// the heap validates that it is one of its own live blocks.
@@ -209,10 +215,11 @@ pub trait Heap {
     /// Every block of a class is interchangeable for every request of that class.
     fn cache_class(size: usize) -> Option<usize>;
 
-    /// `cache_class`, as malloc's fast path asks it, in fewer instructions: `Some(class + 1)`,
-    /// or `Some(0)` for a size the heap leaves to the slow path (the cache's bin in front of
-    /// class 0's is always empty), so that the computation needs no clamp at its low end;
-    /// `None` when `cache_class` says `None` (it may say `Some(0)` for such a size instead).
+    /// `cache_class`, as malloc's fast path asks it, in fewer instructions: the class's bin,
+    /// `Some(class + FIRST_CLASS_BIN)`, or a bin below `FIRST_CLASS_BIN` (always empty) for
+    /// a size the heap leaves to the slow path, so that the computation needs no clamp at
+    /// its low end; `None` when `cache_class` says `None` (it may say an empty bin for such
+    /// a size instead).
     fn fast_bin(size: usize) -> Option<usize>;
 
     /// The request size whose block belongs to `class` (what a refill asks for).
@@ -223,8 +230,20 @@ pub trait Heap {
     /// reports misuse). Reads only metadata that stays put while its block is live.
     ///
     /// # Safety
-    /// As for `free`.
+    /// As for `free`, and `p` lies in a chunk owned by a region (`chunkmap::is_region`).
     unsafe fn peek_class(p: *mut u8) -> Option<usize>;
+
+    /// `peek_class`, as free's fast path asks it: the class's bin, `Some(class +
+    /// FIRST_CLASS_BIN)`, or a bin below `FIRST_CLASS_BIN` (always empty, so the block is
+    /// not cached) where that saves the heap a test; `None` where `peek_class` says `None`.
+    ///
+    /// # Safety
+    /// As for `peek_class`.
+    #[inline(always)]
+    unsafe fn peek_bin(p: *mut u8) -> Option<usize> {
+        // SAFETY: forwarded from the caller.
+        unsafe { Self::peek_class(p) }.map(|class| class + FIRST_CLASS_BIN)
+    }
 
     /// Without the heap lock: the usable size of the live block `p`, or `None` when `p` is not
     /// a live block (the caller then takes the locked path, which reports misuse).
