@@ -22,8 +22,14 @@ pub enum Counter {
     CacheHitsNotMalloc,
     /// Refills of a thread cache bin from the heap.
     CacheMisses,
-    /// Blocks freed into a thread cache.
+    /// Blocks freed into a thread cache. Not counted as they happen (free's fast path would
+    /// pay for it): `tcache::totals` derives it from what the bins hold and the counts
+    /// below, since every block that enters a bin leaves it again as a hit or by a slow path.
     CacheFrees,
+    /// Blocks put into bins by slow paths (a refill's from the heap, a remote list's).
+    CacheFilled,
+    /// Blocks taken out of bins by slow paths (the block a refill serves, flushes).
+    CacheEmptied,
     /// Frees that went past the cache to the heap or a mapping.
     FreesUncached,
     /// Frees made by realloc (a block that moved, or realloc(p, 0)), not by free.

@@ -434,7 +434,6 @@ unsafe fn push<H: Heap>(tc: *mut ThreadCache, p: *mut u8) -> bool {
         freed::link_keyed(p, bin.head, key);
         bin.head = p;
         bin.set_room(room);
-        (*tc).counters.bump(Counter::CacheFrees, 1);
     }
     true
 }
@@ -494,7 +493,6 @@ pub unsafe fn cache_free<H: Heap>(arenas: &Arenas<H>, p: *mut u8, call: &str) ->
         freed::link_keyed(p, bin.head, key);
         bin.head = p;
         bin.set_count(bin.count() + 1);
-        counters.bump(Counter::CacheFrees, 1);
     }
     true
 }
@@ -538,6 +536,7 @@ fn flush<H: Heap>(arenas: &Arenas<H>, home: usize, bin: &mut Bin, n: u32, counte
             crate::diag::fatal("thread cache holds a block the heap does not know");
         }
     }
+    counters.bump(Counter::CacheEmptied, n as u64);
     let remote = n as u64 - count as u64;
     if remote != 0 {
         counters.bump(Counter::RemoteFrees, remote);
@@ -592,6 +591,7 @@ unsafe fn collect_remote<'a, H: Heap>(
     let mut heap: Option<Guard<'a, H>> = None;
     let mut batch = [0usize; BATCH];
     let mut n = 0;
+    let mut kept = 0;
     while p != 0 {
         // SAFETY: the list was the home's remote list, ours since the swap: live blocks of
         // that arena linked with `freed::link`, each proven a live block when pushed.
@@ -606,6 +606,7 @@ unsafe fn collect_remote<'a, H: Heap>(
                     freed::link(p, bin.head);
                     bin.head = p;
                     bin.set_room(bin.room() - 1);
+                    kept += 1;
                 }
                 _ => {
                     batch[n] = p;
@@ -624,6 +625,8 @@ unsafe fn collect_remote<'a, H: Heap>(
         // SAFETY: as above.
         unsafe { Arena::<H>::free_batch(heap.get_or_insert_with(|| arena.lock()), &batch[..n]) };
     }
+    // SAFETY: tc is this thread's cache.
+    unsafe { (*tc).counters.bump(Counter::CacheFilled, kept) };
     heap
 }
 
@@ -678,8 +681,7 @@ pub fn refill<H: Heap>(arenas: &Arenas<H>, class: usize) -> *mut u8 {
         // trickled back missed again a few allocations later, and each miss swapped the
         // remote list's line away from the threads pushing to it.
         if bin.count() >= want.div_ceil(2) {
-            (*tc).counters.bump(Counter::CacheMisses, 1);
-            return take_cached(tc, class);
+            return take_refilled(tc, class);
         }
         let mut heap = match held {
             Some(heap) => heap,
@@ -697,8 +699,25 @@ pub fn refill<H: Heap>(arenas: &Arenas<H>, class: usize) -> *mut u8 {
             bin.head = p;
         }
         bin.set_count(bin.count() + got as u32);
-        (*tc).counters.bump(Counter::CacheMisses, 1);
-        take_cached(tc, class)
+        (*tc).counters.bump(Counter::CacheFilled, got as u64);
+        take_refilled(tc, class)
+    }
+}
+
+/// The block a refill serves, from the bin it refilled, counted as a miss.
+///
+/// # Safety
+/// `tc` is this thread's cache.
+unsafe fn take_refilled(tc: *mut ThreadCache, class: usize) -> *mut u8 {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        let counters = &(*tc).counters;
+        counters.bump(Counter::CacheMisses, 1);
+        let p = take_cached(tc, class);
+        if !p.is_null() {
+            counters.bump(Counter::CacheEmptied, 1);
+        }
+        p
     }
 }
 
@@ -908,6 +927,12 @@ pub fn totals<H: Heap>() -> CacheTotals {
         }
     }
     REGISTRY.unlock();
+    // What entered the bins is what they hold and what left them (see Counter::CacheFrees);
+    // saturating, since another thread's counts may be read a call apart.
+    let c = &mut totals.counters;
+    c.0[Counter::CacheFrees as usize] =
+        (totals.cached_blocks as u64 + c.get(Counter::CacheHits) + c.get(Counter::CacheEmptied))
+            .saturating_sub(c.get(Counter::CacheFilled));
     totals
 }
 
