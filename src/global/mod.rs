@@ -138,19 +138,23 @@ pub fn alloc_slow(size: usize, align: usize) -> *mut u8 {
         && let Some(class) = ActiveHeap::cache_class(size)
     {
         let p = tcache::refill(&ARENAS, class);
+        // The refill may have mapped a region: kept large mappings make room for it.
+        large::shed_for_heap();
         if !p.is_null() {
             return p;
         }
     }
     let p = if serves_in_heap(size, align) {
         // SAFETY: the lock is held for the call; a fresh block has 16 bytes or more.
-        unsafe {
+        let p = unsafe {
             let p = tcache::lock_home(&ARENAS).alloc(size, align);
             if !p.is_null() {
                 freed::clear(p);
             }
             p
-        }
+        };
+        large::shed_for_heap();
+        p
     } else {
         large::alloc(size, align)
     };

@@ -17,7 +17,7 @@ mod source;
 
 pub use region::{Region, Regions, decode_link, region_arena, region_of};
 pub use shared::{HeapCore, Tally};
-pub use source::{OsRegions, RegionSource};
+pub use source::{OsRegions, RegionSource, os_regions};
 
 /// The part of a `Heap` impl that is the same for every policy: the heap embeds its
 /// [`HeapCore`] as the field `core`, its regions come from `$source`. Written once here so

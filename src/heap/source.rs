@@ -3,9 +3,22 @@
 //! of its caller's (a test's, an embedder's) takes a source of that caller's instead; the
 //! heap itself names no global of the allocator.
 
+use core::sync::atomic::{AtomicUsize, Ordering};
+
 use super::CHUNK;
 use crate::chunkmap::{self, Owner};
 use crate::os;
+
+/// Regions `OsRegions` has mapped and not unmapped, all arenas together: how much the heaps
+/// hold of the process's footprint, which the kept large mappings make room for
+/// (`large::shed_for_heap`).
+static OS_REGIONS: AtomicUsize = AtomicUsize::new(0);
+
+/// Regions of `OsRegions` mapped now, all arenas together.
+#[inline]
+pub fn os_regions() -> usize {
+    OS_REGIONS.load(Ordering::Relaxed)
+}
 
 /// A supply of regions. Every method is an associated function: a source is global state
 /// of its own (the heap stores nothing of it), and it must not allocate from the heap that
@@ -61,6 +74,7 @@ unsafe impl RegionSource for OsRegions {
             unsafe { os::unmap(region.as_ptr(), CHUNK) };
             return core::ptr::null_mut();
         }
+        OS_REGIONS.fetch_add(1, Ordering::Relaxed);
         region.as_ptr()
     }
 
@@ -68,6 +82,7 @@ unsafe impl RegionSource for OsRegions {
     /// The trait's contract ([`RegionSource::unmap`]).
     unsafe fn unmap(region: *mut u8) {
         chunkmap::forget(region as usize, CHUNK);
+        OS_REGIONS.fetch_sub(1, Ordering::Relaxed);
         // SAFETY: the caller guarantees the region is ours and unused.
         unsafe { os::unmap(region, CHUNK) };
     }

@@ -5,7 +5,8 @@
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use super::{BYTES, unmap_block};
-use crate::chunkmap::{self, Owner};
+use crate::chunkmap::{self, CHUNK, Owner};
+use crate::heap::os_regions;
 use crate::os;
 use crate::sync::Locked;
 
@@ -14,7 +15,10 @@ const KEEP_MAX_MAPPING: usize = 32 << 20;
 /// A program that has mapped this many large blocks afresh is cycling through large blocks:
 /// from then on up to `KEEP_FLOOR` bytes of freed mappings are kept even when fewer large
 /// bytes are live (each reuse saves an mmap, a munmap and a page fault per page touched).
-const CYCLING_AFTER: usize = 64;
+/// Low, because until then a free while few large bytes are live unmaps what the next
+/// request faults in again; what the floor keeps costs no peak, as a heap that grows past
+/// the footprint sheds it (`shed_for_heap`).
+const CYCLING_AFTER: usize = 8;
 const KEEP_FLOOR: usize = 64 << 20;
 /// Large blocks mapped afresh or grown from a smaller kept mapping (not reused) so far.
 pub(super) static FRESH_MAPPINGS: AtomicUsize = AtomicUsize::new(0);
@@ -32,6 +36,14 @@ pub(super) const PIN_RATIO: usize = 4;
 /// kept bytes'). A reuse that would exceed it gives the tail's pages back instead (the range
 /// stays mapped).
 pub(super) static PINNED: AtomicUsize = AtomicUsize::new(0);
+
+/// The most bytes of heap regions, large mappings and kept mappings the process has held
+/// at once, as far as the large calls and `shed_for_heap` saw. Kept mappings past the
+/// bound of the live bytes (the cycling floor's) may fill the footprint up to it, but not
+/// raise it: a heap that grows past it sheds them first.
+static FOOTPRINT_PEAK: AtomicUsize = AtomicUsize::new(0);
+/// The heaps' regions when `shed_for_heap` last looked.
+static REGIONS_SEEN: AtomicUsize = AtomicUsize::new(0);
 
 /// Sets how many bytes of freed mappings may be kept for reuse.
 pub fn set_keep_limit(bytes: usize) {
@@ -161,6 +173,80 @@ pub(super) fn keep_limit() -> usize {
     KEEP_LIMIT.load(Ordering::Relaxed).min(live.max(floor))
 }
 
+/// The bytes of heap regions, live large mappings and `kept` kept bytes.
+fn footprint(kept: usize) -> usize {
+    os_regions()
+        .saturating_mul(CHUNK)
+        .saturating_add(BYTES.load(Ordering::Relaxed))
+        .saturating_add(kept)
+}
+
+/// Takes the oldest kept mapping out of the set (there must be one) and returns it.
+fn evict_oldest(kept: &mut Kept) -> (usize, usize) {
+    loop {
+        let victim = kept.next_victim;
+        kept.next_victim = (victim + 1) % KEEP_SLOTS;
+        let old = kept.slots[victim];
+        if old.0 != 0 {
+            kept.slots[victim] = (0, 0);
+            kept.bytes -= old.1;
+            return old;
+        }
+    }
+}
+
+/// Unmaps what `evict_oldest` took out, once the lock is released.
+fn unmap_evicted(evicted: &[(usize, usize); KEEP_SLOTS]) {
+    for &(head, mapped) in evicted {
+        if head != 0 {
+            unmap_block(head, mapped);
+        }
+    }
+}
+
+/// Notes the footprint after a large block was mapped or reused (see `FOOTPRINT_PEAK`).
+pub(super) fn note_footprint() {
+    let kept = KEPT.lock();
+    FOOTPRINT_PEAK.fetch_max(footprint(kept.bytes), Ordering::Relaxed);
+}
+
+/// Makes room for a heap that has mapped regions since the last call: while the footprint
+/// exceeds its peak, the kept mappings past the bound of the live large bytes go, oldest
+/// first. A program that cycled through large blocks (the floor of `keep_limit`) and then
+/// grows its heap so uses the kept memory's place rather than adding to its peak. One load
+/// while the heaps' regions stay as they were.
+#[inline]
+pub fn shed_for_heap() {
+    let regions = os_regions();
+    if regions != REGIONS_SEEN.load(Ordering::Relaxed) {
+        shed_for_heap_slow(regions);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn shed_for_heap_slow(regions: usize) {
+    if REGIONS_SEEN.swap(regions, Ordering::Relaxed) >= regions {
+        // The heaps gave regions back: nothing to make room for.
+        return;
+    }
+    let strict = KEEP_LIMIT
+        .load(Ordering::Relaxed)
+        .min(BYTES.load(Ordering::Relaxed));
+    let mut evicted = [(0usize, 0usize); KEEP_SLOTS];
+    {
+        let mut kept = KEPT.lock();
+        let peak = FOOTPRINT_PEAK.load(Ordering::Relaxed);
+        let mut n = 0;
+        while kept.bytes > strict && footprint(kept.bytes) > peak {
+            evicted[n] = evict_oldest(&mut kept);
+            n += 1;
+        }
+        FOOTPRINT_PEAK.fetch_max(footprint(kept.bytes), Ordering::Relaxed);
+    }
+    unmap_evicted(&evicted);
+}
+
 /// Keeps the freed mapping at `head` if it may be kept, evicting the oldest kept ones while
 /// the kept bytes exceed the limit (which a free lowers, so this also gives memory back when
 /// the freed mapping itself is not kept). False if it was not kept.
@@ -173,15 +259,8 @@ pub(super) fn keep(head: usize, mapped: usize) -> bool {
         let mut kept = KEPT.lock();
         let mut n = 0;
         while kept.bytes + room > limit || (keepable && kept.slots.iter().all(|s| s.0 != 0)) {
-            let victim = kept.next_victim;
-            kept.next_victim = (victim + 1) % KEEP_SLOTS;
-            let old = kept.slots[victim];
-            if old.0 != 0 {
-                kept.slots[victim] = (0, 0);
-                kept.bytes -= old.1;
-                evicted[n] = old;
-                n += 1;
-            }
+            evicted[n] = evict_oldest(&mut kept);
+            n += 1;
         }
         if keepable {
             let free_slot = kept.slots.iter().position(|s| s.0 == 0).unwrap_or(0);
@@ -189,11 +268,7 @@ pub(super) fn keep(head: usize, mapped: usize) -> bool {
             kept.bytes += mapped;
         }
     }
-    for (head, mapped) in evicted {
-        if head != 0 {
-            unmap_block(head, mapped);
-        }
-    }
+    unmap_evicted(&evicted);
     keepable
 }
 

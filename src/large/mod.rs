@@ -12,15 +12,16 @@
 //! found there names it as its payload.
 //!
 //! Freed mappings of up to 32 MiB are kept, up to 64 MiB in all and never more than the
-//! large blocks still live (or 64 MiB, once the program has mapped 64 large blocks afresh and
+//! large blocks still live (or 64 MiB, once the program has mapped 8 large blocks afresh and
 //! so shows that it cycles through them: glibc's heap, whose trim threshold grows to 64 MiB,
-//! holds as much), and reused for a later request they fit (at most sixteen times its size):
-//! a program that allocates and frees large blocks in a loop then pays neither a system call
-//! nor a page fault per block, and one that lets go of its large blocks gets most of the
-//! memory back. A request bigger than every kept mapping grows the largest one (mremap, in
-//! place or moved): its resident pages serve the request's first bytes, so only the bytes
-//! past it fault. The oldest kept mapping is unmapped to make room; malloc_trim unmaps them
-//! all.
+//! holds as much; a heap that then grows past the process's peak footprint sheds them
+//! first, `shed_for_heap`), and reused for a later request they fit (at most sixteen times
+//! its size): a program that allocates and frees large blocks in a loop then pays neither a
+//! system call nor a page fault per block, and one that lets go of its large blocks gets
+//! most of the memory back. A request bigger than every kept mapping grows the largest one
+//! (mremap, in place or moved): its resident pages serve the request's first bytes, so only
+//! the bytes past it fault. The oldest kept mapping is unmapped to make room; malloc_trim
+//! unmaps them all.
 //!
 //! A block reusing a mapping more than four times its size keeps the mapping's resident
 //! pages past its own end ("pinned": the next reuse of the whole mapping then needs no
@@ -37,9 +38,12 @@ use crate::os::{self, PAGE};
 mod kept;
 
 use kept::{
-    FRESH_MAPPINGS, PIN_RATIO, PINNED, grow_kept, keep, keep_limit, take_kept, take_kept_below,
+    FRESH_MAPPINGS, PIN_RATIO, PINNED, grow_kept, keep, keep_limit, note_footprint, take_kept,
+    take_kept_below,
 };
-pub use kept::{fork_child, fork_parent, fork_prepare, kept_bytes, set_keep_limit, trim};
+pub use kept::{
+    fork_child, fork_parent, fork_prepare, kept_bytes, set_keep_limit, shed_for_heap, trim,
+};
 
 #[repr(C)]
 struct LargeHeader {
@@ -148,7 +152,14 @@ fn alloc_reporting_used(size: usize, align: usize) -> (*mut u8, usize) {
         {
             Some(grown) => grown,
             None => {
-                let Some(head) = os::map_aligned(mapped, head_align) else {
+                // Out of address space (RLIMIT_AS, overcommit): the kept mappings are a cache,
+                // and a cycling program may hold 64 MiB of them; they go before the request
+                // fails.
+                let mut fresh = os::map_aligned(mapped, head_align);
+                if fresh.is_none() && trim() {
+                    fresh = os::map_aligned(mapped, head_align);
+                }
+                let Some(head) = fresh else {
                     return (core::ptr::null_mut(), 0);
                 };
                 let head = head.as_ptr() as usize;
@@ -179,6 +190,7 @@ fn alloc_reporting_used(size: usize, align: usize) -> (*mut u8, usize) {
         });
     }
     note_mapped(mapped as isize, 1);
+    note_footprint();
     (payload as *mut u8, head + used)
 }
 
