@@ -49,6 +49,8 @@
 //!   footer words, the live bitmap;
 //! - `bins.rs`: the exact bins, their two-level bitmap of non-empty bins, and the top;
 //! - `treap.rs`: the treap of the mixed bin;
+//! - `classes.rs`: the thread cache's size classes, exact up to 4 KiB, eight per power of
+//!   two up to 32 KiB (requests of those sizes rounded up to them);
 //! - `alloc.rs`: finding the best fit and carving blocks off it; resizing in place;
 //! - `free.rs`: validating a pointer, freeing, coalescing;
 //! - `region.rs`: laying out a fresh region, and the free pages `malloc_trim` gives back
@@ -64,6 +66,7 @@ mod alloc;
 mod bins;
 mod block;
 mod check;
+mod classes;
 mod free;
 mod region;
 mod treap;
@@ -71,7 +74,7 @@ mod treap;
 use bins::{BINS, BITMAP_WORDS};
 pub use block::{AREA, MIN_BLOCK};
 use block::{
-    FIRST_BLOCK, FLAGS, HEADER, IN_USE, block_size, header_intact, is_live, size_of, word,
+    FIRST_BLOCK, HEADER, IN_USE, header_intact, is_live, size_of, word,
 };
 
 pub struct BestFitHeap<S: RegionSource = OsRegions> {
@@ -107,24 +110,23 @@ impl<S: RegionSource> Heap for BestFitHeap<S> {
         core: HeapCore::EMPTY,
         top: 0,
     };
-    /// Blocks of 32..=4096 bytes, one class per 16 bytes (the sizes of the exact bins).
-    const CACHE_CLASSES: usize = 255;
+    /// Blocks of 32..=4096 bytes, one class per 16 bytes (the sizes of the exact bins), then
+    /// eight per power of two up to 32 KiB, to which the cache rounds requests (`classes.rs`).
+    const CACHE_CLASSES: usize = classes::CLASSES;
 
     #[inline]
     fn cache_class(size: usize) -> Option<usize> {
-        if size <= 4096 - HEADER {
-            Some(block_size(size) / 16 - 2)
-        } else {
-            None
-        }
+        classes::class_of_request(size)
     }
 
     /// Blocks are 16-byte multiples with an 8-byte header, so `(size + 23) / 16` is the
     /// block's size in 16-byte units, the class plus 2, except for requests of 8 bytes or
     /// fewer, which would need the clamp to the smallest block: they get 0, the slow path.
+    /// Requests above the exact classes get `None`: the coarse classes' rounding is left to
+    /// malloc's miss path (`cache_class`), so that the small sizes pay nothing for it.
     #[inline(always)]
     fn fast_bin(size: usize) -> Option<usize> {
-        if size <= 4096 - HEADER {
+        if size <= classes::LARGEST_EXACT_REQUEST {
             Some((size + 15 + HEADER) / 16 - 1)
         } else {
             None
@@ -132,7 +134,7 @@ impl<S: RegionSource> Heap for BestFitHeap<S> {
     }
 
     fn class_size(class: usize) -> usize {
-        (class + 2) * 16 - HEADER
+        classes::block_of_class(class) - HEADER
     }
 
     /// # Safety
@@ -168,17 +170,10 @@ impl<S: RegionSource> Heap for BestFitHeap<S> {
             if !live || !seal::header_intact(p, header) {
                 return None;
             }
-            // One unsigned comparison bounds the size both ways: a size below MIN_BLOCK
-            // wraps to a huge value (only a damaged or forged header has one). Bounded on the
-            // size rather than the class, so that the bin's offset in the cache is the size
-            // itself, less a constant, with no shifts.
-            const _: () = assert!(MIN_BLOCK == 32);
-            let size = header as u32 as usize & !FLAGS;
-            if size.wrapping_sub(MIN_BLOCK) < Self::CACHE_CLASSES * 16 {
-                Some(size / 16 - 2)
-            } else {
-                None
-            }
+            // Only a block of exactly a class's size (`classes.rs`): one of another size
+            // above 4 KiB (a realloc resized it in place, say) would serve the requests of
+            // the class below it short, or hold bytes that no request of the class above uses.
+            classes::class_of_block(header as u32 as usize)
         }
     }
 

@@ -429,6 +429,113 @@ fn bestfit_free_many_refusal_inside_a_run_keeps_the_heap_whole() {
     assert_eq!(h.stats().used, 0);
 }
 
+/// The cache's classes, for every request a class serves: the class holds it, is the
+/// smallest that does, and malloc's fast path agrees with it wherever it answers.
+fn classes_cover_every_request<H: Heap>(max_waste: impl Fn(usize) -> usize) {
+    let largest = H::class_size(H::CACHE_CLASSES - 1);
+    let mut last = 0;
+    for size in 1..=largest {
+        let class = H::cache_class(size).unwrap_or_else(|| panic!("{size} bytes not cached"));
+        assert!(class < H::CACHE_CLASSES);
+        assert!(class == last || class == last + 1, "class {class} after {last} at {size}");
+        last = class;
+        assert!(H::class_size(class) >= size, "class {class} holds {size} short");
+        assert!(class == 0 || H::class_size(class - 1) < size, "{size}: class {class} too big");
+        assert!(H::class_size(class) - size <= max_waste(size), "{size}: class {class} wastes");
+        match H::fast_bin(size) {
+            Some(0) | None => {}
+            Some(bin) => assert_eq!(bin, class + 1, "fast_bin of {size}"),
+        }
+    }
+    assert_eq!(last, H::CACHE_CLASSES - 1, "some class serves no request");
+    assert_eq!(H::cache_class(largest + 1), None);
+    assert_eq!(H::fast_bin(largest + 1), None);
+}
+
+#[test]
+fn bestfit_classes_exact_to_4k_then_eight_per_power_of_two() {
+    // Up to 4 KiB a class per 16 bytes (the header and the rounding to 16); above it, a
+    // block at most an eighth bigger than the request's own.
+    classes_cover_every_request::<BestFitHeap>(|size| {
+        if size <= 4096 - 8 { 23 } else { (size + 8) / 8 + 24 }
+    });
+    assert_eq!(<BestFitHeap>::CACHE_CLASSES, 255 + 24);
+    let blocks: Vec<usize> =
+        (255..<BestFitHeap>::CACHE_CLASSES).map(|c| <BestFitHeap>::class_size(c) + 8).collect();
+    assert_eq!(&blocks[..9], &[4608, 5120, 5632, 6144, 6656, 7168, 7680, 8192, 9216]);
+    assert_eq!(blocks.last(), Some(&(32 << 10)));
+    // The fast path leaves the coarse classes to the miss path.
+    assert_eq!(<BestFitHeap>::fast_bin(4088), Some(255));
+    assert_eq!(<BestFitHeap>::fast_bin(4089), None);
+}
+
+#[test]
+fn buddy_classes_are_the_orders_to_32k() {
+    classes_cover_every_request::<BuddyHeap>(|size| size.max(16));
+    assert_eq!(<BuddyHeap>::CACHE_CLASSES, 12);
+    assert_eq!(<BuddyHeap>::class_size(11), 32 << 10);
+}
+
+/// Free's lock-free class of a live block: a block of every class's exact size has that
+/// class; a block of another size (allocated past the cache, or resized in place by
+/// realloc) has none, so the cache never serves it to a request it is too small for.
+fn peek_class_only_for_class_sizes<H: Heap>() {
+    let mut h = H::EMPTY;
+    for class in 0..H::CACHE_CLASSES {
+        let p = alloc(&mut h, H::class_size(class));
+        // SAFETY: p is a live block of the test's own heap.
+        assert_eq!(unsafe { H::peek_class(p as *mut u8) }, Some(class), "class {class}");
+    }
+    let largest = H::class_size(H::CACHE_CLASSES - 1);
+    let p = alloc(&mut h, largest + 1);
+    // SAFETY: p is a live block of the test's own heap.
+    assert_eq!(unsafe { H::peek_class(p as *mut u8) }, None, "above the classes");
+    for size in [4097, 5000, 9000, 20000, 32000] {
+        let p = alloc(&mut h, size);
+        // SAFETY: p is a live block of the test's own heap.
+        let usable = unsafe { h.usable_size(p as *mut u8) }.unwrap();
+        // SAFETY: as above.
+        match unsafe { H::peek_class(p as *mut u8) } {
+            Some(class) => assert_eq!(H::class_size(class), usable, "{size}"),
+            None => assert!(H::cache_class(size).is_none_or(|c| H::class_size(c) != usable)),
+        }
+    }
+    // A class's block shrunk in place.
+    let p = alloc(&mut h, H::class_size(H::cache_class(20000).unwrap()));
+    // SAFETY: p is a live block of the test's own heap.
+    unsafe {
+        assert!(H::peek_class(p as *mut u8).is_some());
+        assert_eq!(h.resize_in_place(p as *mut u8, 9000), Ok(true));
+        let usable = h.usable_size(p as *mut u8).unwrap();
+        match H::peek_class(p as *mut u8) {
+            Some(class) => assert_eq!(H::class_size(class), usable),
+            None => assert_ne!(H::class_size(H::cache_class(9000).unwrap()), usable),
+        }
+    }
+    h.check().unwrap();
+}
+
+#[test]
+fn bestfit_peek_class_only_for_class_sizes() {
+    peek_class_only_for_class_sizes::<BestFitHeap>();
+    // Best fit's blocks of 5000 bytes and a block shrunk to 9000 are of no class.
+    let mut h = <BestFitHeap>::EMPTY;
+    let p = alloc(&mut h, 5000);
+    // SAFETY: p is a live block of the test's own heap.
+    assert_eq!(unsafe { <BestFitHeap>::peek_class(p as *mut u8) }, None);
+    let q = alloc(&mut h, <BestFitHeap>::class_size(<BestFitHeap>::cache_class(20000).unwrap()));
+    // SAFETY: q is a live block of the test's own heap.
+    unsafe {
+        assert_eq!(h.resize_in_place(q as *mut u8, 9000), Ok(true));
+        assert_eq!(<BestFitHeap>::peek_class(q as *mut u8), None);
+    }
+}
+
+#[test]
+fn buddy_peek_class_only_for_class_sizes() {
+    peek_class_only_for_class_sizes::<BuddyHeap>();
+}
+
 #[test]
 fn statistics_table_units() {
     use crate::diag::Line;
