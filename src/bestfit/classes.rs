@@ -2,21 +2,24 @@
 //! rounding of requests of 4..32 KiB up to a class.
 //!
 //! ```text
-//!  class     0   1   2  ...  254  | 255   256  ...  262  | 263 ... 270  | 271 ... 278
-//!  block B  32  48  64  ... 4096  | 4608  5120 ...  8192 | 9216..16384  | 18432..32768
-//!           exact: one per 16 B   | coarse: eight per power of two, spaced by an eighth
+//!  class      0   1  ...  254   255 | 256   257  ...  263 | 264 ... 271  | 272 ... 279
+//!  block B   32  48  ... 4096  4112 | 4624  5136 ... 8208 | 9232..16400  | 18448..32784
+//!  request  ..24 ..40   ..4088 ..4104|..4616 ..5128  ..8200| ..16392     | ..32776
+//!           exact: one per 16 B      | coarse: eight per power of two, plus the slack
 //! ```
 //! Up to 4 KiB every block size (a multiple of 16) is a class of its own, as it is a bin of
 //! the heap: a request takes exactly the block the heap would give it, cached or not. Above
 //! that, one class per 16 bytes would be 1,792 more bins in every thread's cache, each one
-//! seldom hit; instead the cache rounds a request up to the next of eight block sizes per
-//! power of two (4.5, 5, 5.5 ... 8 KiB; 9, 10 ... 16 KiB; 18, 20 ... 32 KiB), as jemalloc's
-//! and mimalloc's size classes do (they take four), so that the blocks of one class are
-//! interchangeable and a cache can hold them, without taking the heap's lock for them. A
-//! request so rounded wastes less than an eighth of its block; eight steps rather than four
-//! keep that small for the sizes programs favour just above a power of two (a 4 KiB page and
-//! its header). Requests that do not go through the cache (memalign, caching off) keep their
-//! exact size, and so does a block resized in place.
+//! seldom hit; instead the cache rounds a request up to the next of eight sizes per power of
+//! two (4.5, 5, 5.5 ... 8 KiB; 9, 10 ... 16 KiB; 18, 20 ... 32 KiB), as jemalloc's and
+//! mimalloc's size classes do (four per power of two there), so that the blocks of one class
+//! are interchangeable and a cache can hold them without taking the heap's lock. A block
+//! holds its size in requested bytes plus `SLACK` (the header and the rounding to 16), so
+//! that the sizes programs favour, a power of two or a step of an eighth (a 16 KiB buffer),
+//! take no more than the header on top; a request so rounded wastes less than an eighth of
+//! its block; eight steps rather than four keep that small for sizes just above a step (a
+//! 4 KiB page and its header). Requests that do not go through the cache (memalign, caching
+//! off) keep their exact size, and so does a block resized in place.
 //!
 //! A block is cached only when its size is exactly a class's (`class_of_block`): one of
 //! another size (shrunk or grown in place by realloc, carved for an aligned request, or a
@@ -24,26 +27,33 @@
 
 use super::block::{FLAGS, HEADER, MIN_BLOCK, block_size};
 
-/// The exact classes: block sizes `MIN_BLOCK..=LARGEST_EXACT` by 16.
-pub(super) const EXACT_CLASSES: usize = (LARGEST_EXACT - MIN_BLOCK) / 16 + 1;
-/// The largest block of an exact class.
-const LARGEST_EXACT: usize = 4096;
+/// What a block holds besides a request of a power of two: the header, and the rounding of
+/// the block to 16 bytes (`block_size(2^k) == 2^k + SLACK`).
+const SLACK: usize = 16;
+const _: () = assert!(block_size(4096) == 4096 + SLACK);
+/// The sizes (blocks less `SLACK`) between which the classes are coarse: from above
+/// `COARSE_FROM` to `COARSE_TO`, each power of two in eight steps.
+const COARSE_FROM: usize = 4 << 10;
+const COARSE_TO: usize = 32 << 10;
 /// log2 of the coarse classes per power of two.
 const STEPS_LOG: usize = 3;
-/// The largest block of a coarse class, and of any class.
-const LARGEST_CLASS: usize = 32 << 10;
-/// The coarse classes: `1 << STEPS_LOG` per power of two from `LARGEST_EXACT` to
-/// `LARGEST_CLASS`.
-const COARSE_CLASSES: usize = (log2(LARGEST_CLASS) - log2(LARGEST_EXACT)) << STEPS_LOG;
+/// The largest block of an exact class: what a request of `COARSE_FROM` bytes takes.
+const LARGEST_EXACT: usize = COARSE_FROM + SLACK;
+/// The exact classes: block sizes `MIN_BLOCK..=LARGEST_EXACT` by 16.
+pub(super) const EXACT_CLASSES: usize = (LARGEST_EXACT - MIN_BLOCK) / 16 + 1;
+/// The coarse classes.
+const COARSE_CLASSES: usize = (log2(COARSE_TO) - log2(COARSE_FROM)) << STEPS_LOG;
 /// Every class.
 pub(super) const CLASSES: usize = EXACT_CLASSES + COARSE_CLASSES;
+/// The largest block of any class.
+const LARGEST_CLASS: usize = COARSE_TO + SLACK;
 /// The largest request a class serves.
 pub(super) const LARGEST_CACHED_REQUEST: usize = LARGEST_CLASS - HEADER;
 /// The largest request an exact class serves.
 pub(super) const LARGEST_EXACT_REQUEST: usize = LARGEST_EXACT - HEADER;
 
-const _: () = assert!(EXACT_CLASSES == 255 && COARSE_CLASSES == 24);
-const _: () = assert!(LARGEST_EXACT.is_power_of_two() && LARGEST_CLASS.is_power_of_two());
+const _: () = assert!(EXACT_CLASSES == 256 && COARSE_CLASSES == 24);
+const _: () = assert!(COARSE_FROM.is_power_of_two() && COARSE_TO.is_power_of_two());
 
 /// `floor(log2(x))` for `x > 0`.
 #[inline(always)]
@@ -53,13 +63,15 @@ const fn log2(x: usize) -> usize {
 
 /// The coarse class (counted from the first coarse one) that a block of `block` bytes
 /// rounds up to, `LARGEST_EXACT < block <= LARGEST_CLASS`, and log2 of that class's step:
-/// the block lies in `(2^t, 2^(t+1)]`, whose classes are 9/8, 10/8 ... 16/8 of `2^t`.
+/// the block less `SLACK` lies in `(2^t, 2^(t+1)]`, whose classes are 9/8, 10/8 ... 16/8 of
+/// `2^t`, plus `SLACK`.
 #[inline(always)]
 const fn coarse(block: usize) -> (usize, usize) {
-    let t = log2(block - 1);
+    let v = block - SLACK;
+    let t = log2(v - 1);
     let shift = t - STEPS_LOG;
-    let class = ((t - log2(LARGEST_EXACT)) << STEPS_LOG) + ((block - 1) >> shift)
-        - (1 << STEPS_LOG);
+    let class =
+        ((t - log2(COARSE_FROM)) << STEPS_LOG) + ((v - 1) >> shift) - (1 << STEPS_LOG);
     (class, shift)
 }
 
@@ -84,8 +96,8 @@ pub(super) fn block_of_class(class: usize) -> usize {
     } else {
         let coarse = class - EXACT_CLASSES;
         let steps = 1 << STEPS_LOG;
-        let t = log2(LARGEST_EXACT) + coarse / steps;
-        (steps + 1 + coarse % steps) << (t - STEPS_LOG)
+        let t = log2(COARSE_FROM) + coarse / steps;
+        ((steps + 1 + coarse % steps) << (t - STEPS_LOG)) + SLACK
     }
 }
 
@@ -122,9 +134,9 @@ fn coarse_class_of_block(block: usize) -> Option<usize> {
         return None;
     }
     let (class, shift) = coarse(block);
-    // Exactly a class's size: a multiple of its step (the round-up of `coarse` changed
-    // nothing).
-    if block & ((1 << shift) - 1) == 0 {
+    // Exactly a class's size: its size less `SLACK` is a multiple of its step (the
+    // round-up of `coarse` changed nothing).
+    if (block - SLACK) & ((1 << shift) - 1) == 0 {
         Some(EXACT_CLASSES + class)
     } else {
         None

@@ -110,8 +110,9 @@ impl<S: RegionSource> Heap for BestFitHeap<S> {
         core: HeapCore::EMPTY,
         top: 0,
     };
-    /// Blocks of 32..=4096 bytes, one class per 16 bytes (the sizes of the exact bins), then
-    /// eight per power of two up to 32 KiB, to which the cache rounds requests (`classes.rs`).
+    /// Blocks of 32..=4112 bytes, one class per 16 bytes (the sizes of the exact bins), then
+    /// eight per power of two up to 32 KiB (plus the header and its rounding), to which the
+    /// cache rounds requests (`classes.rs`).
     const CACHE_CLASSES: usize = classes::CLASSES;
 
     #[inline]

@@ -457,16 +457,22 @@ fn bestfit_classes_exact_to_4k_then_eight_per_power_of_two() {
     // Up to 4 KiB a class per 16 bytes (the header and the rounding to 16); above it, a
     // block at most an eighth bigger than the request's own.
     classes_cover_every_request::<BestFitHeap>(|size| {
-        if size <= 4096 - 8 { 23 } else { (size + 8) / 8 + 24 }
+        if size <= 4096 + 8 { 23 } else { size / 8 + 24 }
     });
-    assert_eq!(<BestFitHeap>::CACHE_CLASSES, 255 + 24);
+    assert_eq!(<BestFitHeap>::CACHE_CLASSES, 256 + 24);
     let blocks: Vec<usize> =
         (255..<BestFitHeap>::CACHE_CLASSES).map(|c| <BestFitHeap>::class_size(c) + 8).collect();
-    assert_eq!(&blocks[..9], &[4608, 5120, 5632, 6144, 6656, 7168, 7680, 8192, 9216]);
-    assert_eq!(blocks.last(), Some(&(32 << 10)));
+    assert_eq!(&blocks[..10], &[4112, 4624, 5136, 5648, 6160, 6672, 7184, 7696, 8208, 9232]);
+    assert_eq!(blocks.last(), Some(&((32 << 10) + 16)));
+    // A power of two, or a step of an eighth of one, takes no more than its header and the
+    // rounding to 16 on top.
+    for size in [4096, 4608, 8192, 12288, 16384, 20480, 32768] {
+        let class = <BestFitHeap>::cache_class(size).unwrap();
+        assert_eq!(<BestFitHeap>::class_size(class), size + 8, "{size}");
+    }
     // The fast path leaves the coarse classes to the miss path.
-    assert_eq!(<BestFitHeap>::fast_bin(4088), Some(255));
-    assert_eq!(<BestFitHeap>::fast_bin(4089), None);
+    assert_eq!(<BestFitHeap>::fast_bin(4104), Some(256));
+    assert_eq!(<BestFitHeap>::fast_bin(4105), None);
 }
 
 #[test]

@@ -7,9 +7,10 @@
  *
  * The caches take only blocks of their classes' exact sizes, and every malloc up to 32 KiB
  * goes through them: best fit's blocks here come from memalign (never cached), 6016 bytes,
- * between the classes of 5632 and 6144, so they stay in the heap's exact bin of 6016; the
- * allocations that take them again are memaligns whose search (the block, the alignment
- * and a minimum block) is that size. Buddy's are 64 KiB, above the cached orders. */
+ * between the classes' blocks of 5648 and 6160, so they stay in the heap's exact bin of
+ * 6016; the allocations that take them again are memaligns whose search (the block, the
+ * alignment and a minimum block) is that size. Buddy's are 64 KiB, above the cached
+ * orders. */
 #include "abort_common.h"
 
 static char target[8192] __attribute__((aligned(4096)));

@@ -2,7 +2,8 @@
  *   - a block of such a size, freed, serves the next request of its class from the cache
  *     (one cache hit, the same block), and a free of it is one the cache takes;
  *   - the usable size is the class's: best fit rounds a request above 4 KiB up by less
- *     than an eighth (eight classes per power of two), buddy to a power of two;
+ *     than an eighth (eight classes per power of two), buddy to a power of two; a request
+ *     of 32 KiB is cached too;
  *   - a block that realloc shrank in place to a size that is no class's is freed into the
  *     heap, not the cache: cached, it would serve the next request of its class short;
  *   - another thread's frees of such blocks are taken by its cache too.
@@ -21,8 +22,8 @@ static struct bestbuddy_stats get(void)
 }
 
 static const size_t sizes[] = {
-    4089, 4100, 4600, 5000, 6000, 8000, 8184, 8192, 9000, 12000, 16000, 16376, 20000, 24000,
-    30000, 32000, 32752,
+    4089, 4096, 4100, 4105, 4600, 5000, 6000, 8000, 8184, 8192, 9000, 12000, 16000, 16376,
+    16384, 20000, 24000, 30000, 32000, 32752, 32768,
 };
 #define NSIZES (sizeof sizes / sizeof sizes[0])
 
@@ -88,8 +89,9 @@ int main(void)
     free(q);
 
     /* A block shrunk in place to no class's size goes back to the heap. Best fit: a 20000
-     * byte request's block (20480) shrunk to 9000 (a block of 9008, between the classes of
-     * 8192 and 9216). Buddy: every block stays a power of two and stays cacheable. */
+     * byte request's block (20496) shrunk to 9000 (a block of 9008, between the classes'
+     * blocks of 8208 and 9232). Buddy: every block stays a power of two and stays
+     * cacheable. */
     p = malloc(20000);
     CHECK(p != NULL);
     memset(p, 0x11, 9000);
