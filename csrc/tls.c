@@ -14,7 +14,7 @@
  * finds full, so that neither tests the slot before using it. Its size is NO_CACHE_BYTES in
  * src/tcache.rs, which asserts that the bins fit. */
 __attribute__((visibility("hidden"), aligned(64)))
-uint64_t bestbuddy_no_cache[4224 / 8];
+uint64_t bestbuddy_no_cache[4736 / 8];
 
 __attribute__((visibility("hidden"), tls_model("initial-exec")))
 __thread uintptr_t bestbuddy_cache_slot = (uintptr_t)bestbuddy_no_cache;

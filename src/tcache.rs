@@ -19,6 +19,7 @@
 //! through the policy (best fit: smallest fitting block, lowest address first; buddy: split).
 //! Blocks held in caches count as in use in mallinfo2.
 
+use core::mem::MaybeUninit;
 use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 
@@ -30,12 +31,14 @@ use crate::heap::{FIRST_CLASS_BIN, Heap};
 use crate::sync::{Guard, RawLock};
 use crate::trace;
 
-const MAX_CLASSES: usize = 256;
+/// At least every heap's `Heap::CACHE_CLASSES` (asserted where a bin is indexed).
+const MAX_CLASSES: usize = 288;
 /// How many bytes one bin may hold before it flushes (scaled by `tcache_bytes`, options.rs),
 /// and its bounds in blocks.
 const BIN_BYTES: usize = 8 << 10;
 const BIN_MIN: u32 = 8;
 const BIN_MIN_ABOVE_1K: u32 = 2;
+const BIN_MIN_ABOVE_4K: u32 = 4;
 const BIN_MAX: u32 = 64;
 /// How far a bin that keeps missing or overflowing may grow (`grow`), in bytes and blocks.
 const BIN_GROWN_BYTES: usize = 32 << 10;
@@ -50,7 +53,7 @@ unsafe extern "C" {
     static bestbuddy_no_cache: [u64; NO_CACHE_BYTES / 8];
 }
 /// The size of `bestbuddy_no_cache` (csrc/tls.c says the same).
-const NO_CACHE_BYTES: usize = 4224;
+const NO_CACHE_BYTES: usize = 4736;
 const _: () = assert!(
     core::mem::offset_of!(ThreadCache, bins) + core::mem::size_of::<[Bin; MAX_CLASSES]>() + 64
         <= NO_CACHE_BYTES
@@ -503,7 +506,9 @@ pub unsafe fn cache_free<H: Heap>(arenas: &Arenas<H>, p: *mut u8, call: &str) ->
 /// Blocks pushed on remote lists are counted in `counters`.
 #[cold]
 fn flush<H: Heap>(arenas: &Arenas<H>, home: usize, bin: &mut Bin, n: u32, counters: &Counters) {
-    let mut mine = [0usize; BIN_GROWN_MAX as usize];
+    // Left uninitialised: only the first `count` entries are read, and zeroing them all
+    // cost every flush a 2 KiB memset.
+    let mut mine = [const { MaybeUninit::<usize>::uninit() }; BIN_GROWN_MAX as usize];
     let mut count = 0;
     // Per owner arena: the first and last block of the chain sent to it (0: none).
     let mut chains = [(0usize, 0usize); MAX_ARENAS];
@@ -514,7 +519,7 @@ fn flush<H: Heap>(arenas: &Arenas<H>, home: usize, bin: &mut Bin, n: u32, counte
             bin.head = freed::next(p, "free");
             let owner = owner_of(p);
             if owner as usize == home && count < mine.len() {
-                mine[count] = p;
+                mine[count].write(p);
                 count += 1;
             } else {
                 let chain = &mut chains[owner as usize % MAX_ARENAS];
@@ -531,8 +536,10 @@ fn flush<H: Heap>(arenas: &Arenas<H>, home: usize, bin: &mut Bin, n: u32, counte
         bin.set_count(bin.count() - 1);
     }
     if count > 0 {
+        // SAFETY: the first `count` entries were written above.
+        let mine = unsafe { core::slice::from_raw_parts(mine.as_ptr().cast::<usize>(), count) };
         // SAFETY: the blocks are live blocks of the home arena that the cache gives up.
-        if unsafe { arenas.get(home as u8).lock().free_many(&mine[..count]) }.is_err() {
+        if unsafe { arenas.get(home as u8).lock().free_many(mine) }.is_err() {
             crate::diag::fatal("thread cache holds a block the heap does not know");
         }
     }
@@ -774,8 +781,16 @@ fn natural_limit<H: Heap>(class: usize) -> u32 {
     let blocks = (crate::options::tcache_scale(BIN_BYTES) / H::class_size(class).max(1)) as u32;
     // Blocks above 1 KiB are held fewer at a time: a cached block also keeps its neighbours
     // from coalescing, which costs the long-lived heap more memory than the cache saves
-    // (bench's mix, a fragmentation load, shows it).
-    let floor = if H::class_size(class) > 1024 {
+    // (bench's mix, a fragmentation load, shows it). Above 4 KiB, where the byte budget
+    // makes one block, a bin still holds 4: a bin of 2 sits at its ends (a refill of one
+    // block leaves it empty after the pop, a flush of one leaves it full after the push),
+    // so that about a third of the calls of a class in steady use, whose count walks at
+    // random over the bin's three states, take the lock; a bin of 4 lands one block away
+    // from its ends.
+    let size = H::class_size(class);
+    let floor = if size > 4096 {
+        BIN_MIN_ABOVE_4K
+    } else if size > 1024 {
         BIN_MIN_ABOVE_1K
     } else {
         BIN_MIN

@@ -210,7 +210,7 @@ pub(super) unsafe fn set_prev_in_use(b: usize, on: bool) {
 
 /// The block size that serves a request of `size` bytes.
 #[inline]
-pub(super) fn block_size(size: usize) -> usize {
+pub(super) const fn block_size(size: usize) -> usize {
     let s = (size + HEADER + 15) & !15;
     if s < MIN_BLOCK { MIN_BLOCK } else { s }
 }

@@ -49,6 +49,8 @@
 //!   footer words, the live bitmap;
 //! - `bins.rs`: the exact bins, their two-level bitmap of non-empty bins, and the top;
 //! - `treap.rs`: the treap of the mixed bin;
+//! - `classes.rs`: the thread cache's size classes, exact up to 4 KiB, eight per power of
+//!   two up to 32 KiB (requests of those sizes rounded up to them);
 //! - `alloc.rs`: finding the best fit and carving blocks off it; resizing in place;
 //! - `free.rs`: validating a pointer, freeing, coalescing;
 //! - `region.rs`: laying out a fresh region, and the free pages `malloc_trim` gives back
@@ -65,13 +67,14 @@ mod alloc;
 mod bins;
 mod block;
 mod check;
+mod classes;
 mod free;
 mod region;
 mod treap;
 
 use bins::{BINS, BITMAP_WORDS};
 pub use block::{AREA, MIN_BLOCK};
-use block::{FIRST_BLOCK, FLAGS, HEADER, block_size, header_intact, is_live, size_of, word};
+use block::{FIRST_BLOCK, HEADER, header_intact, is_live, size_of, word};
 
 pub struct BestFitHeap<S: RegionSource = OsRegions> {
     /// List heads (bins below `MIXED_BIN`) and the treap root (`MIXED_BIN`); 0 = empty.
@@ -106,26 +109,26 @@ impl<S: RegionSource> Heap for BestFitHeap<S> {
         core: HeapCore::EMPTY,
         top: 0,
     };
-    /// Blocks of 32..=4096 bytes, one class per 16 bytes (the sizes of the exact bins).
-    const CACHE_CLASSES: usize = 255;
+    /// Blocks of 32..=4112 bytes, one class per 16 bytes (the sizes of the exact bins), then
+    /// eight per power of two up to 32 KiB (plus the header and its rounding), to which the
+    /// cache rounds requests (`classes.rs`).
+    const CACHE_CLASSES: usize = classes::CLASSES;
 
     #[inline]
     fn cache_class(size: usize) -> Option<usize> {
-        if size <= 4096 - HEADER {
-            Some(block_size(size) / 16 - 2)
-        } else {
-            None
-        }
+        classes::class_of_request(size)
     }
 
     /// Blocks are 16-byte multiples with an 8-byte header, so `(size + 23) / 16` is the
     /// block's size in 16-byte units, the class plus 2 (`FIRST_CLASS_BIN`), except for
     /// requests of 8 bytes or fewer, which would need the clamp to the smallest block: they
-    /// get bin 1, which is always empty, so the slow path.
+    /// get bin 1, which is always empty, so the slow path. Requests above the exact classes
+    /// get `None`: the coarse classes' rounding is left to malloc's miss path
+    /// (`cache_class`), so that the small sizes pay nothing for it.
     #[inline(always)]
     fn fast_bin(size: usize) -> Option<usize> {
         const _: () = assert!(MIN_BLOCK / 16 == FIRST_CLASS_BIN);
-        if size <= 4096 - HEADER {
+        if size <= classes::LARGEST_EXACT_REQUEST {
             Some((size + 15 + HEADER) / 16)
         } else {
             None
@@ -133,7 +136,7 @@ impl<S: RegionSource> Heap for BestFitHeap<S> {
     }
 
     fn class_size(class: usize) -> usize {
-        (class + 2) * 16 - HEADER
+        classes::block_of_class(class) - HEADER
     }
 
     /// # Safety
@@ -184,18 +187,11 @@ impl<S: RegionSource> Heap for BestFitHeap<S> {
             // SAFETY: as above; a live block's header is at p - 8.
             unsafe { word(p - HEADER) }
         };
-        // A live block's size is stable while it is live. It is bounded only above: the
-        // bin is the size in 16-byte units (so its offset in the cache is the size itself,
-        // with no shift), and a size below MIN_BLOCK (the epilogue's 0, which only an
-        // intact header of size 0 can be, or a damaged unsealed header) finds a bin below
-        // FIRST_CLASS_BIN, which never takes a block.
-        const _: () = assert!(MIN_BLOCK / 16 == FIRST_CLASS_BIN);
-        let size = header as u32 as usize & !FLAGS;
-        if size < (Self::CACHE_CLASSES + FIRST_CLASS_BIN) * 16 {
-            Some(size / 16)
-        } else {
-            None
-        }
+        // A live block's size is stable while it is live. Only a block of exactly a class's
+        // size is cached (`classes.rs`): one of another size above 4 KiB (a realloc resized
+        // it in place, say) would serve the requests of the class below it short, or hold
+        // bytes that no request of the class above uses.
+        classes::bin_of_block(header as u32 as usize)
     }
 
     /// # Safety

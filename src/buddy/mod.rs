@@ -161,8 +161,9 @@ impl<S: RegionSource> Heap for BuddyHeap<S> {
         nonempty: 0,
         core: HeapCore::EMPTY,
     };
-    /// Blocks of 16 B..=4 KiB: orders 0..=8.
-    const CACHE_CLASSES: usize = 9;
+    /// Blocks of 16 B..=32 KiB: orders 0..=11. Every block is a power of two, so every
+    /// block of these orders is exactly its class's size.
+    const CACHE_CLASSES: usize = 12;
 
     #[inline]
     fn cache_class(size: usize) -> Option<usize> {

@@ -207,8 +207,8 @@ pub trait Heap {
     /// The largest alignment this heap serves.
     const MAX_ALIGN: usize;
 
-    /// How many size classes the thread cache keeps for this heap (at most 256, the
-    /// cache's `MAX_CLASSES`).
+    /// How many size classes the thread cache keeps for this heap (at most the cache's
+    /// `MAX_CLASSES`).
     const CACHE_CLASSES: usize;
 
     /// The cache class of a request of `size` bytes, or `None` if it is too large to cache.
@@ -219,7 +219,8 @@ pub trait Heap {
     /// `Some(class + FIRST_CLASS_BIN)`, or a bin below `FIRST_CLASS_BIN` (always empty) for
     /// a size the heap leaves to the slow path, so that the computation needs no clamp at
     /// its low end; `None` when `cache_class` says `None` (it may say an empty bin for such
-    /// a size instead).
+    /// a size instead), and for cached sizes whose class takes more work than the fast path
+    /// should do (best fit's coarse classes): malloc's miss path asks `cache_class` for those.
     fn fast_bin(size: usize) -> Option<usize>;
 
     /// The request size whose block belongs to `class` (what a refill asks for).

@@ -2,7 +2,7 @@
 
 use crate::bestfit::{self, BestFitHeap};
 use crate::buddy::{self, BuddyHeap};
-use crate::heap::{Heap, MIN_ALIGN, Misuse, CHUNK};
+use crate::heap::{CHUNK, FIRST_CLASS_BIN, Heap, MIN_ALIGN, Misuse};
 
 fn alloc<H: Heap>(h: &mut H, size: usize) -> usize {
     // SAFETY: the test's own heap; every pointer given lies in its regions.
@@ -319,7 +319,10 @@ fn header_seal_binds_address_apart_from_size() {
     let w = seal::seal_header(b, low);
     assert!(seal::header_intact(b, w));
     for d in 1..4096usize {
-        assert!(!seal::header_intact(b ^ (d << 32), w ^ d), "forged at d = {d}");
+        assert!(
+            !seal::header_intact(b ^ (d << 32), w ^ d),
+            "forged at d = {d}"
+        );
         assert!(!seal::header_intact(b, w ^ d), "low half changed by {d}");
     }
 }
@@ -338,7 +341,10 @@ fn refuses_another_arenas_block<H: Heap>() {
     // SAFETY: the test's own heap; every pointer given lies in its regions.
     assert_eq!(unsafe { b.usable_size(p) }, Err(Misuse::InvalidPointer));
     // SAFETY: the test's own heap; every pointer given lies in its regions.
-    assert_eq!(unsafe { b.free_many(&[p as usize]) }, Err((p as usize, Misuse::InvalidPointer)));
+    assert_eq!(
+        unsafe { b.free_many(&[p as usize]) },
+        Err((p as usize, Misuse::InvalidPointer))
+    );
     a.check().unwrap();
     // SAFETY: the test's own heap; every pointer given lies in its regions.
     unsafe { a.free(p) }.unwrap();
@@ -400,13 +406,21 @@ fn buddy_misuse() {
 fn bestfit_free_many_reports_a_repeated_block() {
     let mut h = <BestFitHeap>::EMPTY;
     // SAFETY: the test's own heap; every pointer given lies in its regions.
-    let blocks: Vec<usize> = (0..4).map(|_| unsafe { h.alloc(100, MIN_ALIGN) } as usize).collect();
+    let blocks: Vec<usize> = (0..4)
+        .map(|_| unsafe { h.alloc(100, MIN_ALIGN) } as usize)
+        .collect();
     let batch = [blocks[1], blocks[0], blocks[1]];
     // SAFETY: the test's own heap; every pointer given lies in its regions.
-    assert_eq!(unsafe { h.free_many(&batch) }, Err((blocks[1], Misuse::DoubleFree)));
+    assert_eq!(
+        unsafe { h.free_many(&batch) },
+        Err((blocks[1], Misuse::DoubleFree))
+    );
     let interior = [blocks[2], blocks[3] + 16];
     // SAFETY: the test's own heap; every pointer given lies in its regions.
-    assert_eq!(unsafe { h.free_many(&interior) }, Err((blocks[3] + 16, Misuse::InvalidPointer)));
+    assert_eq!(
+        unsafe { h.free_many(&interior) },
+        Err((blocks[3] + 16, Misuse::InvalidPointer))
+    );
     h.check().unwrap();
 }
 
@@ -417,16 +431,168 @@ fn bestfit_free_many_reports_a_repeated_block() {
 fn bestfit_free_many_refusal_inside_a_run_keeps_the_heap_whole() {
     let mut h = <BestFitHeap>::EMPTY;
     // SAFETY: the test's own heap; every pointer given lies in its regions.
-    let b: Vec<usize> = (0..3).map(|_| unsafe { h.alloc(100, MIN_ALIGN) } as usize).collect();
+    let b: Vec<usize> = (0..3)
+        .map(|_| unsafe { h.alloc(100, MIN_ALIGN) } as usize)
+        .collect();
     // SAFETY: the test's own heap; every pointer given lies in its regions.
     unsafe { h.free_many(&[b[1]]) }.unwrap();
     // SAFETY: the test's own heap; every pointer given lies in its regions.
-    assert_eq!(unsafe { h.free_many(&[b[2], b[1]]) }, Err((b[1], Misuse::DoubleFree)));
+    assert_eq!(
+        unsafe { h.free_many(&[b[2], b[1]]) },
+        Err((b[1], Misuse::DoubleFree))
+    );
     h.check().unwrap();
     // SAFETY: the test's own heap; every pointer given lies in its regions.
     unsafe { h.free(b[0] as *mut u8) }.unwrap();
     h.check().unwrap();
     assert_eq!(h.stats().used, 0);
+}
+
+/// The cache's classes, for every request a class serves: the class holds it, is the
+/// smallest that does, and malloc's fast path agrees with it wherever it answers.
+fn classes_cover_every_request<H: Heap>(max_waste: impl Fn(usize) -> usize) {
+    let largest = H::class_size(H::CACHE_CLASSES - 1);
+    let mut last = 0;
+    for size in 1..=largest {
+        let class = H::cache_class(size).unwrap_or_else(|| panic!("{size} bytes not cached"));
+        assert!(class < H::CACHE_CLASSES);
+        assert!(
+            class == last || class == last + 1,
+            "class {class} after {last} at {size}"
+        );
+        last = class;
+        assert!(
+            H::class_size(class) >= size,
+            "class {class} holds {size} short"
+        );
+        assert!(
+            class == 0 || H::class_size(class - 1) < size,
+            "{size}: class {class} too big"
+        );
+        assert!(
+            H::class_size(class) - size <= max_waste(size),
+            "{size}: class {class} wastes"
+        );
+        match H::fast_bin(size) {
+            Some(bin) if bin >= FIRST_CLASS_BIN => {
+                assert_eq!(bin, class + FIRST_CLASS_BIN, "fast_bin of {size}")
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(last, H::CACHE_CLASSES - 1, "some class serves no request");
+    assert_eq!(H::cache_class(largest + 1), None);
+    assert_eq!(H::fast_bin(largest + 1), None);
+}
+
+#[test]
+fn bestfit_classes_exact_to_4k_then_eight_per_power_of_two() {
+    // Up to 4 KiB a class per 16 bytes (the header and the rounding to 16); above it, a
+    // block at most an eighth bigger than the request's own.
+    classes_cover_every_request::<BestFitHeap>(
+        |size| {
+            if size <= 4096 + 8 { 23 } else { size / 8 + 24 }
+        },
+    );
+    assert_eq!(<BestFitHeap>::CACHE_CLASSES, 256 + 24);
+    let blocks: Vec<usize> = (255..<BestFitHeap>::CACHE_CLASSES)
+        .map(|c| <BestFitHeap>::class_size(c) + 8)
+        .collect();
+    assert_eq!(
+        &blocks[..10],
+        &[4112, 4624, 5136, 5648, 6160, 6672, 7184, 7696, 8208, 9232]
+    );
+    assert_eq!(blocks.last(), Some(&((32 << 10) + 16)));
+    // A power of two, or a step of an eighth of one, takes no more than its header and the
+    // rounding to 16 on top.
+    for size in [4096, 4608, 8192, 12288, 16384, 20480, 32768] {
+        let class = <BestFitHeap>::cache_class(size).unwrap();
+        assert_eq!(<BestFitHeap>::class_size(class), size + 8, "{size}");
+    }
+    // The fast path leaves the coarse classes to the miss path.
+    assert_eq!(<BestFitHeap>::fast_bin(4104), Some(255 + FIRST_CLASS_BIN));
+    assert_eq!(<BestFitHeap>::fast_bin(4105), None);
+}
+
+#[test]
+fn buddy_classes_are_the_orders_to_32k() {
+    classes_cover_every_request::<BuddyHeap>(|size| size.max(16));
+    assert_eq!(<BuddyHeap>::CACHE_CLASSES, 12);
+    assert_eq!(<BuddyHeap>::class_size(11), 32 << 10);
+}
+
+/// Free's lock-free class of a live block: a block of every class's exact size has that
+/// class; a block of another size (allocated past the cache, or resized in place by
+/// realloc) has none, so the cache never serves it to a request it is too small for.
+fn peek_class_only_for_class_sizes<H: Heap>() {
+    let mut h = H::EMPTY;
+    for class in 0..H::CACHE_CLASSES {
+        let p = alloc(&mut h, H::class_size(class));
+        // SAFETY: p is a live block of the test's own heap.
+        assert_eq!(
+            unsafe { H::peek_class(p as *mut u8) },
+            Some(class),
+            "class {class}"
+        );
+        // SAFETY: as above.
+        let bin = unsafe { H::peek_bin(p as *mut u8) };
+        assert_eq!(bin, Some(class + FIRST_CLASS_BIN), "bin of class {class}");
+    }
+    let largest = H::class_size(H::CACHE_CLASSES - 1);
+    let p = alloc(&mut h, largest + 1);
+    // SAFETY: p is a live block of the test's own heap.
+    assert_eq!(
+        unsafe { H::peek_class(p as *mut u8) },
+        None,
+        "above the classes"
+    );
+    for size in [4097, 5000, 9000, 20000, 32000] {
+        let p = alloc(&mut h, size);
+        // SAFETY: p is a live block of the test's own heap.
+        let usable = unsafe { h.usable_size(p as *mut u8) }.unwrap();
+        // SAFETY: as above.
+        match unsafe { H::peek_class(p as *mut u8) } {
+            Some(class) => assert_eq!(H::class_size(class), usable, "{size}"),
+            None => assert!(H::cache_class(size).is_none_or(|c| H::class_size(c) != usable)),
+        }
+    }
+    // A class's block shrunk in place.
+    let p = alloc(&mut h, H::class_size(H::cache_class(20000).unwrap()));
+    // SAFETY: p is a live block of the test's own heap.
+    unsafe {
+        assert!(H::peek_class(p as *mut u8).is_some());
+        assert_eq!(h.resize_in_place(p as *mut u8, 9000), Ok(true));
+        let usable = h.usable_size(p as *mut u8).unwrap();
+        match H::peek_class(p as *mut u8) {
+            Some(class) => assert_eq!(H::class_size(class), usable),
+            None => assert_ne!(H::class_size(H::cache_class(9000).unwrap()), usable),
+        }
+    }
+    h.check().unwrap();
+}
+
+#[test]
+fn bestfit_peek_class_only_for_class_sizes() {
+    peek_class_only_for_class_sizes::<BestFitHeap>();
+    // Best fit's blocks of 5000 bytes and a block shrunk to 9000 are of no class.
+    let mut h = <BestFitHeap>::EMPTY;
+    let p = alloc(&mut h, 5000);
+    // SAFETY: p is a live block of the test's own heap.
+    assert_eq!(unsafe { <BestFitHeap>::peek_class(p as *mut u8) }, None);
+    let q = alloc(
+        &mut h,
+        <BestFitHeap>::class_size(<BestFitHeap>::cache_class(20000).unwrap()),
+    );
+    // SAFETY: q is a live block of the test's own heap.
+    unsafe {
+        assert_eq!(h.resize_in_place(q as *mut u8, 9000), Ok(true));
+        assert_eq!(<BestFitHeap>::peek_class(q as *mut u8), None);
+    }
+}
+
+#[test]
+fn buddy_peek_class_only_for_class_sizes() {
+    peek_class_only_for_class_sizes::<BuddyHeap>();
 }
 
 #[test]
@@ -437,20 +603,102 @@ fn statistics_table_units() {
         f(&mut line);
         String::from_utf8(line.as_bytes().to_vec()).unwrap()
     };
-    assert_eq!(show(&|l| { l.grouped(0); }), "0");
-    assert_eq!(show(&|l| { l.grouped(999); }), "999");
-    assert_eq!(show(&|l| { l.grouped(1000); }), "1,000");
-    assert_eq!(show(&|l| { l.grouped(19_270_957); }), "19,270,957");
-    assert_eq!(show(&|l| { l.bytes_human(0); }), "0 B");
-    assert_eq!(show(&|l| { l.bytes_human(1023); }), "1023 B");
-    assert_eq!(show(&|l| { l.bytes_human(1024); }), "1.0 KiB");
-    assert_eq!(show(&|l| { l.bytes_human(1536); }), "1.5 KiB");
-    assert_eq!(show(&|l| { l.bytes_human(4 << 20); }), "4.0 MiB");
-    assert_eq!(show(&|l| { l.bytes_human((1 << 30) - 1); }), "1024.0 MiB");
-    assert_eq!(show(&|l| { l.bytes_human(usize::MAX); }), "16384.0 PiB");
-    assert_eq!(show(&|l| { l.percent(0); }), "0.0 %");
-    assert_eq!(show(&|l| { l.percent(907); }), "90.7 %");
-    assert_eq!(show(&|l| { l.percent(1000); }), "100.0 %");
-    assert_eq!(show(&|l| { l.str("ab").right(5, |f| { f.str("x"); }); }), "ab    x");
-    assert_eq!(show(&|l| { l.str("ab").pad_to(4).str("|"); }), "ab  |");
+    assert_eq!(
+        show(&|l| {
+            l.grouped(0);
+        }),
+        "0"
+    );
+    assert_eq!(
+        show(&|l| {
+            l.grouped(999);
+        }),
+        "999"
+    );
+    assert_eq!(
+        show(&|l| {
+            l.grouped(1000);
+        }),
+        "1,000"
+    );
+    assert_eq!(
+        show(&|l| {
+            l.grouped(19_270_957);
+        }),
+        "19,270,957"
+    );
+    assert_eq!(
+        show(&|l| {
+            l.bytes_human(0);
+        }),
+        "0 B"
+    );
+    assert_eq!(
+        show(&|l| {
+            l.bytes_human(1023);
+        }),
+        "1023 B"
+    );
+    assert_eq!(
+        show(&|l| {
+            l.bytes_human(1024);
+        }),
+        "1.0 KiB"
+    );
+    assert_eq!(
+        show(&|l| {
+            l.bytes_human(1536);
+        }),
+        "1.5 KiB"
+    );
+    assert_eq!(
+        show(&|l| {
+            l.bytes_human(4 << 20);
+        }),
+        "4.0 MiB"
+    );
+    assert_eq!(
+        show(&|l| {
+            l.bytes_human((1 << 30) - 1);
+        }),
+        "1024.0 MiB"
+    );
+    assert_eq!(
+        show(&|l| {
+            l.bytes_human(usize::MAX);
+        }),
+        "16384.0 PiB"
+    );
+    assert_eq!(
+        show(&|l| {
+            l.percent(0);
+        }),
+        "0.0 %"
+    );
+    assert_eq!(
+        show(&|l| {
+            l.percent(907);
+        }),
+        "90.7 %"
+    );
+    assert_eq!(
+        show(&|l| {
+            l.percent(1000);
+        }),
+        "100.0 %"
+    );
+    assert_eq!(
+        show(&|l| {
+            l.str("ab").right(5, |f| {
+                f.str("x");
+            });
+        }),
+        "ab    x"
+    );
+    assert_eq!(
+        show(&|l| {
+            l.str("ab").pad_to(4).str("|");
+        }),
+        "ab  |"
+    );
 }

@@ -17,7 +17,7 @@ int main(void)
     CHECKF(q[0] == 0 && q[1] == 0, "reused cached block starts %#llx %#llx",
            (unsigned long long)q[0], (unsigned long long)q[1]);
 
-    /* Merged: b is freed into the heap's lists (too big for the caches), then a, just below
+    /* Merged: b is freed into the heap's lists (above the caches' 32 KiB), then a, just below
      * it, is freed and absorbs it; the merged block, handed out whole, must not hold b's
      * links. */
     const char *backend = getenv("BESTBUDDY_EXPECT");
@@ -25,15 +25,15 @@ int main(void)
     enum { N = 8 };
     char *blocks[N];
     for (int i = 0; i < N; i++) {
-        blocks[i] = malloc(6000);
+        blocks[i] = malloc(40000);
         CHECK(blocks[i] != NULL);
     }
     /* Neighbours a < b; on buddy they must be buddies (a aligned to their combined size). */
     int ia = -1, ib = -1;
     for (int i = 0; i < N && ia < 0; i++)
         for (int j = 0; j < N; j++)
-            if (blocks[j] > blocks[i] && blocks[j] - blocks[i] <= 8192 &&
-                (!buddy || (uintptr_t)blocks[i] % 16384 == 0)) {
+            if (blocks[j] > blocks[i] && blocks[j] - blocks[i] <= 65536 &&
+                (!buddy || (uintptr_t)blocks[i] % 131072 == 0)) {
                 ia = i;
                 ib = j;
                 break;
@@ -43,7 +43,9 @@ int main(void)
     size_t off = (size_t)(b - a);
     free(b);
     free(a);
-    char *c = malloc(off + 5000);
+    /* Most of the merged block: best fit takes it whole (and cuts the rest off its end)
+     * when the rest is no longer a block of its tree of large blocks. */
+    char *c = malloc(off + 30000);
     CHECK(c == a);
     uint64_t w[2];
     memcpy(w, c + off, sizeof w);
