@@ -3,8 +3,9 @@
 //! Each thread keeps, per size class, a LIFO list of free blocks threaded through the blocks
 //! themselves. malloc pops and free pushes without any lock or atomic read-modify-write; a
 //! miss refills half a bin from the heap, and a full bin flushes half of itself, each under one
-//! acquisition of the heap lock. A thread's cache goes back to the heap when it exits (a
-//! pthread key destructor).
+//! acquisition of the heap lock. The bins that no call used between two sweeps of the
+//! thread's slow paths give their blocks back (`sweep`). A thread's cache goes back to the
+//! heap when it exits (a pthread key destructor).
 //!
 //! ```text
 //!  TLS slot (initial-exec, csrc/tls.c) --> ThreadCache { bins[class]: head, count, limit }
