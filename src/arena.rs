@@ -406,9 +406,12 @@ impl<H: Heap> Arenas<H> {
                 continue;
             }
             let left = arena.remote.left_at.load(Ordering::Relaxed);
-            // The delay (`trim_delay_ms`, 100 ms unless set) is long enough that threads
-            // started in rounds, each taking the arena the last one left, reuse its pages
-            // instead of faulting them in again.
+            // No delay unless `trim_delay_ms` is set. A new thread that takes the arena before
+            // this runs clears its bit (`adopt`) and reuses its pages. Threads started in
+            // rounds (transfer) used to be given 100 ms to do so, but they faulted pages in
+            // at other places of the arena each round, and the arena's resident memory grew
+            // round after round: trimming when the other threads' slow paths come next
+            // costs those pages' faults again and keeps the peak lower.
             if now.saturating_sub(left) < options::trim_delay_ms() {
                 continue;
             }

@@ -76,6 +76,12 @@ impl Counters {
         c.store(c.load(Relaxed).wrapping_add(n), Relaxed);
     }
 
+    /// A counter's value, read by the thread that writes it (its own cache's).
+    #[inline]
+    pub fn own(&self, counter: Counter) -> u64 {
+        self.0[counter as usize].load(Relaxed)
+    }
+
     /// Adds `n` to a counter that several threads write (the shared set).
     pub fn add_shared(&self, counter: Counter, n: u64) {
         self.0[counter as usize].fetch_add(n, Relaxed);

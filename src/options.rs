@@ -327,8 +327,10 @@ pub const TCACHE_BYTES_DEFAULT: usize = 8 << 10;
 const TCACHE_BYTES_MAX: usize = 1 << 30;
 static TCACHE_BYTES: AtomicUsize = AtomicUsize::new(TCACHE_BYTES_DEFAULT);
 
-/// The idle-arena trim delay's default, in milliseconds (`Arenas::trim_idle`).
-pub const TRIM_DELAY_MS_DEFAULT: u64 = 100;
+/// The idle-arena trim delay's default, in milliseconds (`Arenas::trim_idle`): none, so an
+/// arena whose last thread exited is trimmed by the next slow path of another thread, unless
+/// a new thread takes it first.
+pub const TRIM_DELAY_MS_DEFAULT: u64 = 0;
 static TRIM_DELAY_MS: AtomicU64 = AtomicU64::new(TRIM_DELAY_MS_DEFAULT);
 
 /// Publishes the settings that layers above read as they go (the thread cache's budget and

@@ -3,8 +3,9 @@
 //! Each thread keeps, per size class, a LIFO list of free blocks threaded through the blocks
 //! themselves. malloc pops and free pushes without any lock or atomic read-modify-write; a
 //! miss refills half a bin from the heap, and a full bin flushes half of itself, each under one
-//! acquisition of the heap lock. A thread's cache goes back to the heap when it exits (a
-//! pthread key destructor).
+//! acquisition of the heap lock. The bins that no call used between two sweeps of the
+//! thread's slow paths give their blocks back (`sweep`). A thread's cache goes back to the
+//! heap when it exits (a pthread key destructor).
 //!
 //! ```text
 //!  TLS slot (initial-exec, csrc/tls.c) --> ThreadCache { bins[class]: head, count, limit }
@@ -46,6 +47,9 @@ const BIN_GROWN_MAX: u32 = 256;
 /// A bin's limit when its thread starts; it doubles, up to `grown_limit`, each time the bin
 /// misses or overflows (see `grow`).
 const BIN_START: u32 = 4;
+/// How many of a thread's cached allocations and frees lie at least between two sweeps for
+/// idle bins (`sweep`).
+const SWEEP_OPS: u64 = 32 << 10;
 
 unsafe extern "C" {
     /// csrc/tls.c: zero bytes, which every thread's slot points at until it has a cache
@@ -166,6 +170,12 @@ pub struct ThreadCache {
     caching: bool,
     /// What this thread's calls did (`counters.rs`).
     counters: Counters,
+    /// How many cached calls (hits, misses, frees taken) the thread had made when it last
+    /// swept (`note_slow`).
+    swept_at: u64,
+    /// Per class: the digest of the bin's list (`digest`) when the last sweep saw it; 0 when
+    /// it was empty then, or the sweep emptied it.
+    seen: [u32; MAX_CLASSES],
     /// The registry's list of live caches, under `REGISTRY`.
     next: *mut ThreadCache,
     prev: *mut ThreadCache,
@@ -486,7 +496,8 @@ pub unsafe fn cache_free<H: Heap>(arenas: &Arenas<H>, p: *mut u8, call: &str) ->
         if *((p + 8) as *const usize) == key {
             crate::diag::misuse(call, "double free of", p);
         }
-        if bin.room() == 0 {
+        let overflow = bin.room() == 0;
+        if overflow {
             grow::<H>(bin, class);
         }
         if bin.room() == 0 {
@@ -496,6 +507,9 @@ pub unsafe fn cache_free<H: Heap>(arenas: &Arenas<H>, p: *mut u8, call: &str) ->
         freed::link_keyed(p, bin.head, key);
         bin.head = p;
         bin.set_count(bin.count() + 1);
+        if overflow {
+            note_slow(arenas, tc, class);
+        }
     }
     true
 }
@@ -678,6 +692,8 @@ pub fn refill<H: Heap>(arenas: &Arenas<H>, class: usize) -> *mut u8 {
     let size = H::class_size(class);
     // SAFETY: tc is this thread's cache.
     unsafe {
+        // Before `collect_remote`, which may return holding the home's lock.
+        note_slow(arenas, tc, class);
         let held = collect_remote(arenas, tc);
         let bin = &mut (*tc).bins[class];
         grow::<H>(bin, class);
@@ -751,6 +767,8 @@ fn create<H: Heap>(arenas: &Arenas<H>) -> *mut ThreadCache {
             home,
             caching: false,
             counters: Counters::new(),
+            swept_at: 0,
+            seen: [0; MAX_CLASSES],
             next: ptr::null_mut(),
             prev: ptr::null_mut(),
             mark: AtomicUsize::new(freed::key_of(tc as usize) ^ CACHE_MARK),
@@ -798,6 +816,11 @@ fn natural_limit<H: Heap>(class: usize) -> u32 {
     blocks.clamp(floor, BIN_MAX)
 }
 
+/// A bin's limit when its thread starts caching, and after a sweep found it idle.
+fn start_limit<H: Heap>(class: usize) -> u32 {
+    natural_limit::<H>(class).min(BIN_START)
+}
+
 /// How many blocks a bin of `class` may grow to hold (`grow`). Blocks above 1 KiB do not
 /// grow, for the reason `natural_limit` holds fewer of them.
 fn grown_limit<H: Heap>(class: usize) -> u32 {
@@ -829,6 +852,82 @@ fn grow<H: Heap>(bin: &Bin, class: usize) {
     bin.set_room(bin.room() + (grown - limit));
 }
 
+/// On a miss or an overflow of the bin of `class`: sweeps when the thread made `SWEEP_OPS`
+/// cached calls since it last did. Counted in calls, which the fast paths count anyway, not
+/// in misses and overflows: a thread using many classes (crossfree) misses often, and a sweep
+/// every so many of them emptied its rarer bins between two of their uses, each use then a
+/// refill under the lock. A thread whose calls all hit does not sweep: its cache stays as
+/// it is, as nothing would change it.
+///
+/// # Safety
+/// `tc` is this thread's cache; the caller holds no arena lock.
+#[inline]
+unsafe fn note_slow<H: Heap>(arenas: &Arenas<H>, tc: *mut ThreadCache, class: usize) {
+    // SAFETY: tc is this thread's cache.
+    unsafe {
+        let c = &(*tc).counters;
+        // The cached calls, from counts that only grow: frees are not counted as they happen
+        // (see Counter::CacheFrees), but in a thread that churns they come back out as
+        // about as many hits, and in one that only frees as blocks flushed.
+        let ops = 2 * c.own(Counter::CacheHits)
+            + c.own(Counter::CacheMisses)
+            + c.own(Counter::CacheEmptied);
+        if ops.wrapping_sub((*tc).swept_at) >= SWEEP_OPS {
+            (*tc).swept_at = ops;
+            sweep(arenas, tc, class);
+        }
+    }
+}
+
+/// Gives back every block of the bins that no call took from or gave to since the last
+/// sweep (the same list, by its digest), and lets them start small again (`start_limit`),
+/// as jemalloc's tcache GC flushes what a bin did not use. Without it a bin holds blocks as
+/// long as its thread lives, however seldom its class is used: a thread that makes a few
+/// blocks each of many sizes (one in a hundred of transfer's sizes) held a few kilobytes in
+/// each of up to 255 classes, memory no other class could use. A class counts as idle by
+/// the thread's calls in between (`SWEEP_OPS`), not by time. Bins in use keep their blocks
+/// and their grown limits: the digest cannot tell how many of their blocks went unused (no
+/// low-water mark; the fast paths would have to keep it). A bin that was used but happened
+/// to end as it began counts as idle and gives its blocks back too, at the cost of a
+/// refill. `busy`: the bin of the call being served, which stays.
+///
+/// # Safety
+/// `tc` is this thread's cache; the caller holds no arena lock.
+#[cold]
+#[inline(never)]
+unsafe fn sweep<H: Heap>(arenas: &Arenas<H>, tc: *mut ThreadCache, busy: usize) {
+    // SAFETY: tc is this thread's cache.
+    unsafe {
+        let home = (*tc).home;
+        let counters = &(*tc).counters;
+        for class in 0..H::CACHE_CLASSES {
+            let bin = &mut (*tc).bins[class];
+            let count = bin.count();
+            let now = if count == 0 {
+                0
+            } else {
+                digest(bin.head, count)
+            };
+            if now != 0 && now == (*tc).seen[class] && class != busy {
+                flush(arenas, home, bin, count, counters);
+                let start = start_limit::<H>(class);
+                bin.limit.store(start, Ordering::Relaxed);
+                bin.set_room(start);
+                (*tc).seen[class] = 0;
+            } else {
+                (*tc).seen[class] = now;
+            }
+        }
+    }
+}
+
+/// A bin's list in 32 bits, never 0: its first block and its count. The same digest twice
+/// means, but for a chance of 2^-32 or a block taken and given back in between, that no call
+/// touched the bin.
+fn digest(head: usize, count: u32) -> u32 {
+    ((head ^ (head >> 32)) as u32 ^ count.wrapping_mul(0x9E37_79B9)) | 1
+}
+
 /// Brings the bins' limits of `tc` in line with `ENABLED`: off, every block goes back to the
 /// heap and every limit becomes 0; on, the limits come back. Returns whether the cache
 /// caches now.
@@ -847,11 +946,7 @@ unsafe fn follow_enabled<H: Heap>(arenas: &Arenas<H>, tc: *mut ThreadCache) -> b
                 if bin.count() > 0 {
                     flush(arenas, home, bin, bin.count(), counters);
                 }
-                let limit = if on {
-                    natural_limit::<H>(class).min(BIN_START)
-                } else {
-                    0
-                };
+                let limit = if on { start_limit::<H>(class) } else { 0 };
                 bin.limit.store(limit, Ordering::Relaxed);
                 bin.set_room(limit);
             }
