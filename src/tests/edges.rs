@@ -319,10 +319,7 @@ fn header_seal_binds_address_apart_from_size() {
     let w = seal::seal_header(b, low);
     assert!(seal::header_intact(b, w));
     for d in 1..4096usize {
-        assert!(
-            !seal::header_intact(b ^ (d << 32), w ^ d),
-            "forged at d = {d}"
-        );
+        assert!(!seal::header_intact(b ^ (d << 32), w ^ d), "forged at d = {d}");
         assert!(!seal::header_intact(b, w ^ d), "low half changed by {d}");
     }
 }
@@ -341,10 +338,7 @@ fn refuses_another_arenas_block<H: Heap>() {
     // SAFETY: the test's own heap; every pointer given lies in its regions.
     assert_eq!(unsafe { b.usable_size(p) }, Err(Misuse::InvalidPointer));
     // SAFETY: the test's own heap; every pointer given lies in its regions.
-    assert_eq!(
-        unsafe { b.free_many(&[p as usize]) },
-        Err((p as usize, Misuse::InvalidPointer))
-    );
+    assert_eq!(unsafe { b.free_many(&[p as usize]) }, Err((p as usize, Misuse::InvalidPointer)));
     a.check().unwrap();
     // SAFETY: the test's own heap; every pointer given lies in its regions.
     unsafe { a.free(p) }.unwrap();
@@ -406,21 +400,13 @@ fn buddy_misuse() {
 fn bestfit_free_many_reports_a_repeated_block() {
     let mut h = <BestFitHeap>::EMPTY;
     // SAFETY: the test's own heap; every pointer given lies in its regions.
-    let blocks: Vec<usize> = (0..4)
-        .map(|_| unsafe { h.alloc(100, MIN_ALIGN) } as usize)
-        .collect();
+    let blocks: Vec<usize> = (0..4).map(|_| unsafe { h.alloc(100, MIN_ALIGN) } as usize).collect();
     let batch = [blocks[1], blocks[0], blocks[1]];
     // SAFETY: the test's own heap; every pointer given lies in its regions.
-    assert_eq!(
-        unsafe { h.free_many(&batch) },
-        Err((blocks[1], Misuse::DoubleFree))
-    );
+    assert_eq!(unsafe { h.free_many(&batch) }, Err((blocks[1], Misuse::DoubleFree)));
     let interior = [blocks[2], blocks[3] + 16];
     // SAFETY: the test's own heap; every pointer given lies in its regions.
-    assert_eq!(
-        unsafe { h.free_many(&interior) },
-        Err((blocks[3] + 16, Misuse::InvalidPointer))
-    );
+    assert_eq!(unsafe { h.free_many(&interior) }, Err((blocks[3] + 16, Misuse::InvalidPointer)));
     h.check().unwrap();
 }
 
@@ -431,16 +417,11 @@ fn bestfit_free_many_reports_a_repeated_block() {
 fn bestfit_free_many_refusal_inside_a_run_keeps_the_heap_whole() {
     let mut h = <BestFitHeap>::EMPTY;
     // SAFETY: the test's own heap; every pointer given lies in its regions.
-    let b: Vec<usize> = (0..3)
-        .map(|_| unsafe { h.alloc(100, MIN_ALIGN) } as usize)
-        .collect();
+    let b: Vec<usize> = (0..3).map(|_| unsafe { h.alloc(100, MIN_ALIGN) } as usize).collect();
     // SAFETY: the test's own heap; every pointer given lies in its regions.
     unsafe { h.free_many(&[b[1]]) }.unwrap();
     // SAFETY: the test's own heap; every pointer given lies in its regions.
-    assert_eq!(
-        unsafe { h.free_many(&[b[2], b[1]]) },
-        Err((b[1], Misuse::DoubleFree))
-    );
+    assert_eq!(unsafe { h.free_many(&[b[2], b[1]]) }, Err((b[1], Misuse::DoubleFree)));
     h.check().unwrap();
     // SAFETY: the test's own heap; every pointer given lies in its regions.
     unsafe { h.free(b[0] as *mut u8) }.unwrap();
@@ -456,23 +437,11 @@ fn classes_cover_every_request<H: Heap>(max_waste: impl Fn(usize) -> usize) {
     for size in 1..=largest {
         let class = H::cache_class(size).unwrap_or_else(|| panic!("{size} bytes not cached"));
         assert!(class < H::CACHE_CLASSES);
-        assert!(
-            class == last || class == last + 1,
-            "class {class} after {last} at {size}"
-        );
+        assert!(class == last || class == last + 1, "class {class} after {last} at {size}");
         last = class;
-        assert!(
-            H::class_size(class) >= size,
-            "class {class} holds {size} short"
-        );
-        assert!(
-            class == 0 || H::class_size(class - 1) < size,
-            "{size}: class {class} too big"
-        );
-        assert!(
-            H::class_size(class) - size <= max_waste(size),
-            "{size}: class {class} wastes"
-        );
+        assert!(H::class_size(class) >= size, "class {class} holds {size} short");
+        assert!(class == 0 || H::class_size(class - 1) < size, "{size}: class {class} too big");
+        assert!(H::class_size(class) - size <= max_waste(size), "{size}: class {class} wastes");
         match H::fast_bin(size) {
             Some(bin) if bin >= FIRST_CLASS_BIN => {
                 assert_eq!(bin, class + FIRST_CLASS_BIN, "fast_bin of {size}")
@@ -489,19 +458,13 @@ fn classes_cover_every_request<H: Heap>(max_waste: impl Fn(usize) -> usize) {
 fn bestfit_classes_exact_to_4k_then_eight_per_power_of_two() {
     // Up to 4 KiB a class per 16 bytes (the header and the rounding to 16); above it, a
     // block at most an eighth bigger than the request's own.
-    classes_cover_every_request::<BestFitHeap>(
-        |size| {
-            if size <= 4096 + 8 { 23 } else { size / 8 + 24 }
-        },
-    );
+    classes_cover_every_request::<BestFitHeap>(|size| {
+        if size <= 4096 + 8 { 23 } else { size / 8 + 24 }
+    });
     assert_eq!(<BestFitHeap>::CACHE_CLASSES, 256 + 24);
-    let blocks: Vec<usize> = (255..<BestFitHeap>::CACHE_CLASSES)
-        .map(|c| <BestFitHeap>::class_size(c) + 8)
-        .collect();
-    assert_eq!(
-        &blocks[..10],
-        &[4112, 4624, 5136, 5648, 6160, 6672, 7184, 7696, 8208, 9232]
-    );
+    let blocks: Vec<usize> =
+        (255..<BestFitHeap>::CACHE_CLASSES).map(|c| <BestFitHeap>::class_size(c) + 8).collect();
+    assert_eq!(&blocks[..10], &[4112, 4624, 5136, 5648, 6160, 6672, 7184, 7696, 8208, 9232]);
     assert_eq!(blocks.last(), Some(&((32 << 10) + 16)));
     // A power of two, or a step of an eighth of one, takes no more than its header and the
     // rounding to 16 on top.
@@ -529,11 +492,7 @@ fn peek_class_only_for_class_sizes<H: Heap>() {
     for class in 0..H::CACHE_CLASSES {
         let p = alloc(&mut h, H::class_size(class));
         // SAFETY: p is a live block of the test's own heap.
-        assert_eq!(
-            unsafe { H::peek_class(p as *mut u8) },
-            Some(class),
-            "class {class}"
-        );
+        assert_eq!(unsafe { H::peek_class(p as *mut u8) }, Some(class), "class {class}");
         // SAFETY: as above.
         let bin = unsafe { H::peek_bin(p as *mut u8) };
         assert_eq!(bin, Some(class + FIRST_CLASS_BIN), "bin of class {class}");
@@ -541,11 +500,7 @@ fn peek_class_only_for_class_sizes<H: Heap>() {
     let largest = H::class_size(H::CACHE_CLASSES - 1);
     let p = alloc(&mut h, largest + 1);
     // SAFETY: p is a live block of the test's own heap.
-    assert_eq!(
-        unsafe { H::peek_class(p as *mut u8) },
-        None,
-        "above the classes"
-    );
+    assert_eq!(unsafe { H::peek_class(p as *mut u8) }, None, "above the classes");
     for size in [4097, 5000, 9000, 20000, 32000] {
         let p = alloc(&mut h, size);
         // SAFETY: p is a live block of the test's own heap.
@@ -579,10 +534,7 @@ fn bestfit_peek_class_only_for_class_sizes() {
     let p = alloc(&mut h, 5000);
     // SAFETY: p is a live block of the test's own heap.
     assert_eq!(unsafe { <BestFitHeap>::peek_class(p as *mut u8) }, None);
-    let q = alloc(
-        &mut h,
-        <BestFitHeap>::class_size(<BestFitHeap>::cache_class(20000).unwrap()),
-    );
+    let q = alloc(&mut h, <BestFitHeap>::class_size(<BestFitHeap>::cache_class(20000).unwrap()));
     // SAFETY: q is a live block of the test's own heap.
     unsafe {
         assert_eq!(h.resize_in_place(q as *mut u8, 9000), Ok(true));
@@ -603,102 +555,20 @@ fn statistics_table_units() {
         f(&mut line);
         String::from_utf8(line.as_bytes().to_vec()).unwrap()
     };
-    assert_eq!(
-        show(&|l| {
-            l.grouped(0);
-        }),
-        "0"
-    );
-    assert_eq!(
-        show(&|l| {
-            l.grouped(999);
-        }),
-        "999"
-    );
-    assert_eq!(
-        show(&|l| {
-            l.grouped(1000);
-        }),
-        "1,000"
-    );
-    assert_eq!(
-        show(&|l| {
-            l.grouped(19_270_957);
-        }),
-        "19,270,957"
-    );
-    assert_eq!(
-        show(&|l| {
-            l.bytes_human(0);
-        }),
-        "0 B"
-    );
-    assert_eq!(
-        show(&|l| {
-            l.bytes_human(1023);
-        }),
-        "1023 B"
-    );
-    assert_eq!(
-        show(&|l| {
-            l.bytes_human(1024);
-        }),
-        "1.0 KiB"
-    );
-    assert_eq!(
-        show(&|l| {
-            l.bytes_human(1536);
-        }),
-        "1.5 KiB"
-    );
-    assert_eq!(
-        show(&|l| {
-            l.bytes_human(4 << 20);
-        }),
-        "4.0 MiB"
-    );
-    assert_eq!(
-        show(&|l| {
-            l.bytes_human((1 << 30) - 1);
-        }),
-        "1024.0 MiB"
-    );
-    assert_eq!(
-        show(&|l| {
-            l.bytes_human(usize::MAX);
-        }),
-        "16384.0 PiB"
-    );
-    assert_eq!(
-        show(&|l| {
-            l.percent(0);
-        }),
-        "0.0 %"
-    );
-    assert_eq!(
-        show(&|l| {
-            l.percent(907);
-        }),
-        "90.7 %"
-    );
-    assert_eq!(
-        show(&|l| {
-            l.percent(1000);
-        }),
-        "100.0 %"
-    );
-    assert_eq!(
-        show(&|l| {
-            l.str("ab").right(5, |f| {
-                f.str("x");
-            });
-        }),
-        "ab    x"
-    );
-    assert_eq!(
-        show(&|l| {
-            l.str("ab").pad_to(4).str("|");
-        }),
-        "ab  |"
-    );
+    assert_eq!(show(&|l| { l.grouped(0); }), "0");
+    assert_eq!(show(&|l| { l.grouped(999); }), "999");
+    assert_eq!(show(&|l| { l.grouped(1000); }), "1,000");
+    assert_eq!(show(&|l| { l.grouped(19_270_957); }), "19,270,957");
+    assert_eq!(show(&|l| { l.bytes_human(0); }), "0 B");
+    assert_eq!(show(&|l| { l.bytes_human(1023); }), "1023 B");
+    assert_eq!(show(&|l| { l.bytes_human(1024); }), "1.0 KiB");
+    assert_eq!(show(&|l| { l.bytes_human(1536); }), "1.5 KiB");
+    assert_eq!(show(&|l| { l.bytes_human(4 << 20); }), "4.0 MiB");
+    assert_eq!(show(&|l| { l.bytes_human((1 << 30) - 1); }), "1024.0 MiB");
+    assert_eq!(show(&|l| { l.bytes_human(usize::MAX); }), "16384.0 PiB");
+    assert_eq!(show(&|l| { l.percent(0); }), "0.0 %");
+    assert_eq!(show(&|l| { l.percent(907); }), "90.7 %");
+    assert_eq!(show(&|l| { l.percent(1000); }), "100.0 %");
+    assert_eq!(show(&|l| { l.str("ab").right(5, |f| { f.str("x"); }); }), "ab    x");
+    assert_eq!(show(&|l| { l.str("ab").pad_to(4).str("|"); }), "ab  |");
 }
