@@ -1,9 +1,9 @@
 /* free() of pointers at a region's edges, which no block starts at, must each abort with
  * "bestbuddy: free(): invalid pointer <p>", never crash or cache them.
  *
- * free's fast path asks the chunk map about the word before the pointer (where best fit
- * keeps a block's header), not about the pointer itself, and reads that word without
- * first testing the pointer's offset: the header's seal alone must turn these away.
+ * free's fast path asks the chunk map about the pointer's chunk and, for best fit, tests
+ * only that the header word before the pointer lies in that chunk before reading it: the
+ * header's seal alone must turn the rest of these away.
  *   - the region's first bytes (its own header and, for best fit, the live bitmap);
  *   - the region's last word, where best fit's epilogue header lies;
  *   - the first bytes of the next chunk, whose word before is the epilogue: a pointer the
