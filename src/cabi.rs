@@ -218,6 +218,11 @@ fn calloc_untraced(count: usize, size: usize) -> *mut c_void {
 /// `p` is null or a pointer the program got from this allocator (anything else that lies in
 /// the allocator's memory is diagnosed; elsewhere it may fault, as with any malloc).
 pub unsafe fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
+    // Under valgrind every resize goes through `resizing`, which tells memcheck.
+    // SAFETY: forwarded from the caller.
+    if !cfg!(feature = "valgrind") && unsafe { global::realloc_stays(p.cast(), size) } {
+        return p;
+    }
     // SAFETY: forwarded from the caller.
     unsafe {
         resizing(p, Some(size), || {

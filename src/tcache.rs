@@ -377,6 +377,20 @@ unsafe fn take_from(bin: *mut Bin) -> *mut u8 {
     }
 }
 
+/// Counts one `counter` call into this thread's cache, for a fast path that serves the call
+/// without the slow path's `count`: false, counting nothing, when the thread has no cache or
+/// has parked it (calls are traced), so that the caller takes its slow path instead.
+#[inline(always)]
+pub fn count_fast(counter: Counter) -> bool {
+    let slot = tls_get();
+    if !holds_cache(slot) {
+        return false;
+    }
+    // SAFETY: a slot that holds a cache holds this thread's.
+    unsafe { (*(slot as *mut ThreadCache)).counters.bump(counter, 1) };
+    true
+}
+
 /// Adds `n` to this thread's `counter` (the shared set's, for a thread without a cache).
 #[inline]
 pub fn count(counter: Counter, n: u64) {

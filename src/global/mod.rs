@@ -359,6 +359,42 @@ pub unsafe fn usable_size(p: *mut u8, call: &str) -> usize {
     result.unwrap_or_else(|misuse| report_use(call, misuse, p))
 }
 
+/// Whether realloc leaves a block of `usable` bytes as it is for `size` (not 0): it already
+/// fits, and shrinking would give back too little to be worth a lock (the common case of a
+/// string or vector growing by small steps). A quarter, so that the headroom a growth adds
+/// (`growth_target`) is never taken back by the next small step.
+#[inline(always)]
+fn stays_in_place(size: usize, usable: usize) -> bool {
+    size <= usable && usable - size <= usable / 4 + 32
+}
+
+/// realloc's fast path: true when `p` is a live heap block that stays where it is for `size`
+/// bytes (`stays_in_place`), counted as a realloc call. It takes no lock and asks the heap
+/// what free's fast path asks it, so that a string grown by small appends costs about what a
+/// malloc does; false for anything else (null, size 0, large blocks, a block in a cache,
+/// misuse, a thread without a cache or tracing), which the caller's full path serves or
+/// reports.
+///
+/// # Safety
+/// `p` is what the program passed to realloc.
+#[inline(always)]
+pub unsafe fn realloc_stays(p: *mut u8, size: usize) -> bool {
+    if size == 0 || !chunkmap::is_region(p as usize) {
+        return false;
+    }
+    // SAFETY: the chunk map says p is in a region (peek_usable's contract).
+    match unsafe { ActiveHeap::peek_usable(p) } {
+        Some(usable) => {
+            stays_in_place(size, usable)
+                // SAFETY: a usable size proves p a live block of at least 16 bytes, whose
+                // second word is_held reads.
+                && !unsafe { freed::is_held(p) }
+                && tcache::count_fast(Counter::Realloc)
+        }
+        None => false,
+    }
+}
+
 /// Resizes the live block `p` (not null) to `size` bytes (> 0), in place when it can,
 /// otherwise by moving it. Null if memory is exhausted; `p` is then untouched.
 ///
@@ -371,15 +407,14 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
     let mut want = size;
     // SAFETY: forwarded from the caller.
     let home = unsafe { locate(p) }.unwrap_or_else(|misuse| report_use("realloc", misuse, p));
-    let in_place = match home {
+    // Whether p was resized in place, and its usable size where that was proved on the way
+    // (for the copy if it moves).
+    let (in_place, known_usable) = match home {
         Home::Heap(arena) => {
             // SAFETY: the chunk map says p is in a region.
-            let usable = unsafe { ActiveHeap::peek_usable(p) }.unwrap_or(0);
-            if size <= usable && usable - size <= usable / 4 + 32 {
-                // Already fits, and shrinking would give back too little to be worth a lock
-                // (the common case of a string or vector growing by small steps). A quarter,
-                // so that the headroom a growth adds (`growth_target`) is never taken back
-                // by the next small step.
+            let peeked = unsafe { ActiveHeap::peek_usable(p) };
+            let usable = peeked.unwrap_or(0);
+            if stays_in_place(size, usable) {
                 return p;
             }
             if serves_in_heap(size, MIN_ALIGN) {
@@ -391,28 +426,31 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
                 }
                 let mut heap = ARENAS.get(arena).lock();
                 // SAFETY: as in `free`.
-                match unsafe { heap.resize_in_place(p, want) } {
+                let resized = match unsafe { heap.resize_in_place(p, want) } {
                     // SAFETY: as in `free`.
                     Ok(false) if want != size => unsafe { heap.resize_in_place(p, size) },
                     result => result,
-                }
+                };
+                (resized, peeked)
             } else {
-                Ok(false)
+                (Ok(false), peeked)
             }
         }
         Home::Large => {
             if serves_in_heap(size, MIN_ALIGN) {
                 // Validate now; a small block moves back into the heap below.
                 // SAFETY: as in `free`.
-                unsafe { large::usable_size(p) }.map(|_| false)
+                let usable = unsafe { large::usable_size(p) };
+                (usable.map(|_| false), usable.ok())
             } else {
-                // A shrink unmaps its tail during the call, as above.
                 // SAFETY: as in `free`.
-                if unsafe { large::usable_size(p) }.is_ok_and(|usable| size < usable) {
+                let usable = unsafe { large::usable_size(p) };
+                // A shrink unmaps its tail during the call, as above.
+                if usable.is_ok_and(|usable| size < usable) {
                     trace::stamp_release();
                 }
-                // SAFETY: as in `free`.
-                unsafe { large::resize_in_place(p, size) }
+                // SAFETY: as in `free`. A failed resize leaves the mapping as it was.
+                (unsafe { large::resize_in_place(p, size) }, usable.ok())
             }
         }
     };
@@ -421,8 +459,11 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
         Ok(false) => {}
         Err(misuse) => report_use("realloc", misuse, p),
     }
-    // SAFETY: p was validated above.
-    let old_size = unsafe { usable_size(p, "realloc") };
+    let old_size = match known_usable {
+        Some(usable) => usable,
+        // SAFETY: p was validated above.
+        None => unsafe { usable_size(p, "realloc") },
+    };
     let mut q = alloc(want, MIN_ALIGN);
     if q.is_null() && want != size {
         q = alloc(size, MIN_ALIGN);
