@@ -359,12 +359,18 @@ pub unsafe fn usable_size(p: *mut u8, call: &str) -> usize {
     result.unwrap_or_else(|misuse| report_use(call, misuse, p))
 }
 
+/// Blocks that grow to this many bytes or fewer move instead of growing in place, as
+/// mimalloc's always do: the new block comes from the thread's cache. Public, as
+/// `stays_in_place` and `growth_target_below` are, for the replay tool, which makes the same
+/// choices.
+pub const MOVE_TO_GROW: usize = 1024;
+
 /// Whether realloc leaves a block of `usable` bytes as it is for `size` (not 0): it already
 /// fits, and shrinking would give back too little to be worth a lock (the common case of a
 /// string or vector growing by small steps). A quarter, so that the headroom a growth adds
 /// (`growth_target`) is never taken back by the next small step.
 #[inline(always)]
-fn stays_in_place(size: usize, usable: usize) -> bool {
+pub fn stays_in_place(size: usize, usable: usize) -> bool {
     size <= usable && usable - size <= usable / 4 + 32
 }
 
@@ -417,7 +423,12 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
             if stays_in_place(size, usable) {
                 return p;
             }
-            if serves_in_heap(size, MIN_ALIGN) {
+            if size > usable && size <= MOVE_TO_GROW {
+                // Small: moving costs a cache pop, a short copy and a cache push, less than
+                // the lock and the neighbour's unlinking that growing in place takes.
+                want = growth_target(size, usable);
+                (Ok(false), peeked)
+            } else if serves_in_heap(size, MIN_ALIGN) {
                 want = growth_target(size, usable);
                 if size < usable {
                     // A shrink gives its tail back during the call: the trace's time of
@@ -502,10 +513,15 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
 /// places the request by its policy; only the size asked for changes. Never past what the
 /// heap serves, so the headroom alone never sends a block to a mapping of its own.
 fn growth_target(size: usize, usable: usize) -> usize {
+    growth_target_below(size, usable, MMAP_THRESHOLD.load(Ordering::Relaxed))
+}
+
+/// `growth_target` with the heap's largest request `max` given.
+pub fn growth_target_below(size: usize, usable: usize, max: usize) -> usize {
     let step = usable + usable / 4;
     if size > usable && size < step {
         // Never below `size`, even if mallopt lowered the threshold since the caller read it.
-        step.min(MMAP_THRESHOLD.load(Ordering::Relaxed)).max(size)
+        step.min(max).max(size)
     } else {
         size
     }

@@ -22,6 +22,7 @@
 //! free of a pointer that is not live, or a result that is already live, is an error.
 
 
+use bestbuddy::global::{MOVE_TO_GROW, growth_target_below, stays_in_place};
 use bestbuddy::heap::{Heap, MIN_ALIGN, Span};
 use bestbuddy_trace::{Call, Kind};
 
@@ -206,7 +207,7 @@ impl<H: Heap> Replay<H> {
             let p = old.ptr as *mut u8;
             // SAFETY: a live block of our heap, over regions of our source.
             let usable = unsafe { self.heap.usable_size(p) }.map_err(misuse)? as u64;
-            if size <= usable && usable - size <= usable / 4 + 32 {
+            if stays_in_place(size as usize, usable as usize) {
                 return Ok(Block { requested: size, ..old });
             }
             let in_place = |heap: &H| -> Result<Block, Refusal> {
@@ -214,8 +215,11 @@ impl<H: Heap> Replay<H> {
                 let usable = unsafe { heap.usable_size(p) }.map_err(misuse)? as u64;
                 Ok(Block { requested: size, usable, ..old })
             };
-            if size <= max {
-                want = growth_target(size, usable, max);
+            if size > usable && size <= MOVE_TO_GROW as u64 {
+                // Small blocks move to grow (see MOVE_TO_GROW).
+                want = growth_target_below(size as usize, usable as usize, max as usize) as u64;
+            } else if size <= max {
+                want = growth_target_below(size as usize, usable as usize, max as usize) as u64;
                 // SAFETY: as above; want and size are at most MAX_REQUEST.
                 let grown = unsafe {
                     match self.heap.resize_in_place(p, want as usize).map_err(misuse)? {
@@ -304,12 +308,6 @@ impl<H: Heap> Replay<H> {
 /// The alignment memalign and its kin give: up to 16 is plain malloc, others a power of two.
 fn memalign_align(align: u64) -> u64 {
     if align <= MIN_ALIGN as u64 { MIN_ALIGN as u64 } else { align.checked_next_power_of_two().unwrap_or(1 << 63) }
-}
-
-/// The library's `growth_target`: a growth by less than a quarter asks for a quarter more.
-fn growth_target(size: u64, usable: u64, max: u64) -> u64 {
-    let step = usable + usable / 4;
-    if size > usable && size < step { step.min(max).max(size) } else { size }
 }
 
 /// The bytes the library maps for a large block.
