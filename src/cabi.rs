@@ -474,6 +474,13 @@ pub fn pvalloc(size: usize) -> *mut c_void {
 /// Under valgrind, the size the block was asked with, as memcheck's own malloc_usable_size
 /// says: the bytes past it are no-access to the program there (`valgrind.rs`).
 pub unsafe fn malloc_usable_size(p: *mut c_void) -> usize {
+    // Under valgrind the size is the one memcheck knows (`accessible_len`), found below.
+    if !cfg!(feature = "valgrind") {
+        // SAFETY: forwarded from the caller.
+        if let Some(usable) = unsafe { global::usable_size_fast(p.cast()) } {
+            return usable;
+        }
+    }
     valgrind::quietly(|| {
         global::count(Counter::UsableSize);
         if p.is_null() {

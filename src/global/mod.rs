@@ -385,20 +385,43 @@ pub fn stays_in_place(size: usize, usable: usize) -> bool {
 /// `p` is what the program passed to realloc.
 #[inline(always)]
 pub unsafe fn realloc_stays(p: *mut u8, size: usize) -> bool {
-    if size == 0 || !chunkmap::is_region(p as usize) {
-        return false;
+    // SAFETY: forwarded from the caller.
+    size != 0
+        && unsafe { peek_program_block(p) }.is_some_and(|usable| stays_in_place(size, usable))
+        && tcache::count_fast(Counter::Realloc)
+}
+
+/// malloc_usable_size's fast path: the usable size of `p` when it is a live heap block the
+/// program holds, counted as a malloc_usable_size call; `None` for anything else (null,
+/// large blocks, a block in a cache, misuse, a thread without a cache or tracing), which
+/// the caller's full path serves or reports. Programs that keep account of their memory
+/// (redis's zmalloc) ask this on every free.
+///
+/// # Safety
+/// `p` is what the program passed to malloc_usable_size.
+#[inline(always)]
+pub unsafe fn usable_size_fast(p: *mut u8) -> Option<usize> {
+    // SAFETY: forwarded from the caller.
+    let usable = unsafe { peek_program_block(p) }?;
+    tcache::count_fast(Counter::UsableSize).then_some(usable)
+}
+
+/// Without a lock: the usable size of `p` if it is a live heap block that no cache or
+/// remote list holds, else `None` (not a heap block, or not one the program holds: the
+/// full paths tell which, and report misuse).
+///
+/// # Safety
+/// `p` is what the program passed to the call.
+#[inline(always)]
+unsafe fn peek_program_block(p: *mut u8) -> Option<usize> {
+    if !chunkmap::is_region(p as usize) {
+        return None;
     }
     // SAFETY: the chunk map says p is in a region (peek_usable's contract).
-    match unsafe { ActiveHeap::peek_usable(p) } {
-        Some(usable) => {
-            stays_in_place(size, usable)
-                // SAFETY: a usable size proves p a live block of at least 16 bytes, whose
-                // second word is_held reads.
-                && !unsafe { freed::is_held(p) }
-                && tcache::count_fast(Counter::Realloc)
-        }
-        None => false,
-    }
+    let usable = unsafe { ActiveHeap::peek_usable(p) }?;
+    // SAFETY: a usable size proves p a live block of at least 16 bytes, whose second word
+    // is_held reads.
+    (!unsafe { freed::is_held(p) }).then_some(usable)
 }
 
 /// Resizes the live block `p` (not null) to `size` bytes (> 0), in place when it can,

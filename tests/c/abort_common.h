@@ -40,4 +40,18 @@ static inline void neighbours(char **blocks, int n, size_t size, char **lo, char
     *lo = x;
     *hi = y;
 }
+
+/* A freed block of `size` bytes, which free left in the thread cache, between two live
+ * blocks that keep it from merging into a bigger one.  stdout is unbuffered first: glibc
+ * would malloc a buffer at the first printf, and could take the block. */
+static inline char *freed_between_live(size_t size)
+{
+    setvbuf(stdout, NULL, _IONBF, 0);
+    void *before = malloc(size);
+    char *p = malloc(size);
+    void *after = malloc(size);
+    CHECK(before != NULL && p != NULL && after != NULL);
+    free(p);
+    return p;
+}
 #endif
