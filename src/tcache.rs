@@ -153,6 +153,13 @@ impl Bin {
     fn limit(&self) -> u32 {
         self.limit.load(Ordering::Relaxed)
     }
+
+    /// Gives the bin, which must be empty, the limit `limit`: all of it is room.
+    fn set_empty_limit(&self, limit: u32) {
+        debug_assert!(self.head == 0);
+        self.limit.store(limit, Ordering::Relaxed);
+        self.set_room(limit);
+    }
 }
 
 #[repr(C)]
@@ -924,9 +931,7 @@ unsafe fn sweep<H: Heap>(arenas: &Arenas<H>, tc: *mut ThreadCache, busy: usize) 
             };
             if now != 0 && now == (*tc).seen[class] && class != busy {
                 flush(arenas, home, bin, count, counters);
-                let start = start_limit::<H>(class);
-                bin.limit.store(start, Ordering::Relaxed);
-                bin.set_room(start);
+                bin.set_empty_limit(start_limit::<H>(class));
                 (*tc).seen[class] = 0;
             } else {
                 (*tc).seen[class] = now;
@@ -960,9 +965,7 @@ unsafe fn follow_enabled<H: Heap>(arenas: &Arenas<H>, tc: *mut ThreadCache) -> b
                 if bin.count() > 0 {
                     flush(arenas, home, bin, bin.count(), counters);
                 }
-                let limit = if on { start_limit::<H>(class) } else { 0 };
-                bin.limit.store(limit, Ordering::Relaxed);
-                bin.set_room(limit);
+                bin.set_empty_limit(if on { start_limit::<H>(class) } else { 0 });
             }
         }
     }

@@ -360,10 +360,18 @@ pub unsafe fn usable_size(p: *mut u8, call: &str) -> usize {
 }
 
 /// Blocks that grow to this many bytes or fewer move instead of growing in place, as
-/// mimalloc's always do: the new block comes from the thread's cache. Public, as
-/// `stays_in_place` and `growth_target_below` are, for the replay tool, which makes the same
-/// choices.
-pub const MOVE_TO_GROW: usize = 1024;
+/// mimalloc's always do (`moves_to_grow`).
+const MOVE_TO_GROW: usize = 1024;
+
+/// Whether realloc moves a block of `usable` bytes that must grow to `size` without trying
+/// to grow it in place: a small one, whose move costs a cache pop, a short copy and a cache
+/// push, less than the lock and the neighbour's unlinking that growing in place takes.
+/// Public, as `stays_in_place` and `growth_target_below` are, for the replay tool, which
+/// makes the same choices.
+#[inline]
+pub fn moves_to_grow(size: usize, usable: usize) -> bool {
+    size > usable && size <= MOVE_TO_GROW
+}
 
 /// Whether realloc leaves a block of `usable` bytes as it is for `size` (not 0): it already
 /// fits, and shrinking would give back too little to be worth a lock (the common case of a
@@ -446,13 +454,11 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
             if stays_in_place(size, usable) {
                 return p;
             }
-            if size > usable && size <= MOVE_TO_GROW {
-                // Small: moving costs a cache pop, a short copy and a cache push, less than
-                // the lock and the neighbour's unlinking that growing in place takes.
-                want = growth_target(size, usable);
+            // `size` itself for a request the heap does not serve (past the threshold).
+            want = growth_target(size, usable);
+            if moves_to_grow(size, usable) || !serves_in_heap(size, MIN_ALIGN) {
                 (Ok(false), peeked)
-            } else if serves_in_heap(size, MIN_ALIGN) {
-                want = growth_target(size, usable);
+            } else {
                 if size < usable {
                     // A shrink gives its tail back during the call: the trace's time of
                     // this call comes before that release (docs/TRACE.md, "Timestamps").
@@ -466,8 +472,6 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> *mut u8 {
                     result => result,
                 };
                 (resized, peeked)
-            } else {
-                (Ok(false), peeked)
             }
         }
         Home::Large => {

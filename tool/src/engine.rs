@@ -22,7 +22,7 @@
 //! free of a pointer that is not live, or a result that is already live, is an error.
 
 
-use bestbuddy::global::{MOVE_TO_GROW, growth_target_below, stays_in_place};
+use bestbuddy::global::{growth_target_below, moves_to_grow, stays_in_place};
 use bestbuddy::heap::{Heap, MIN_ALIGN, Span};
 use bestbuddy_trace::{Call, Kind};
 
@@ -215,11 +215,9 @@ impl<H: Heap> Replay<H> {
                 let usable = unsafe { heap.usable_size(p) }.map_err(misuse)? as u64;
                 Ok(Block { requested: size, usable, ..old })
             };
-            if size > usable && size <= MOVE_TO_GROW as u64 {
-                // Small blocks move to grow (see MOVE_TO_GROW).
-                want = growth_target_below(size as usize, usable as usize, max as usize) as u64;
-            } else if size <= max {
-                want = growth_target_below(size as usize, usable as usize, max as usize) as u64;
+            // `size` itself past the heap's largest request.
+            want = growth_target_below(size as usize, usable as usize, max as usize) as u64;
+            if !moves_to_grow(size as usize, usable as usize) && size <= max {
                 // SAFETY: as above; want and size are at most MAX_REQUEST.
                 let grown = unsafe {
                     match self.heap.resize_in_place(p, want as usize).map_err(misuse)? {
