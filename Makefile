@@ -24,7 +24,7 @@ MAJOR := $(firstword $(subst ., ,$(VERSION)))
 SONAME := libbestbuddy.so.$(MAJOR)
 SONAME_BUDDY := libbestbuddy-buddy.so.$(MAJOR)
 
-.PHONY: all install uninstall check-install bestfit buddy trace-tool tool insight check-trace check-tool check-report report-sample unhardened valgrind-libs check-valgrind check layers test-rust test-rust-alloc clippy header-drift c-tests real-tests check-real stress stress-quick demo bench bench-quick bench-callgrind bench-hardening fuzz fuzz-cmin clean
+.PHONY: all install uninstall check-install bestfit buddy trace-tool tool insight check-trace check-tool check-report report-sample unhardened valgrind-libs check-valgrind check layers test-rust test-rust-alloc clippy header-drift c-tests real-tests check-real stress stress-quick demo bench bench-quick bench-callgrind bench-instructions bench-hardening fuzz fuzz-cmin clean
 
 all: bestfit buddy trace-tool tool
 
@@ -298,6 +298,11 @@ bench-hardening: all unhardened
 # Instructions per malloc(32)+free pair, from callgrind (repeatable on a noisy machine).
 bench-callgrind: all
 	/usr/bin/python3 bench/run.py --callgrind
+
+# Instructions of every C benchmark under every allocator (callgrind): the figures that
+# repeat from run to run where wall times do not.
+bench-instructions: all
+	/usr/bin/python3 bench/run.py --instructions
 
 # cargo-fuzz targets, one per heap, against the shadow model (src/shadow/; fuzz/src/lib.rs
 # decodes the inputs into its operations), and `trace`, the trace reader on arbitrary bytes

@@ -5,6 +5,7 @@
     python3 bench/run.py --reps 3        fewer repetitions
     python3 bench/run.py --quick         smoke test: 1 repetition, small scales
     python3 bench/run.py --callgrind     instructions per malloc(32)+free pair
+    python3 bench/run.py --instructions  instructions of every C program (callgrind)
 
 Allocators: glibc (no preload), jemalloc, mimalloc, tcmalloc (Debian packages,
 installed with apt-get when missing) and the two bestbuddy heaps from out/
@@ -47,6 +48,9 @@ CC = os.environ.get("CC", "gcc")
 CFLAGS = ["-O2", "-fno-builtin", "-pthread"]
 C_PROGRAMS = ["churn", "server", "prodcons", "realloc", "mix", "large", "larson", "xmalloc", "crossfree",
               "transfer", "churn-random", "pair", "measure"]
+# The benchmarks that --instructions runs unless --only names others.
+C_BENCHES = ["churn", "churn-2t", "server", "prodcons", "realloc", "mix", "large", "larson", "xmalloc",
+             "crossfree", "transfer", "churn-random", "churn-random-2t"]
 
 # name, Debian package, file name that must appear in `dpkg -L package`
 PEERS = [
@@ -633,6 +637,88 @@ def callgrind(allocs, bindir, n1, n2):
     return "\n".join(lines)
 
 
+def instructions(allocs, benches, scale, jobs):
+    """Instructions each C program executes under each allocator, counted by
+    callgrind: the figure that repeats from run to run on a machine whose wall
+    times do not (see docs/PERFORMANCE.md).
+
+    Method: each program at `scale` under
+        valgrind --tool=callgrind --fair-sched=yes --soname-synonyms=somalloc=NONE
+    with LD_PRELOAD=<allocator's .so>, the total from the "totals:" line of the
+    output file; start-up and exit are included (a few million instructions).
+    --fair-sched=yes hands the CPU round-robin between threads, so that the
+    threaded programs interleave alike from run to run; their counts still move
+    by a few per cent, as which thread waits for which changes.  The program's
+    checksum must be the same under every allocator, as in the timed runs.
+    Counts include the program's own work, which is the same under every
+    allocator: the ratios understate the allocators' own differences.
+    """
+    if not shutil.which("valgrind"):
+        apt_install(["valgrind"])
+    if not shutil.which("valgrind"):
+        sys.exit("valgrind not available")
+    import concurrent.futures
+
+    def one(tmp, b, a, lib):
+        outf = os.path.join(tmp, "cg.%s.%s" % (b.name, a))
+        env = base_env()
+        env.update(b.env)
+        if lib:
+            env["LD_PRELOAD"] = lib
+        cmd = ["valgrind", "--tool=callgrind", "--fair-sched=yes", "--soname-synonyms=somalloc=NONE",
+               "--callgrind-out-file=" + outf] + b.argv
+        r = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT)
+        if r.returncode != 0:
+            log("callgrind failed for %s under %s:\n%s" % (b.name, a, r.stderr[-2000:]))
+            return None, ""
+        total = None
+        with open(outf) as f:
+            for line in f:
+                if line.startswith("totals:") or (total is None and line.startswith("summary:")):
+                    total = int(line.split()[1])
+        return total, result_digest(b, r.stdout)
+
+    counts = {}
+    with tempfile.TemporaryDirectory(prefix="bestbuddy-ir.") as tmp, \
+            concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        futs = {pool.submit(one, tmp, b, a, lib): (b.name, a) for b in benches for a, lib in allocs}
+        for fut in concurrent.futures.as_completed(futs):
+            key = futs[fut]
+            counts[key] = fut.result()
+            log("callgrind %-16s %-11s %s" % (key[0], key[1],
+                "failed" if counts[key][0] is None else "%.1fM" % (counts[key][0] / 1e6)))
+    names = [a for a, _ in allocs]
+    ref = "mimalloc" if "mimalloc" in names else names[0]
+    ours = [a for a in names if a.startswith("bb-") or a in dict(EXTRA)]
+    heads = ["%s/%s" % (a.replace("bb-", ""), ref) for a in ours]
+    widths = [max(10, len(a) + 2) for a in names] + [max(8, len(h) + 2) for h in heads]
+    lines = ["instructions per program (millions, callgrind, scale %g, start-up included); "
+             "the last columns: ratios to %s" % (scale, ref),
+             "%-16s" % "program" + "".join("%*s" % (w, h) for w, h in zip(widths, names + heads))]
+    ratios = {a: [] for a in ours}
+    for b in benches:
+        cells = []
+        for a in names:
+            x = counts.get((b.name, a), (None, ""))[0]
+            cells.append("-" if x is None else "%.1f" % (x / 1e6))
+        r = counts.get((b.name, ref), (None, ""))[0]
+        for a in ours:
+            x = counts.get((b.name, a), (None, ""))[0]
+            if x and r:
+                ratios[a].append(x / r)
+                cells.append("%.3f" % (x / r))
+            else:
+                cells.append("-")
+        line = "%-16s" % b.name + "".join("%*s" % (w, c) for w, c in zip(widths, cells))
+        digests = {counts.get((b.name, a), (None, ""))[1] for a in names} - {""}
+        if len(digests) > 1:
+            line += "   CHECKSUMS DIFFER"
+        lines.append(line)
+    cells = [""] * len(names) + ["%.3f" % geomean(ratios[a]) if ratios[a] else "-" for a in ours]
+    lines.append("%-16s" % "geomean" + "".join("%*s" % (w, c) for w, c in zip(widths, cells)))
+    return "\n".join(lines)
+
+
 # --------------------------------------------------------------- main --
 
 def main():
@@ -655,6 +741,11 @@ def main():
     ap.add_argument("--callgrind", action="store_true", help="only measure instructions per "
                     "malloc(32)+free pair with callgrind")
     ap.add_argument("--callgrind-n", default="100000,200000", help="the two loop counts N1,N2")
+    ap.add_argument("--instructions", action="store_true", help="only count the instructions of "
+                    "each C program under each allocator with callgrind (scale 0.05 unless --scale; "
+                    "python and sqlite only when named in --only)")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                    help="callgrind runs at once for --instructions (default: the cores)")
     ap.add_argument("--no-chart", action="store_true", help="do not write ratios.png")
     args = ap.parse_args()
     for spec in args.extra:
@@ -681,6 +772,20 @@ def main():
         text = callgrind(allocs, bindir, n1, n2)
         print(text)
         with open(os.path.join(OUT, "callgrind.txt"), "w") as f:
+            f.write(text + "\n")
+        log("done in %s" % fmt_elapsed(time.time() - start))
+        return
+
+    if args.instructions:
+        ir_scale = args.scale if args.scale is not None else 0.1
+        tmpdir = tempfile.mkdtemp(prefix="bestbuddy-bench.")
+        try:
+            benches = benchmarks(bindir, ir_scale, sql_rows, tmpdir, only or C_BENCHES)
+            text = instructions(allocs, benches, ir_scale, max(1, args.jobs))
+        finally:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+        print(text)
+        with open(os.path.join(OUT, "instructions.txt"), "w") as f:
             f.write(text + "\n")
         log("done in %s" % fmt_elapsed(time.time() - start))
         return
