@@ -742,8 +742,8 @@ def main():
                     "malloc(32)+free pair with callgrind")
     ap.add_argument("--callgrind-n", default="100000,200000", help="the two loop counts N1,N2")
     ap.add_argument("--instructions", action="store_true", help="only count the instructions of "
-                    "each C program under each allocator with callgrind (scale 0.05 unless --scale; "
-                    "python and sqlite only when named in --only)")
+                    "each C program under each allocator with callgrind (scale 0.1 unless --scale; "
+                    "python only when named in --only; not sqlite)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                     help="callgrind runs at once for --instructions (default: the cores)")
     ap.add_argument("--no-chart", action="store_true", help="do not write ratios.png")
@@ -780,6 +780,8 @@ def main():
         ir_scale = args.scale if args.scale is not None else 0.1
         tmpdir = tempfile.mkdtemp(prefix="bestbuddy-bench.")
         try:
+            if "sqlite" in only:
+                sys.exit("--instructions does not run sqlite (its runs share one database file)")
             benches = benchmarks(bindir, ir_scale, sql_rows, tmpdir, only or C_BENCHES)
             text = instructions(allocs, benches, ir_scale, max(1, args.jobs))
         finally:

@@ -24,6 +24,50 @@ pub struct Arena<H> {
     /// On a cache line of its own: the threads that push are others than the one working
     /// the heap under its lock, and sharing a line with the heap's counters made both wait.
     remote: OwnLine<Remote>,
+    /// Per size class, the blocks of that class that other threads' flushes handed back,
+    /// with their number (`offer_chain`), so that the owner's refill of the class takes
+    /// them whole as its bin (`take_chain`) without walking them: a walk of blocks last
+    /// written on another core waits for each block's line in turn, where the allocations
+    /// that take them one by one bring each line over while the program works.
+    returned: OwnLine<Returned>,
+}
+
+/// The blocks handed back by class (`Arena::returned`).
+struct Returned {
+    /// How many classes have blocks, near enough (raised and lowered after the fact): the
+    /// drains that find it 0 read nothing else.
+    used: AtomicU32,
+    /// Per class: 0, or the blocks packed by `pack_chain` (the first one; the others linked
+    /// behind it with `freed::link`, the last linked to 0). Pushed by anyone, chain by
+    /// chain, without a lock; taken whole by the owner's refills, and freed into the heap
+    /// by its sweeps (classes it stopped using) and by whoever locks the arena while no
+    /// thread lives in it (`drain_returned`).
+    class: [AtomicUsize; RETURNED_CLASSES],
+}
+
+/// The classes whose returned blocks are kept by class (the others go on the remote list):
+/// those `pack_chain` can number.
+const RETURNED_CLASSES: usize = 256;
+
+/// Chains of fewer blocks go on the remote list instead: a refill that took them would be
+/// back soon.
+pub const CHAIN_MIN: u32 = 2;
+
+/// The most blocks one class may hold back (`pack_chain` counts in 9 bits).
+const RETURNED_MAX: u32 = 511;
+
+/// A class's blocks as `Returned::class` holds them: the first one (a user address below
+/// 2^47, 16-aligned) with their number in bits 47..55 and the class in bits 56..63. None
+/// when they do not fit.
+fn pack_chain(first: usize, count: u32, class: usize) -> Option<usize> {
+    (count != 0 && count <= RETURNED_MAX && class < RETURNED_CLASSES && first >> 47 == 0)
+        .then_some(first | (count as usize) << 47 | class << 56)
+}
+
+/// The first block and the number of blocks of the packed word `word` (`pack_chain`);
+/// (0, 0) for 0.
+fn unpack_chain(word: usize) -> (usize, u32) {
+    (word & ((1 << 47) - 1), ((word >> 47) & 0x1FF) as u32)
 }
 
 /// An arena's remote list and who will drain it.
@@ -58,6 +102,10 @@ impl<H: Heap> Arena<H> {
                 homed: AtomicU32::new(0),
                 left_at: AtomicU64::new(0),
             }),
+            returned: OwnLine(Returned {
+                used: AtomicU32::new(0),
+                class: [const { AtomicUsize::new(0) }; RETURNED_CLASSES],
+            }),
         }
     }
 
@@ -81,6 +129,113 @@ impl<H: Heap> Arena<H> {
         if self.remote.head.load(Ordering::Relaxed) != 0 {
             self.drain_remote_list(heap);
         }
+        // No thread lives here to take them with its refills.
+        if self.remote.homed.load(Ordering::Relaxed) == 0 {
+            self.drain_returned(heap);
+        }
+    }
+
+    /// Frees every class's returned blocks into the heap.
+    pub fn drain_returned(&self, heap: &mut H) {
+        if self.returned.used.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        for class in 0..RETURNED_CLASSES {
+            self.drain_class(heap, class);
+        }
+    }
+
+    /// Frees the returned blocks of `class` (any class number) into the heap.
+    pub fn drain_class(&self, heap: &mut H, class: usize) {
+        if let Some((first, _)) = self.take_chain(class) {
+            // SAFETY: live blocks of this arena, ours since the swap, linked with
+            // `freed::link` and ending in 0.
+            unsafe { Self::free_chain(heap, first) };
+        }
+    }
+
+    /// Whether blocks of `class` were handed back.
+    #[inline]
+    pub fn has_returned(&self, class: usize) -> bool {
+        class < RETURNED_CLASSES && self.returned.class[class].load(Ordering::Relaxed) != 0
+    }
+
+    /// Hands back the chain `first` .. `last` of `count` held blocks of this arena, all of
+    /// size class `class`, linked with `freed::link` (`last`'s link is set here), for the
+    /// owner's next refill of that class to take whole (`take_chain`), as long as the class
+    /// holds no more than `cap` blocks then. False when it would, or the class is not kept
+    /// (the caller puts the chain on the remote list instead).
+    ///
+    /// # Safety
+    /// Every block of the chain is a live block of this arena that the caller gives up when
+    /// this returns true.
+    pub unsafe fn offer_chain(
+        &self,
+        first: usize,
+        last: usize,
+        count: u32,
+        class: usize,
+        cap: u32,
+    ) -> bool {
+        // No one would take them: the caller drains through the remote list.
+        if class >= RETURNED_CLASSES || self.remote.homed.load(Ordering::Relaxed) == 0 {
+            return false;
+        }
+        let cap = cap.min(RETURNED_MAX);
+        let slot = &self.returned.class[class];
+        let mut old = slot.load(Ordering::Relaxed);
+        loop {
+            let (old_first, old_count) = unpack_chain(old);
+            if old_count + count > cap {
+                return false;
+            }
+            let Some(word) = pack_chain(first, old_count + count, class) else {
+                return false;
+            };
+            // SAFETY: the caller gives the blocks up; the chain goes in front of the class's.
+            unsafe { freed::link(last, old_first) };
+            match slot.compare_exchange_weak(old, word, Ordering::Release, Ordering::Relaxed) {
+                Ok(_) => break,
+                Err(now) => old = now,
+            }
+        }
+        if old == 0 {
+            self.returned.used.fetch_add(1, Ordering::Relaxed);
+        }
+        // The last thread living here may have left since the test above.
+        if self.remote.homed.load(Ordering::Relaxed) == 0 {
+            drop(self.try_lock());
+        }
+        true
+    }
+
+    /// Calls `f(class, count)` for each class with returned blocks (a snapshot: they may
+    /// be taken or added to meanwhile).
+    pub fn each_returned(&self, mut f: impl FnMut(usize, u32)) {
+        if self.returned.used.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        for (class, slot) in self.returned.class.iter().enumerate() {
+            let (_, count) = unpack_chain(slot.load(Ordering::Relaxed));
+            if count != 0 {
+                f(class, count);
+            }
+        }
+    }
+
+    /// Takes the returned blocks of `class`: the first one (the others linked behind it with
+    /// `freed::link`, the last to 0) and their number.
+    #[inline]
+    pub fn take_chain(&self, class: usize) -> Option<(usize, u32)> {
+        if !self.has_returned(class) {
+            return None;
+        }
+        let word = self.returned.class[class].swap(0, Ordering::Acquire);
+        if word == 0 {
+            return None;
+        }
+        self.returned.used.fetch_sub(1, Ordering::Relaxed);
+        Some(unpack_chain(word))
     }
 
     /// Frees the blocks on the remote list (see `free_chain`).

@@ -24,7 +24,7 @@ use core::mem::MaybeUninit;
 use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 
-use crate::arena::{Arena, Arenas};
+use crate::arena::{Arena, Arenas, CHAIN_MIN};
 use crate::chunkmap::{self, MAX_ARENAS};
 use crate::counters::{Counter, Counters, Totals};
 use crate::freed;
@@ -522,7 +522,7 @@ pub unsafe fn cache_free<H: Heap>(arenas: &Arenas<H>, p: *mut u8, call: &str) ->
             grow::<H>(bin, class);
         }
         if bin.room() == 0 {
-            flush(arenas, home, bin, bin.count() / 2, counters);
+            flush(arenas, home, bin, class, bin.count() / 2, counters);
             arenas.trim_idle();
         }
         freed::link_keyed(p, bin.head, key);
@@ -540,36 +540,47 @@ pub unsafe fn cache_free<H: Heap>(arenas: &Arenas<H>, p: *mut u8, call: &str) ->
 /// their owners' remote lists with one compare-and-swap each (no waiting).
 /// Blocks pushed on remote lists are counted in `counters`.
 #[cold]
-fn flush<H: Heap>(arenas: &Arenas<H>, home: usize, bin: &mut Bin, n: u32, counters: &Counters) {
+fn flush<H: Heap>(
+    arenas: &Arenas<H>,
+    home: usize,
+    bin: &mut Bin,
+    class: usize,
+    n: u32,
+    counters: &Counters,
+) {
     // Left uninitialised: only the first `count` entries are read, and zeroing them all
     // cost every flush a 2 KiB memset.
     let mut mine = [const { MaybeUninit::<usize>::uninit() }; BIN_GROWN_MAX as usize];
     let mut count = 0;
-    // Per owner arena: the first and last block of the chain sent to it (0: none).
-    let mut chains = [(0usize, 0usize); MAX_ARENAS];
+    // Per owner arena other than home: the first and last block of the chain sent to it
+    // and its length, written for the owners in `owners` alone (no zeroing either).
+    let mut chains = [const { MaybeUninit::<(usize, usize, u32)>::uninit() }; MAX_ARENAS];
+    let mut owners = 0u32;
+    let mut p = bin.head;
     for _ in 0..n {
-        let p = bin.head;
         // SAFETY: p is a cached block, live in its arena, linked with `freed::link`.
         unsafe {
-            bin.head = freed::next(p, "free");
-            let owner = owner_of(p);
-            if owner as usize == home && count < mine.len() {
+            let next = freed::next(p, "free");
+            let owner = owner_of(p) as usize % MAX_ARENAS;
+            if owner == home && count < mine.len() {
                 mine[count].write(p);
                 count += 1;
+            } else if owners & 1 << owner == 0 {
+                owners |= 1 << owner;
+                // The first block in stays last; it is linked when the chain is handed on.
+                chains[owner].write((p, p, 1));
             } else {
-                let chain = &mut chains[owner as usize % MAX_ARENAS];
-                // Each block goes in front; the first one in stays last and is linked to
-                // the owner's list when the chain is pushed.
-                if chain.0 == 0 {
-                    chain.1 = p;
-                } else {
-                    freed::link(p, chain.0);
-                }
+                // Each block goes in front.
+                let chain = chains[owner].assume_init_mut();
+                freed::link(p, chain.0);
                 chain.0 = p;
+                chain.2 += 1;
             }
+            p = next;
         }
-        bin.set_count(bin.count() - 1);
     }
+    bin.head = p;
+    bin.set_count(bin.count() - n);
     if count > 0 {
         // SAFETY: the first `count` entries were written above.
         let mine = unsafe { core::slice::from_raw_parts(mine.as_ptr().cast::<usize>(), count) };
@@ -583,10 +594,21 @@ fn flush<H: Heap>(arenas: &Arenas<H>, home: usize, bin: &mut Bin, n: u32, counte
     if remote != 0 {
         counters.bump(Counter::RemoteFrees, remote);
     }
-    for (owner, &(first, last)) in chains.iter().enumerate() {
-        if first != 0 {
-            // SAFETY: a chain of live blocks of that arena, linked with `freed::link`.
-            unsafe { arenas.get(owner as u8).free_remote_chain(first, last) };
+    while owners != 0 {
+        let owner = owners.trailing_zeros() as usize;
+        owners &= owners - 1;
+        // SAFETY: written in the loop above, as `owners` says.
+        let (first, last, count) = unsafe { chains[owner].assume_init() };
+        let arena = arenas.get(owner as u8);
+        // SAFETY: a chain of live blocks of that arena, all of `class`, linked with
+        // `freed::link`.
+        unsafe {
+            if count < CHAIN_MIN
+                || !ENABLED.load(Ordering::Relaxed)
+                || !arena.offer_chain(first, last, count, class, grown_limit::<H>(class))
+            {
+                arena.free_remote_chain(first, last);
+            }
         }
     }
 }
@@ -715,9 +737,22 @@ pub fn refill<H: Heap>(arenas: &Arenas<H>, class: usize) -> *mut u8 {
     unsafe {
         // Before `collect_remote`, which may return holding the home's lock.
         note_slow(arenas, tc, class);
-        let held = collect_remote(arenas, tc);
         let bin = &mut (*tc).bins[class];
         grow::<H>(bin, class);
+        // A chain of this class that another thread handed back whole becomes the bin as it
+        // is: its blocks' lines come over one at a time as they are allocated, instead of
+        // all at once in a walk that waits for each.
+        if let Some((first, count)) = arenas.get((*tc).home as u8).take_chain(class) {
+            if count > bin.limit() {
+                bin.limit.store(count, Ordering::Relaxed);
+            }
+            bin.head = first;
+            bin.set_count(count);
+            (*tc).counters.bump(Counter::CacheFilled, count as u64);
+            return take_refilled(tc, class);
+        }
+        let held = collect_remote(arenas, tc);
+        let bin = &mut (*tc).bins[class];
         let want = bin.limit() / 2;
         // Served by what other threads gave back, without the lock unless some was left
         // over, when that is half a refill's worth or more. Fewer (a consumer's chains of
@@ -929,10 +964,18 @@ unsafe fn sweep<H: Heap>(arenas: &Arenas<H>, tc: *mut ThreadCache, busy: usize) 
             } else {
                 digest(bin.head, count)
             };
-            if now != 0 && now == (*tc).seen[class] && class != busy {
-                flush(arenas, home, bin, count, counters);
-                bin.set_empty_limit(start_limit::<H>(class));
-                (*tc).seen[class] = 0;
+            if now == (*tc).seen[class] && class != busy {
+                if now != 0 {
+                    flush(arenas, home, bin, class, count, counters);
+                    bin.set_empty_limit(start_limit::<H>(class));
+                    (*tc).seen[class] = 0;
+                }
+                // Blocks other threads handed back for a class this thread did not use
+                // since the last sweep go to the heap, where any size can use them.
+                let arena = arenas.get(home as u8);
+                if arena.has_returned(class) {
+                    arena.drain_class(&mut arena.lock(), class);
+                }
             } else {
                 (*tc).seen[class] = now;
             }
@@ -963,9 +1006,14 @@ unsafe fn follow_enabled<H: Heap>(arenas: &Arenas<H>, tc: *mut ThreadCache) -> b
             let counters = &(*tc).counters;
             for (class, bin) in (*tc).bins.iter_mut().enumerate().take(H::CACHE_CLASSES) {
                 if bin.count() > 0 {
-                    flush(arenas, home, bin, bin.count(), counters);
+                    flush(arenas, home, bin, class, bin.count(), counters);
                 }
                 bin.set_empty_limit(if on { start_limit::<H>(class) } else { 0 });
+            }
+            if !on {
+                // Chains handed back for refills that will not come while caching is off.
+                let arena = arenas.get(home as u8);
+                arena.drain_returned(&mut arena.lock());
             }
         }
     }
@@ -1024,9 +1072,11 @@ pub struct CacheTotals {
     pub cache_bytes: usize,
 }
 
-/// Adds up every live cache's counters and contents, and the shared counters.
-/// The calling thread's own cache is counted exactly; others' cached bytes by their class.
-pub fn totals<H: Heap>() -> CacheTotals {
+/// Adds up every live cache's counters and contents, and the shared counters. The blocks
+/// that other threads handed back by class for a cache to take (`Arena::offer_chain`) count
+/// as cached too: the program gave them up. The calling thread's own cache is counted
+/// exactly; others' cached bytes, and the handed-back ones, by their class.
+pub fn totals<H: Heap>(arenas: &Arenas<H>) -> CacheTotals {
     let own = current();
     let mut totals = CacheTotals::default();
     REGISTRY.lock();
@@ -1060,6 +1110,13 @@ pub fn totals<H: Heap>() -> CacheTotals {
     c.0[Counter::CacheFrees as usize] =
         (totals.cached_blocks as u64 + c.get(Counter::CacheHits) + c.get(Counter::CacheEmptied))
             .saturating_sub(c.get(Counter::CacheFilled));
+    // After the line above: these left a bin (counted emptied) and have not entered one.
+    for index in 0..MAX_ARENAS {
+        arenas.get(index as u8).each_returned(|class, count| {
+            totals.cached_blocks += count as usize;
+            totals.cached_bytes += count as usize * H::class_size(class);
+        });
+    }
     totals
 }
 
@@ -1095,9 +1152,9 @@ pub unsafe fn drain<H: Heap>(arenas: &Arenas<H>, tc: *mut ThreadCache, exiting: 
     unsafe {
         let home = (*tc).home;
         let counters = &(*tc).counters;
-        for bin in (*tc).bins.iter_mut() {
+        for (class, bin) in (*tc).bins.iter_mut().enumerate() {
             if bin.count() > 0 {
-                flush(arenas, home, bin, bin.count(), counters);
+                flush(arenas, home, bin, class, bin.count(), counters);
             }
         }
         if exiting {

@@ -97,7 +97,7 @@ pub fn snapshot_by_arena(arenas: &mut [Option<HeapStats>; chunkmap::MAX_ARENAS])
     let (rss, peak_rss) = os::resident_bytes();
     Snapshot {
         heap,
-        cache: tcache::totals::<ActiveHeap>(),
+        cache: tcache::totals(&ARENAS),
         large_count: large::COUNT.load(Ordering::Relaxed),
         large_bytes: large::BYTES.load(Ordering::Relaxed),
         max_large_count: large::MAX_COUNT.load(Ordering::Relaxed),
