@@ -223,6 +223,18 @@ impl<H: Heap> Arena<H> {
         }
     }
 
+    /// Sets `Returned::used` from the classes themselves (fork's child, where a pusher may
+    /// have stopped between its exchange and its count).
+    fn recount_returned(&self) {
+        let used = self
+            .returned
+            .class
+            .iter()
+            .filter(|slot| slot.load(Ordering::Relaxed) != 0)
+            .count();
+        self.returned.used.store(used as u32, Ordering::Relaxed);
+    }
+
     /// Takes the returned blocks of `class`: the first one (the others linked behind it with
     /// `freed::link`, the last to 0) and their number.
     #[inline]
@@ -494,10 +506,36 @@ impl<H: Heap> Arenas<H> {
     #[inline]
     fn moved(&self, home: &mut usize, index: usize, counted: bool) {
         if counted && *home != index {
-            self.arenas[*home % MAX_ARENAS].home_count(-1);
+            let left = *home % MAX_ARENAS;
+            self.arenas[left].home_count(-1);
             self.arenas[index].home_count(1);
+            // The last thread moved out: as after `leave`, someone's slow path trims it, and
+            // frees what others handed back for it.
+            if self.arenas[left].homed() == 0 {
+                self.mark_idle(left);
+            }
         }
         *home = index;
+    }
+
+    /// Marks arena `index` as one no thread lives in since now (`trim_idle`).
+    fn mark_idle(&self, index: usize) {
+        self.arenas[index]
+            .remote
+            .left_at
+            .store(os::coarse_ms(), Ordering::Relaxed);
+        self.idle.fetch_or(1 << index, Ordering::Relaxed);
+    }
+
+    /// Frees into their heaps the blocks other threads handed back for every arena's
+    /// threads (malloc_trim: they are memory the program gave up).
+    pub fn drain_all_returned(&self) {
+        let opened = self.opened.load(Ordering::Relaxed);
+        for (index, arena) in self.arenas.iter().enumerate() {
+            if opened & (1 << index) != 0 && arena.returned.used.load(Ordering::Relaxed) != 0 {
+                arena.drain_returned(&mut arena.lock());
+            }
+        }
     }
 
     /// The home of a new thread's cache, counted in: the arena fewest threads live in, the
@@ -528,11 +566,7 @@ impl<H: Heap> Arenas<H> {
         arena.home_count(-1);
         drop(arena.lock());
         if arena.homed() == 0 {
-            arena
-                .remote
-                .left_at
-                .store(os::coarse_ms(), Ordering::Relaxed);
-            self.idle.fetch_or(1 << index, Ordering::Relaxed);
+            self.mark_idle(index);
         }
     }
 
@@ -646,6 +680,9 @@ impl<H: Heap> Arenas<H> {
         for (index, arena) in self.arenas.iter().enumerate() {
             let here = home.is_some_and(|home| home as usize == index);
             arena.remote.homed.store(here as u32, Ordering::Relaxed);
+            // A thread that was pushing when the process forked may have left a class
+            // without counting it: count again, so that the drains see it.
+            arena.recount_returned();
             if !here && opened & (1 << index) != 0 {
                 arena.remote.left_at.store(now, Ordering::Relaxed);
                 self.idle.fetch_or(1 << index, Ordering::Relaxed);

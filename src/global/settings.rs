@@ -194,6 +194,7 @@ pub static TRIMS: AtomicUsize = AtomicUsize::new(0);
 pub fn trim() -> bool {
     TRIMS.fetch_add(1, Ordering::Relaxed);
     drain_this_thread();
+    ARENAS.drain_all_returned();
     let mut released = large::trim();
     ARENAS.each(|heap| released |= heap.trim());
     released

@@ -1,7 +1,7 @@
-/* Blocks of another thread's arena, freed by this thread while that thread lives: its cache
- * hands them back to their owner by size class, where they wait for the owner's next
- * refill of that size; freeing one of them again must abort with
- * "bestbuddy: free(): double free of <ptr>". */
+/* Blocks of another thread's arena, freed by a third thread while their owner lives: the
+ * third thread's exit empties its cache, which hands them back to their owner by size
+ * class, where they wait for the owner's next refill of that size; freeing one of them
+ * again must abort with "bestbuddy: free(): double free of <ptr>". */
 #include "abort_common.h"
 #include <pthread.h>
 
@@ -30,6 +30,14 @@ static void *make_blocks(void *arg)
     return NULL;
 }
 
+static void *free_blocks(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < N; i++)
+        free(blocks[i]);
+    return NULL; /* the exit hands them on */
+}
+
 int main(void)
 {
     on_bestbuddy();
@@ -41,9 +49,9 @@ int main(void)
     while (!made)
         pthread_cond_wait(&cond, &lock);
     pthread_mutex_unlock(&lock);
-    for (int i = 0; i < N; i++)
-        free(blocks[i]);
-    malloc_trim(0); /* this thread's cache hands them on */
+    pthread_t freer;
+    CHECK(pthread_create(&freer, NULL, free_blocks, NULL) == 0);
+    CHECK(pthread_join(freer, NULL) == 0);
     char *again = blocks[N / 2];
     expect_line("bestbuddy: free(): double free of %p", again);
     free(launder(again));
