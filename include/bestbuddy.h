@@ -51,7 +51,8 @@ struct bestbuddy_stats {
    */
   double fragmentation;
   /*
-   Blocks held by the thread caches, and their usable bytes.
+   Blocks held by the thread caches, and those other threads handed back for a cache to
+   take (an arena's stacks by size class), and their usable bytes.
    */
   uint64_t cached_blocks;
   uint64_t cached_bytes;

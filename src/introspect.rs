@@ -147,7 +147,8 @@ pub struct BestbuddyStats {
     /// every region's free memory, wholly free regions kept for reuse included: no free
     /// block spans two regions, so a heap of several regions shows some by construction.
     pub fragmentation: f64,
-    /// Blocks held by the thread caches, and their usable bytes.
+    /// Blocks held by the thread caches, and those other threads handed back for a cache to
+    /// take (an arena's stacks by size class), and their usable bytes.
     pub cached_blocks: u64,
     pub cached_bytes: u64,
     /// Large blocks (a mapping each), their mapped bytes and the peak of those.
