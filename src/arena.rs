@@ -130,8 +130,25 @@ impl<H: Heap> Arena<H> {
             self.drain_remote_list(heap);
         }
         // No thread lives here to take them with its refills.
-        if self.remote.homed.load(Ordering::Relaxed) == 0 {
+        if self.unhomed() {
             self.drain_returned(heap);
+        }
+    }
+
+    /// Whether no thread has this arena as its home: no one would lock it soon, so what is
+    /// handed to it waits unless the one who hands it on drains it (`drain_if_unhomed`).
+    #[inline]
+    fn unhomed(&self) -> bool {
+        self.remote.homed.load(Ordering::Relaxed) == 0
+    }
+
+    /// After a push: drains the arena (its remote list and its stacks, `drain_remote`) when
+    /// no thread lives there, if the lock is free; otherwise the holder or the next idle
+    /// trim does.
+    #[inline]
+    fn drain_if_unhomed(&self) {
+        if self.unhomed() {
+            drop(self.try_lock());
         }
     }
 
@@ -178,7 +195,7 @@ impl<H: Heap> Arena<H> {
         cap: u32,
     ) -> bool {
         // No one would take them: the caller drains through the remote list.
-        if class >= RETURNED_CLASSES || self.remote.homed.load(Ordering::Relaxed) == 0 {
+        if class >= RETURNED_CLASSES || self.unhomed() {
             return false;
         }
         let cap = cap.min(RETURNED_MAX);
@@ -203,9 +220,7 @@ impl<H: Heap> Arena<H> {
             self.returned.used.fetch_add(1, Ordering::Relaxed);
         }
         // The last thread living here may have left since the test above.
-        if self.remote.homed.load(Ordering::Relaxed) == 0 {
-            drop(self.try_lock());
-        }
+        self.drain_if_unhomed();
         true
     }
 
@@ -334,12 +349,9 @@ impl<H: Heap> Arena<H> {
                 Err(now) => head = now,
             }
         }
-        // No thread lives here (its threads exited or moved): no one would lock the arena
-        // soon, and the list would keep its blocks, and their regions, from the heap. The
-        // pusher drains it when the lock is free; otherwise the holder drains it anyway.
-        if self.remote.homed.load(Ordering::Relaxed) == 0 {
-            drop(self.try_lock());
-        }
+        // No thread lives here (its threads exited or moved): the list would keep its
+        // blocks, and their regions, from the heap.
+        self.drain_if_unhomed();
     }
 
     /// Counts a thread in (`+1`) or out (`-1`) of this arena's homed threads.
@@ -527,17 +539,6 @@ impl<H: Heap> Arenas<H> {
         self.idle.fetch_or(1 << index, Ordering::Relaxed);
     }
 
-    /// Frees into their heaps the blocks other threads handed back for every arena's
-    /// threads (malloc_trim: they are memory the program gave up).
-    pub fn drain_all_returned(&self) {
-        let opened = self.opened.load(Ordering::Relaxed);
-        for (index, arena) in self.arenas.iter().enumerate() {
-            if opened & (1 << index) != 0 && arena.returned.used.load(Ordering::Relaxed) != 0 {
-                arena.drain_returned(&mut arena.lock());
-            }
-        }
-    }
-
     /// The home of a new thread's cache, counted in: the arena fewest threads live in, the
     /// lowest on ties. Threads that start after others exited take the arenas those left,
     /// whose free memory they reuse (taking arenas in turn spread a process that starts
@@ -676,7 +677,6 @@ impl<H: Heap> Arenas<H> {
     /// by the pushers or trimmed: those arenas are now idle, trimmed after the delay.
     pub fn reset_homes_in_child(&self, home: Option<u8>) {
         let opened = self.opened.load(Ordering::Relaxed);
-        let now = os::coarse_ms();
         for (index, arena) in self.arenas.iter().enumerate() {
             let here = home.is_some_and(|home| home as usize == index);
             arena.remote.homed.store(here as u32, Ordering::Relaxed);
@@ -684,8 +684,7 @@ impl<H: Heap> Arenas<H> {
             // without counting it: count again, so that the drains see it.
             arena.recount_returned();
             if !here && opened & (1 << index) != 0 {
-                arena.remote.left_at.store(now, Ordering::Relaxed);
-                self.idle.fetch_or(1 << index, Ordering::Relaxed);
+                self.mark_idle(index);
             }
         }
     }

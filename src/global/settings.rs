@@ -194,9 +194,13 @@ pub static TRIMS: AtomicUsize = AtomicUsize::new(0);
 pub fn trim() -> bool {
     TRIMS.fetch_add(1, Ordering::Relaxed);
     drain_this_thread();
-    ARENAS.drain_all_returned();
     let mut released = large::trim();
-    ARENAS.each(|heap| released |= heap.trim());
+    ARENAS.each_indexed(|index, heap| {
+        // What other threads handed back for this arena's threads is memory the program
+        // gave up: freed into the heap under the same lock, before its pages are trimmed.
+        ARENAS.get(index as u8).drain_returned(heap);
+        released |= heap.trim();
+    });
     released
 }
 
