@@ -8,10 +8,11 @@
 //!   value, or a link copied from another block, decodes to a pseudo-random address, which
 //!   [`decode`] rejects unless it has the alignment that links of that list always have and
 //!   is a user-space address: a random value passes with probability 2^-21.
-//! * A **header seal** is the high half of best fit's header word: a hash of the block's
-//!   address, the low half (size and flags) and a header secret. An overflow that runs into
-//!   the next block's header changes the word; the seal no longer matches, and the next call
-//!   that reads the header reports it.
+//! * A **header seal** is the high half of best fit's header word, chosen so that a hash of
+//!   the block's address and the whole word under two secret multipliers comes out zero in
+//!   its high half ([`header_intact`]). An overflow that runs into the next block's header
+//!   changes the word; the hash no longer comes out zero, and the next call that reads the
+//!   header reports it.
 //!
 //! * A **held block** (in a thread cache or on a remote list, `freed.rs`) holds a key, its
 //!   address mixed with the held-block secret, and a link stored mixed with that key.
@@ -176,31 +177,73 @@ pub fn decode(slot: usize, stored: usize, low: usize) -> Option<usize> {
 /// Second multiplier of the header seal (odd, like `MIX`).
 const MIX2: usize = 0xD6E8_FEB8_6659_FD93;
 
-/// The seal of block `b` whose header's low half (size and flags) is `low`.
-#[inline(always)]
-fn tag(b: usize, low: u32) -> u32 {
-    // Two rounds, the address first and the size and flags after, so that no bit of the
-    // address lines up with a bit of `low`: in a single round over `b ^ low`, a valid word
-    // moved to `b ^ (d << 32)` stayed valid with its low half XORed by `d` (an address 4 GiB
-    // away, its size or IN_USE flag changed), which a program that reads one stale header
-    // could forge without knowing the secret. The multipliers are the secrets: one
-    // multiplication by a value read from memory per round, which free's fast path pays.
-    let a = b.wrapping_mul(SECRETS.header_address.load(Relaxed));
-    ((a ^ low as usize).wrapping_mul(SECRETS.header_size.load(Relaxed)) >> 32) as u32
-}
-
-/// The header word for block `b` whose low half (size and flags) is `low`.
+/// The header word for block `b` whose low half (size and flags) is `low`: its high half
+/// is the one seal that makes [`header_intact`] hold. That check reads
+/// `(b * A ^ word) * Z` and wants the product's high half zero (`A` and `Z` the two secret
+/// multipliers); the seal is solved for, which only the heap's slow paths pay: with
+/// `y = b * A ^ low`, the product's high half is `hi32(lo32(y) * Z) + (hi32(y) ^ seal) *
+/// lo32(Z)` modulo 2^32, zero for one seal only, since `lo32(Z)` is odd (invertible).
 #[inline(always)]
 pub fn seal_header(b: usize, low: u32) -> usize {
-    if HARDENED {
-        ((tag(b, low) as usize) << 32) | low as usize
-    } else {
-        low as usize
+    if !HARDENED {
+        return low as usize;
+    }
+    let y = b.wrapping_mul(SECRETS.header_address.load(Relaxed)) ^ low as usize;
+    let z = SECRETS.header_size.load(Relaxed);
+    let from_low = ((y as u32 as usize).wrapping_mul(z) >> 32) as u32;
+    let wanted = from_low.wrapping_neg().wrapping_mul(inverse_mod_2_32(z as u32));
+    ((((y >> 32) as u32 ^ wanted) as usize) << 32) | low as usize
+}
+
+/// Whether `word` is the header [`seal_header`] writes for block `b`. Two rounds, the
+/// address first and the whole word after, so that no bit of the address lines up with a
+/// bit of the word: with the address and the word mixed in a single round, a valid word
+/// moved to `b ^ (d << 32)` stayed valid with its low half XORed by `d` (an address 4 GiB
+/// away, its size or IN_USE flag changed), which a program that reads one stale header
+/// could forge without knowing the secret. The multipliers are the secrets; the test is
+/// one multiplication by a value read from memory per round and a shift, which free's fast
+/// path pays (the seal itself is never computed there).
+#[inline(always)]
+pub fn header_intact(b: usize, word: usize) -> bool {
+    if !HARDENED {
+        return true;
+    }
+    let mixed = b.wrapping_mul(SECRETS.header_address.load(Relaxed)) ^ word;
+    #[cfg(target_arch = "x86_64")]
+    {
+        // LLVM does not fold an atomic load into the multiplication that uses it, and the
+        // fold saves free's fast path an instruction: here the second multiplier is read
+        // by the `imul` itself. A plain load is a relaxed atomic load on x86_64; the
+        // multipliers never change after `init`.
+        // SAFETY: the asm reads the one word of SECRETS at that offset, writes nothing but
+        // its register, and jumps only to the label.
+        unsafe {
+            core::arch::asm!(
+                "imul {mixed}, qword ptr [rip + {secrets} + {offset}]",
+                "shr {mixed}, 32",
+                "jne {broken}",
+                mixed = inout(reg) mixed => _,
+                secrets = sym SECRETS,
+                offset = const core::mem::offset_of!(Secrets, header_size),
+                broken = label { return false },
+                options(readonly, nostack),
+            );
+        }
+        true
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        mixed.wrapping_mul(SECRETS.header_size.load(Relaxed)) >> 32 == 0
     }
 }
 
-/// Whether `word` is the header [`seal_header`] writes for block `b`.
+/// The inverse of the odd `z` modulo 2^32: Newton's iteration doubles the correct low bits
+/// each round, from the 3 that `z` itself gets right (`z * z == 1` modulo 8 for odd `z`).
 #[inline(always)]
-pub fn header_intact(b: usize, word: usize) -> bool {
-    !HARDENED || tag(b, word as u32) == (word >> 32) as u32
+fn inverse_mod_2_32(z: u32) -> u32 {
+    let mut x = z;
+    for _ in 0..4 {
+        x = x.wrapping_mul(2u32.wrapping_sub(z.wrapping_mul(x)));
+    }
+    x
 }

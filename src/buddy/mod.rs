@@ -180,8 +180,26 @@ impl<S: RegionSource> Heap for BuddyHeap<S> {
     /// the slow path with the sizes too large to cache.
     #[inline(always)]
     fn fast_bin(size: usize) -> Option<usize> {
-        let top =
-            (usize::BITS - 1 - (size.wrapping_sub(1) | (MIN_ALIGN - 1)).leading_zeros()) as usize;
+        let bits = size.wrapping_sub(1) | (MIN_ALIGN - 1);
+        // The highest set bit (the low bits are set, so there is one). Written in Rust, it is
+        // `63 - leading_zeros`, which LLVM scales by the bin's size before it lowers it to
+        // `bsr`: two more instructions on malloc's fast path than the `bsr` itself.
+        #[cfg(target_arch = "x86_64")]
+        let top = {
+            let top: usize;
+            // SAFETY: `bsr` of a nonzero register, into a register; nothing else.
+            unsafe {
+                core::arch::asm!(
+                    "bsr {top}, {bits}",
+                    bits = in(reg) bits,
+                    top = lateout(reg) top,
+                    options(pure, nomem, nostack),
+                );
+            }
+            top
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let top = bits.ilog2() as usize;
         let bin = top + 1 - MIN_SHIFT + FIRST_CLASS_BIN;
         if bin < Self::CACHE_CLASSES + FIRST_CLASS_BIN {
             Some(bin)

@@ -324,6 +324,31 @@ fn header_seal_binds_address_apart_from_size() {
     }
 }
 
+#[test]
+fn header_seal_solved_and_every_bit_counts() {
+    use crate::seal;
+    if !seal::HARDENED {
+        return;
+    }
+    // The seal is solved for (`seal::seal_header`): the word it gives must pass, and a word
+    // with any one bit flipped (an overflow's byte, a flag changed) must not.
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..2000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let b = (x as usize & 0x7fff_ffff_fff0) | 0x10;
+        let low = (x >> 40) as u32 & 0x003f_fff1;
+        let w = seal::seal_header(b, low);
+        assert_eq!(w as u32, low);
+        assert!(seal::header_intact(b, w), "b = {b:#x}, low = {low:#x}");
+        for bit in 0..64 {
+            assert!(!seal::header_intact(b, w ^ 1 << bit), "b = {b:#x}, bit {bit}");
+        }
+        assert!(!seal::header_intact(b + 16, w) && !seal::header_intact(b - 16, w));
+    }
+}
+
 /// A heap refuses a block of another arena's region, whatever routed it there (a thread
 /// cache finds a block's arena in the region's header): nothing of the other heap changes.
 fn refuses_another_arenas_block<H: Heap>() {
