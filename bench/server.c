@@ -17,6 +17,7 @@
  *   server [--scale F] [--threads N]
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 
 #include "common.h"
@@ -38,7 +39,7 @@ struct worker {
 
 static int nthreads;
 static struct mailbox *boxes;
-static pthread_barrier_t barrier;
+static _Atomic int finished; /* workers past their last send */
 
 static size_t pick_size(uint64_t *s)
 {
@@ -120,8 +121,16 @@ static void *run(void *arg)
         if ((k & 31) == 31)
             drain(w);
     }
-    /* After the barrier nobody sends any more: drain once and free the pool. */
-    pthread_barrier_wait(&barrier);
+    /* A worker that is done keeps taking its mail until every worker is: a server's
+     * stages go on consuming while the others finish, and mail left until the slowest
+     * worker is done would pile up by however far the scheduler let it lag, which is
+     * what the peak RSS would then measure.  Once all are done, nobody sends any more:
+     * drain once more and free the pool. */
+    atomic_fetch_add_explicit(&finished, 1, memory_order_acq_rel);
+    while (atomic_load_explicit(&finished, memory_order_acquire) < nthreads) {
+        drain(w);
+        sched_yield();
+    }
     drain(w);
     for (long i = 0; i < POOL; i++) {
         w->sum += drop_block(pool[i]);
@@ -142,7 +151,6 @@ int main(int argc, char **argv)
     for (int t = 0; t < nthreads; t++)
         atomic_init(&boxes[t].head, NULL);
     struct worker *w = xmalloc((size_t)nthreads * sizeof *w);
-    pthread_barrier_init(&barrier, NULL, (unsigned)nthreads);
     for (int t = 0; t < nthreads; t++) {
         w[t].id = t;
         w[t].ops = ops;
@@ -157,7 +165,6 @@ int main(int argc, char **argv)
         sum += w[t].sum;
         freed += w[t].freed;
     }
-    pthread_barrier_destroy(&barrier);
     if (freed != (uint64_t)nthreads * (uint64_t)(ops + POOL)) {
         fprintf(stderr, "server: freed %llu blocks, expected %llu\n", (unsigned long long)freed,
                 (unsigned long long)nthreads * (unsigned long long)(ops + POOL));
