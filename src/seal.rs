@@ -29,7 +29,7 @@
 //! back-link check of buddy's lists, best fit's footer check, the header check on free.
 //! It exists to measure what the hardening costs.
 
-use core::sync::atomic::AtomicUsize;
+use core::sync::atomic::{AtomicU32, AtomicUsize};
 use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 
 /// Multiplier that spreads every bit of its operand into the high bits of the product.
@@ -43,6 +43,8 @@ struct Secrets {
     /// still depends on every bit of the address and the size.
     header_address: AtomicUsize,
     header_size: AtomicUsize,
+    /// The inverse of `header_size`'s low half modulo 2^32, which `seal_header` solves with.
+    header_size_inverse: AtomicU32,
     /// Keys and links of held blocks (`held_key`).
     held: AtomicUsize,
 }
@@ -50,6 +52,7 @@ static SECRETS: Secrets = Secrets {
     link: AtomicUsize::new(0),
     header_address: AtomicUsize::new(MIX),
     header_size: AtomicUsize::new(MIX2),
+    header_size_inverse: AtomicU32::new(inverse_mod_2_32(MIX2 as u32)),
     held: AtomicUsize::new(0),
 };
 
@@ -84,10 +87,11 @@ pub fn init() {
         Ok(_) => drawn,
         Err(stored) => stored,
     };
-    SECRETS.header_size.store(
-        address.rotate_left(29).wrapping_mul(MIX2) ^ MIX | 1,
-        Relaxed,
-    );
+    let size = address.rotate_left(29).wrapping_mul(MIX2) ^ MIX | 1;
+    SECRETS.header_size.store(size, Relaxed);
+    SECRETS
+        .header_size_inverse
+        .store(inverse_mod_2_32(size as u32), Relaxed);
     SECRETS.held.store(a, Relaxed);
     SECRETS.link.store(b, Relaxed);
 }
@@ -180,7 +184,8 @@ const MIX2: usize = 0xD6E8_FEB8_6659_FD93;
 /// The header word for block `b` whose low half (size and flags) is `low`: its high half
 /// is the one seal that makes [`header_intact`] hold. That check reads
 /// `(b * A ^ word) * Z` and wants the product's high half zero (`A` and `Z` the two secret
-/// multipliers); the seal is solved for, which only the heap's slow paths pay: with
+/// multipliers); the seal is solved for, which only the heap's slow paths pay (one more
+/// multiplication, by the inverse `init` computed once): with
 /// `y = b * A ^ low`, the product's high half is `hi32(lo32(y) * Z) + (hi32(y) ^ seal) *
 /// lo32(Z)` modulo 2^32, zero for one seal only, since `lo32(Z)` is odd (invertible).
 #[inline(always)]
@@ -191,7 +196,8 @@ pub fn seal_header(b: usize, low: u32) -> usize {
     let y = b.wrapping_mul(SECRETS.header_address.load(Relaxed)) ^ low as usize;
     let z = SECRETS.header_size.load(Relaxed);
     let from_low = ((y as u32 as usize).wrapping_mul(z) >> 32) as u32;
-    let wanted = from_low.wrapping_neg().wrapping_mul(inverse_mod_2_32(z as u32));
+    let inverse = SECRETS.header_size_inverse.load(Relaxed);
+    let wanted = from_low.wrapping_neg().wrapping_mul(inverse);
     ((((y >> 32) as u32 ^ wanted) as usize) << 32) | low as usize
 }
 
@@ -239,11 +245,25 @@ pub fn header_intact(b: usize, word: usize) -> bool {
 
 /// The inverse of the odd `z` modulo 2^32: Newton's iteration doubles the correct low bits
 /// each round, from the 3 that `z` itself gets right (`z * z == 1` modulo 8 for odd `z`).
-#[inline(always)]
-fn inverse_mod_2_32(z: u32) -> u32 {
+const fn inverse_mod_2_32(z: u32) -> u32 {
     let mut x = z;
-    for _ in 0..4 {
+    let mut round = 0;
+    while round < 4 {
         x = x.wrapping_mul(2u32.wrapping_sub(z.wrapping_mul(x)));
+        round += 1;
     }
     x
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn inverse_mod_2_32_inverts_every_odd_multiplier_tried() {
+        let mut z = 0x9E37_79B9u32;
+        for _ in 0..100_000 {
+            z = z.wrapping_mul(0x0019_660D).wrapping_add(0x3C6E_F35F);
+            let odd = z | 1;
+            assert_eq!(odd.wrapping_mul(super::inverse_mod_2_32(odd)), 1, "z = {odd:#x}");
+        }
+    }
 }
