@@ -49,7 +49,7 @@
 //!   footer words, the live bitmap;
 //! - `bins.rs`: the exact bins, their two-level bitmap of non-empty bins, and the top;
 //! - `treap.rs`: the treap of the mixed bin;
-//! - `classes.rs`: the thread cache's size classes, exact up to 4 KiB, eight per power of
+//! - `classes.rs`: the thread cache's size classes, exact up to 1 KiB, eight per power of
 //!   two up to 32 KiB (requests of those sizes rounded up to them);
 //! - `alloc.rs`: finding the best fit and carving blocks off it; resizing in place;
 //! - `free.rs`: validating a pointer, freeing, coalescing;
@@ -188,7 +188,7 @@ impl<S: RegionSource> Heap for BestFitHeap<S> {
             unsafe { word(p - HEADER) }
         };
         // A live block's size is stable while it is live. Only a block of exactly a class's
-        // size is cached (`classes.rs`): one of another size above 4 KiB (a realloc resized
+        // size is cached (`classes.rs`): one of another size above 1 KiB (a realloc resized
         // it in place, say) would serve the requests of the class below it short, or hold
         // bytes that no request of the class above uses.
         classes::bin_of_block(header as u32 as usize)

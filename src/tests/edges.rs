@@ -480,26 +480,26 @@ fn classes_cover_every_request<H: Heap>(max_waste: impl Fn(usize) -> usize) {
 }
 
 #[test]
-fn bestfit_classes_exact_to_4k_then_eight_per_power_of_two() {
-    // Up to 4 KiB a class per 16 bytes (the header and the rounding to 16); above it, a
+fn bestfit_classes_exact_to_1k_then_eight_per_power_of_two() {
+    // Up to 1 KiB a class per 16 bytes (the header and the rounding to 16); above it, a
     // block at most an eighth bigger than the request's own.
     classes_cover_every_request::<BestFitHeap>(|size| {
-        if size <= 4096 + 8 { 23 } else { size / 8 + 24 }
+        if size <= 1024 + 8 { 23 } else { size / 8 + 24 }
     });
-    assert_eq!(<BestFitHeap>::CACHE_CLASSES, 256 + 24);
+    assert_eq!(<BestFitHeap>::CACHE_CLASSES, 64 + 40);
     let blocks: Vec<usize> =
-        (255..<BestFitHeap>::CACHE_CLASSES).map(|c| <BestFitHeap>::class_size(c) + 8).collect();
-    assert_eq!(&blocks[..10], &[4112, 4624, 5136, 5648, 6160, 6672, 7184, 7696, 8208, 9232]);
+        (63..<BestFitHeap>::CACHE_CLASSES).map(|c| <BestFitHeap>::class_size(c) + 8).collect();
+    assert_eq!(&blocks[..10], &[1040, 1168, 1296, 1424, 1552, 1680, 1808, 1936, 2064, 2320]);
     assert_eq!(blocks.last(), Some(&((32 << 10) + 16)));
     // A power of two, or a step of an eighth of one, takes no more than its header and the
     // rounding to 16 on top.
-    for size in [4096, 4608, 8192, 12288, 16384, 20480, 32768] {
+    for size in [1024, 1152, 2048, 3072, 4096, 4608, 8192, 12288, 16384, 20480, 32768] {
         let class = <BestFitHeap>::cache_class(size).unwrap();
         assert_eq!(<BestFitHeap>::class_size(class), size + 8, "{size}");
     }
     // The fast path leaves the coarse classes to the miss path.
-    assert_eq!(<BestFitHeap>::fast_bin(4104), Some(255 + FIRST_CLASS_BIN));
-    assert_eq!(<BestFitHeap>::fast_bin(4105), None);
+    assert_eq!(<BestFitHeap>::fast_bin(1032), Some(63 + FIRST_CLASS_BIN));
+    assert_eq!(<BestFitHeap>::fast_bin(1033), None);
 }
 
 #[test]
