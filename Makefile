@@ -203,12 +203,15 @@ test-rust:
 	$(CARGO) test --doc
 
 # bestbuddy as a Rust program's #[global_allocator] (src/rust_alloc.rs), on each heap:
-# tests/global_alloc.rs, then examples/global_alloc.rs, which checks its own results.
+# tests/global_alloc.rs, then examples/global_alloc.rs, which checks its own results, and
+# examples/global_alloc_dylib.rs, a shared library that must link.
 test-rust-alloc:
 	$(CARGO) test --test global_alloc
 	$(CARGO) run -q --example global_alloc
+	$(CARGO) build -q --release --example global_alloc_dylib
 	$(CARGO) test --test global_alloc --no-default-features --features buddy
 	$(CARGO) run -q --example global_alloc --no-default-features --features buddy
+	$(CARGO) build -q --release --example global_alloc_dylib --no-default-features --features buddy
 
 # The trace reader: its tests (a million-record trace among them) and its lints.
 check-trace:

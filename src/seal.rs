@@ -193,10 +193,21 @@ pub fn seal_header(b: usize, low: u32) -> usize {
     if !HARDENED {
         return low as usize;
     }
-    let y = b.wrapping_mul(SECRETS.header_address.load(Relaxed)) ^ low as usize;
-    let z = SECRETS.header_size.load(Relaxed);
+    solve_seal(
+        b,
+        low,
+        SECRETS.header_address.load(Relaxed),
+        SECRETS.header_size.load(Relaxed),
+        SECRETS.header_size_inverse.load(Relaxed),
+    )
+}
+
+/// [`seal_header`]'s work for the multipliers `a` and `z`, `inverse` being that of `z`'s low
+/// half modulo 2^32.
+#[inline(always)]
+fn solve_seal(b: usize, low: u32, a: usize, z: usize, inverse: u32) -> usize {
+    let y = b.wrapping_mul(a) ^ low as usize;
     let from_low = ((y as u32 as usize).wrapping_mul(z) >> 32) as u32;
-    let inverse = SECRETS.header_size_inverse.load(Relaxed);
     let wanted = from_low.wrapping_neg().wrapping_mul(inverse);
     ((((y >> 32) as u32 ^ wanted) as usize) << 32) | low as usize
 }
@@ -215,7 +226,12 @@ pub fn header_intact(b: usize, word: usize) -> bool {
         return true;
     }
     let mixed = b.wrapping_mul(SECRETS.header_address.load(Relaxed)) ^ word;
-    #[cfg(target_arch = "x86_64")]
+    // Only in the C library (`c-exports`, built alone as a cdylib and staticlib, where
+    // SECRETS is local): in the rlib that Rust programs link, SECRETS is a global symbol,
+    // and a RIP-relative reference to it does not link into a shared object (a Rust dylib
+    // with bestbuddy as its allocator failed: "relocation R_X86_64_PC32 cannot be used
+    // against symbol"); there the multiplier comes through the GOT either way.
+    #[cfg(all(target_arch = "x86_64", feature = "c-exports"))]
     {
         // LLVM does not fold an atomic load into the multiplication that uses it, and the
         // fold saves free's fast path an instruction: here the second multiplier is read
@@ -237,7 +253,7 @@ pub fn header_intact(b: usize, word: usize) -> bool {
         }
         true
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(all(target_arch = "x86_64", feature = "c-exports")))]
     {
         mixed.wrapping_mul(SECRETS.header_size.load(Relaxed)) >> 32 == 0
     }
@@ -257,6 +273,29 @@ const fn inverse_mod_2_32(z: u32) -> u32 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn solved_seals_pass_for_drawn_multipliers_and_nothing_else_does() {
+        // The unit tests seal with the public multipliers; the algebra must hold for any
+        // odd pair `init` draws, and the seal must be the only one that passes.
+        let mut x = 0x853c_49e6_748f_ea9bu64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as usize
+        };
+        for _ in 0..20_000 {
+            let (a, z) = (next() | 1, next() | 1);
+            let inverse = super::inverse_mod_2_32(z as u32);
+            let b = (next() & 0x7fff_ffff_fff0) | 0x10;
+            let low = next() as u32 & 0x003f_fff1;
+            let w = super::solve_seal(b, low, a, z, inverse);
+            let passes = |w: usize| (b.wrapping_mul(a) ^ w).wrapping_mul(z) >> 32 == 0;
+            assert!(passes(w), "a = {a:#x}, z = {z:#x}, b = {b:#x}, low = {low:#x}");
+            assert!(!passes(w ^ 1 << 32) && !passes(w ^ 1 << (32 + next() % 32)));
+        }
+    }
+
     #[test]
     fn inverse_mod_2_32_inverts_every_odd_multiplier_tried() {
         let mut z = 0x9E37_79B9u32;

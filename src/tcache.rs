@@ -325,7 +325,7 @@ pub fn init(destructor: unsafe extern "C" fn(*mut libc::c_void)) {
 #[inline(always)]
 pub fn pop(bin: usize) -> *mut u8 {
     let tc = fast_cache();
-    debug_assert!(bin <= MAX_CLASSES);
+    debug_assert!(bin < MAX_CLASSES + FIRST_CLASS_BIN);
     // SAFETY: tc is this thread's cache; fast_bin's numbers are at most CACHE_CLASSES, so
     // the bin lies inside it; cached blocks are ours, at least 16 bytes each.
     unsafe {

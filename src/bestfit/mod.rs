@@ -109,7 +109,7 @@ impl<S: RegionSource> Heap for BestFitHeap<S> {
         core: HeapCore::EMPTY,
         top: 0,
     };
-    /// Blocks of 32..=4112 bytes, one class per 16 bytes (the sizes of the exact bins), then
+    /// Blocks of 32..=1040 bytes, one class per 16 bytes (the sizes of the exact bins), then
     /// eight per power of two up to 32 KiB (plus the header and its rounding), to which the
     /// cache rounds requests (`classes.rs`).
     const CACHE_CLASSES: usize = classes::CLASSES;
@@ -160,7 +160,7 @@ impl<S: RegionSource> Heap for BestFitHeap<S> {
             // word that is not such a header (program data behind an interior, misaligned
             // or stale pointer; the region's own header and bitmap, for a pointer below the
             // first block) passes with probability 2^-32, and none is forged without the
-            // secret (not even from a stale header the program can read: see `seal::tag`).
+            // secret (not even from a stale header the program can read: see `seal::header_intact`).
             // All that must be tested before the word is read is that it lies in p's chunk,
             // which the caller proved a region.
             if p & (CHUNK - 1) < HEADER {
