@@ -255,8 +255,16 @@ pub fn header_intact(b: usize, word: usize) -> bool {
     }
     #[cfg(not(all(target_arch = "x86_64", feature = "c-exports")))]
     {
-        mixed.wrapping_mul(SECRETS.header_size.load(Relaxed)) >> 32 == 0
+        sealed(mixed, SECRETS.header_size.load(Relaxed))
     }
+}
+
+/// [`header_intact`]'s test of `mixed` (the address times the first multiplier, XOR the
+/// word) against the second multiplier `z`; the `asm!` there is the same test.
+#[cfg(any(test, not(all(target_arch = "x86_64", feature = "c-exports"))))]
+#[inline(always)]
+fn sealed(mixed: usize, z: usize) -> bool {
+    mixed.wrapping_mul(z) >> 32 == 0
 }
 
 /// The inverse of the odd `z` modulo 2^32: Newton's iteration doubles the correct low bits
@@ -290,7 +298,7 @@ mod tests {
             let b = (next() & 0x7fff_ffff_fff0) | 0x10;
             let low = next() as u32 & 0x003f_fff1;
             let w = super::solve_seal(b, low, a, z, inverse);
-            let passes = |w: usize| (b.wrapping_mul(a) ^ w).wrapping_mul(z) >> 32 == 0;
+            let passes = |w: usize| super::sealed(b.wrapping_mul(a) ^ w, z);
             assert!(passes(w), "a = {a:#x}, z = {z:#x}, b = {b:#x}, low = {low:#x}");
             assert!(!passes(w ^ 1 << 32) && !passes(w ^ 1 << (32 + next() % 32)));
         }

@@ -326,63 +326,21 @@ pub fn init(destructor: unsafe extern "C" fn(*mut libc::c_void)) {
 pub fn pop(bin: usize) -> *mut u8 {
     let tc = fast_cache();
     debug_assert!(bin < MAX_CLASSES + FIRST_CLASS_BIN);
-    // SAFETY: tc is this thread's cache; fast_bin's numbers are at most CACHE_CLASSES, so
-    // the bin lies inside it; cached blocks are ours, at least 16 bytes each.
-    unsafe {
-        // The bin's head read at the same offset from the cache as `take_head` writes it.
-        let offset = bin * core::mem::size_of::<Bin>();
-        let p = *(tc.cast::<u8>().add(offset + HEAD_IN_CACHE) as *const usize);
-        if p == 0 {
-            return ptr::null_mut();
-        }
-        take_head(tc, offset, freed::next(p, "malloc"));
-        freed::clear(p as *mut u8);
-        (*tc).counters.bump(Counter::CacheHits, 1);
-        p as *mut u8
+    // SAFETY: tc is this thread's cache; fast_bin's numbers are below
+    // MAX_CLASSES + FIRST_CLASS_BIN, so the bin lies inside it.
+    let p = unsafe { take_from(tc, bin * size_of::<Bin>()) };
+    if !p.is_null() {
+        // SAFETY: tc is this thread's cache.
+        unsafe { (*tc).counters.bump(Counter::CacheHits, 1) };
     }
+    p
 }
 
-/// Where the first bin's head and room lie in a cache (`take_head`).
+/// Where the first bin's head and room lie in a cache (`take_from`).
 const HEAD_IN_CACHE: usize =
     core::mem::offset_of!(ThreadCache, no_bins) + core::mem::offset_of!(Bin, head);
 const ROOM_IN_CACHE: usize =
     core::mem::offset_of!(ThreadCache, no_bins) + core::mem::offset_of!(Bin, room);
-
-/// Makes `next` the head of the bin `offset` bytes into `tc`'s bins and gives the bin one
-/// block of room back: `take_from`'s update, which `pop` makes addressed from the cache and the bin's
-/// offset, as the head's load is. LLVM otherwise adds the two into a register of their own
-/// for these two stores, an instruction on every hit of malloc's fast path. The plain `inc`
-/// is the relaxed load and store `set_room` makes: only the owning thread writes the room.
-///
-/// # Safety
-/// `tc` is this thread's cache and `offset` a bin's offset from the first of its bins
-/// (`fast_bin_at`): a multiple of the size of a bin below `MAX_CLASSES + FIRST_CLASS_BIN` of
-/// them.
-#[inline(always)]
-unsafe fn take_head(tc: *mut ThreadCache, offset: usize, next: usize) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: the asm writes the head and the room of that bin, inside the cache (the
-    // contract), and nothing else.
-    unsafe {
-        core::arch::asm!(
-            "mov qword ptr [{tc} + {offset} + {head}], {next}",
-            "inc dword ptr [{tc} + {offset} + {room}]",
-            tc = in(reg) tc,
-            offset = in(reg) offset,
-            next = in(reg) next,
-            head = const HEAD_IN_CACHE,
-            room = const ROOM_IN_CACHE,
-            options(nostack),
-        );
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    // SAFETY: as the contract says.
-    unsafe {
-        let slot = &mut *fast_bin_at(tc, offset / core::mem::size_of::<Bin>());
-        slot.head = next;
-        slot.set_room(slot.room() + 1);
-    }
-}
 
 /// While calls are traced: `pop` from this thread's parked cache, for the traced malloc's
 /// first try (a miss, or no parked cache yet, takes the slow path, which parks the cache
@@ -408,25 +366,48 @@ pub fn pop_parked(class: usize) -> *mut u8 {
 /// `tc` is this thread's cache.
 #[inline(always)]
 unsafe fn take_cached(tc: *mut ThreadCache, class: usize) -> *mut u8 {
-    // SAFETY: tc is this thread's cache.
-    unsafe { take_from(&mut (*tc).bins[class]) }
+    // SAFETY: tc is this thread's cache; `bins[class]` is bin `class + FIRST_CLASS_BIN`
+    // counted from the first of `no_bins` (`fast_bin_at`).
+    unsafe { take_from(tc, (class + FIRST_CLASS_BIN) * size_of::<Bin>()) }
 }
 
-/// Takes the first block of `bin`, or null when it is empty.
+/// Takes the first block of the bin `offset` bytes into `tc`'s bins, or null when it is
+/// empty. The head is read, and the head and room written, at that offset from the cache,
+/// in `asm!` for the writes: LLVM otherwise adds the two into a register of their own for
+/// the two stores, an instruction on every hit of malloc's fast path. The plain `inc` is
+/// the relaxed load and store `Bin::set_room` makes: only the owning thread writes the room.
 ///
 /// # Safety
-/// `bin` is a bin of this thread's cache.
+/// `tc` is this thread's cache and `offset` a bin's offset from the first of its bins
+/// (`fast_bin_at`): a multiple of the size of a bin, below `MAX_CLASSES + FIRST_CLASS_BIN`
+/// of them. Cached blocks are ours, at least 16 bytes each.
 #[inline(always)]
-unsafe fn take_from(bin: *mut Bin) -> *mut u8 {
-    // SAFETY: bin is this thread's; cached blocks are ours, at least 16 bytes each.
+unsafe fn take_from(tc: *mut ThreadCache, offset: usize) -> *mut u8 {
+    // SAFETY: the bin lies inside the cache (the contract).
     unsafe {
-        let bin = &mut *bin;
-        let p = bin.head;
+        let p = *(tc.cast::<u8>().add(offset + HEAD_IN_CACHE) as *const usize);
         if p == 0 {
             return ptr::null_mut();
         }
-        bin.head = freed::next(p, "malloc");
-        bin.set_room(bin.room() + 1);
+        let next = freed::next(p, "malloc");
+        #[cfg(target_arch = "x86_64")]
+        // The asm writes the head and the room of that bin and nothing else.
+        core::arch::asm!(
+            "mov qword ptr [{tc} + {offset} + {head}], {next}",
+            "inc dword ptr [{tc} + {offset} + {room}]",
+            tc = in(reg) tc,
+            offset = in(reg) offset,
+            next = in(reg) next,
+            head = const HEAD_IN_CACHE,
+            room = const ROOM_IN_CACHE,
+            options(nostack),
+        );
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let bin = &mut *fast_bin_at(tc, offset / size_of::<Bin>());
+            bin.head = next;
+            bin.set_room(bin.room() + 1);
+        }
         // Forget the link and the double-free key: the program now owns the block.
         freed::clear(p as *mut u8);
         p as *mut u8

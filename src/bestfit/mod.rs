@@ -160,9 +160,9 @@ impl<S: RegionSource> Heap for BestFitHeap<S> {
             // word that is not such a header (program data behind an interior, misaligned
             // or stale pointer; the region's own header and bitmap, for a pointer below the
             // first block) passes with probability 2^-32, and none is forged without the
-            // secret (not even from a stale header the program can read: see `seal::header_intact`).
-            // All that must be tested before the word is read is that it lies in p's chunk,
-            // which the caller proved a region.
+            // secret (not even from a stale header the program can read: see
+            // `seal::header_intact`). All that must be tested before the word is read is
+            // that it lies in p's chunk, which the caller proved a region.
             if p & (CHUNK - 1) < HEADER {
                 return None;
             }
