@@ -28,12 +28,13 @@ use crate::arena::{Arena, Arenas, CHAIN_MIN};
 use crate::chunkmap::{self, MAX_ARENAS};
 use crate::counters::{Counter, Counters, Totals};
 use crate::freed;
-use crate::heap::{FIRST_CLASS_BIN, Heap};
+use crate::heap::{FAST_BINS, FIRST_CLASS_BIN, Heap};
 use crate::sync::{Guard, RawLock};
 use crate::trace;
 
-/// At least every heap's `Heap::CACHE_CLASSES` (asserted where a bin is indexed).
-const MAX_CLASSES: usize = 288;
+/// At least every heap's `Heap::CACHE_CLASSES` (asserted where a bin is indexed); the bins
+/// past a heap's classes are its fast paths' always empty and full ones (`FAST_BINS`).
+const MAX_CLASSES: usize = FAST_BINS - FIRST_CLASS_BIN;
 /// How many bytes one bin may hold before it flushes (scaled by `tcache_bytes`, options.rs),
 /// and its bounds in blocks.
 const BIN_BYTES: usize = 8 << 10;
@@ -168,7 +169,9 @@ pub struct ThreadCache {
     /// finds for the sizes it leaves to the slow path, and free's for blocks the cache never
     /// holds (`Heap::fast_bin`, `Heap::peek_bin`).
     no_bins: [Bin; FIRST_CLASS_BIN],
-    /// One per class; `no_bins` lie right in front (`fast_bin_at`).
+    /// One per class; `no_bins` lie right in front (`fast_bin_at`). Invariant: those past
+    /// the heap's `CACHE_CLASSES` are never given a limit, so they stay empty and full like
+    /// `no_bins` (the fast paths may number them: `FAST_BINS`).
     bins: [Bin; MAX_CLASSES],
     /// The arena this thread allocates from (see `arena.rs`); it moves when contended.
     home: usize,
@@ -203,7 +206,7 @@ const _: () = assert!(
 /// `FIRST_CLASS_BIN` one of `no_bins`, `class + FIRST_CLASS_BIN` the class's.
 ///
 /// # Safety
-/// `tc` is a live cache; `bin < MAX_CLASSES + FIRST_CLASS_BIN`.
+/// `tc` is a live cache; `bin < FAST_BINS`.
 #[inline(always)]
 unsafe fn fast_bin_at(tc: *mut ThreadCache, bin: usize) -> *mut Bin {
     // SAFETY: the struct is repr(C) with `bins` right after `no_bins` (asserted above), so
@@ -321,14 +324,15 @@ pub fn init(destructor: unsafe extern "C" fn(*mut libc::c_void)) {
 }
 
 /// Takes a cached block from the bin numbered `bin` by `Heap::fast_bin`, or null when the
-/// bin is empty or the thread has no cache.
+/// bin is empty or the thread has no cache. `bin` counts `SKIP` past the bin's number
+/// (`Heap::FAST_BIN_SKIP`), taken off in the addressing.
 #[inline(always)]
-pub fn pop(bin: usize) -> *mut u8 {
+pub fn pop<const SKIP: usize>(bin: usize) -> *mut u8 {
     let tc = fast_cache();
-    debug_assert!(bin < MAX_CLASSES + FIRST_CLASS_BIN);
+    debug_assert!(bin - SKIP < FAST_BINS);
     // SAFETY: tc is this thread's cache; fast_bin's numbers are below
-    // MAX_CLASSES + FIRST_CLASS_BIN, so the bin lies inside it.
-    let p = unsafe { take_from(tc, bin * size_of::<Bin>()) };
+    // FAST_BINS, so the bin lies inside it.
+    let p = unsafe { take_from::<SKIP>(tc, bin * size_of::<Bin>()) };
     if !p.is_null() {
         // SAFETY: tc is this thread's cache.
         unsafe { (*tc).counters.bump(Counter::CacheHits, 1) };
@@ -368,24 +372,26 @@ pub fn pop_parked(class: usize) -> *mut u8 {
 unsafe fn take_cached(tc: *mut ThreadCache, class: usize) -> *mut u8 {
     // SAFETY: tc is this thread's cache; `bins[class]` is bin `class + FIRST_CLASS_BIN`
     // counted from the first of `no_bins` (`fast_bin_at`).
-    unsafe { take_from(tc, (class + FIRST_CLASS_BIN) * size_of::<Bin>()) }
+    unsafe { take_from::<0>(tc, (class + FIRST_CLASS_BIN) * size_of::<Bin>()) }
 }
 
-/// Takes the first block of the bin `offset` bytes into `tc`'s bins, or null when it is
-/// empty. The head is read, and the head and room written, at that offset from the cache,
-/// in `asm!` for the writes: LLVM otherwise adds the two into a register of their own for
-/// the two stores, an instruction on every hit of malloc's fast path. The plain `inc` is
-/// the relaxed load and store `Bin::set_room` makes: only the owning thread writes the room.
+/// Takes the first block of the bin `offset` bytes into `tc`'s bins, less `SKIP` bins, or
+/// null when it is empty. The head is read, and the head and room written, at that offset
+/// from the cache (`SKIP` is taken off in the displacement), in `asm!` for the writes: LLVM
+/// otherwise adds the two into a register of their own for the two stores, an instruction
+/// on every hit of malloc's fast path. The plain `inc` is the relaxed load and store
+/// `Bin::set_room` makes: only the owning thread writes the room.
 ///
 /// # Safety
-/// `tc` is this thread's cache and `offset` a bin's offset from the first of its bins
-/// (`fast_bin_at`): a multiple of the size of a bin, below `MAX_CLASSES + FIRST_CLASS_BIN`
-/// of them. Cached blocks are ours, at least 16 bytes each.
+/// `tc` is this thread's cache and `offset` less `SKIP` bins a bin's offset from the first
+/// of its bins (`fast_bin_at`): a multiple of the size of a bin, below `FAST_BINS` of them.
+/// Cached blocks are ours, at least 16 bytes each.
 #[inline(always)]
-unsafe fn take_from(tc: *mut ThreadCache, offset: usize) -> *mut u8 {
+unsafe fn take_from<const SKIP: usize>(tc: *mut ThreadCache, offset: usize) -> *mut u8 {
     // SAFETY: the bin lies inside the cache (the contract).
     unsafe {
-        let p = *(tc.cast::<u8>().add(offset + HEAD_IN_CACHE) as *const usize);
+        let at = tc.cast::<u8>().add(offset).sub(SKIP * size_of::<Bin>());
+        let p = *(at.add(HEAD_IN_CACHE) as *const usize);
         if p == 0 {
             return ptr::null_mut();
         }
@@ -398,13 +404,13 @@ unsafe fn take_from(tc: *mut ThreadCache, offset: usize) -> *mut u8 {
             tc = in(reg) tc,
             offset = in(reg) offset,
             next = in(reg) next,
-            head = const HEAD_IN_CACHE,
-            room = const ROOM_IN_CACHE,
+            head = const HEAD_IN_CACHE as isize - (SKIP * size_of::<Bin>()) as isize,
+            room = const ROOM_IN_CACHE as isize - (SKIP * size_of::<Bin>()) as isize,
             options(nostack),
         );
         #[cfg(not(target_arch = "x86_64"))]
         {
-            let bin = &mut *fast_bin_at(tc, offset / size_of::<Bin>());
+            let bin = &mut *fast_bin_at(tc, offset / size_of::<Bin>() - SKIP);
             bin.head = next;
             bin.set_room(bin.room() + 1);
         }
@@ -479,8 +485,9 @@ unsafe fn push<H: Heap>(tc: *mut ThreadCache, p: *mut u8) -> bool {
     };
     let p = p as usize;
     const { assert!(H::CACHE_CLASSES <= MAX_CLASSES) };
-    // SAFETY: p is a live block of at least 16 bytes; bin < H::CACHE_CLASSES +
-    // FIRST_CLASS_BIN <= MAX_CLASSES + FIRST_CLASS_BIN, a bin of the cache.
+    // SAFETY: bin < FAST_BINS (`Heap::peek_bin`), a bin of the cache. Only a class's bin
+    // has room, and peek_bin numbers a class's bin only for a live block of that class
+    // (at least 16 bytes), so p is one when it is written below.
     unsafe {
         let bin = &mut *fast_bin_at(tc, bin);
         let key = freed::key_of(p);

@@ -3,8 +3,8 @@
 
 use core::sync::atomic::Ordering::Relaxed;
 
-use super::orders::{entry, split_addr};
-use super::{BuddyHeap, IN_USE, MAX_ORDER, META, MIN_SHIFT, ORDERS, block_bytes};
+use super::orders::{entry, entry_order, free_entry, live_entry_order, split_addr};
+use super::{BuddyHeap, MAX_ORDER, META, MIN_SHIFT, ORDERS, block_bytes};
 use crate::heap::{CHUNK, RegionSource, Span, SpanKind, Tally};
 
 impl<S: RegionSource> BuddyHeap<S> {
@@ -27,7 +27,7 @@ impl<S: RegionSource> BuddyHeap<S> {
                 let mut b = head;
                 while b != 0 {
                     let (base, offset) = split_addr(b);
-                    if entry(base, offset).load(Relaxed) != (order + 1) as u8 {
+                    if entry(base, offset).load(Relaxed) != free_entry(order) {
                         return Err("listed block is not free of its order");
                     }
                     let damaged = "free-list link damaged";
@@ -67,11 +67,9 @@ unsafe fn check_region(base: usize, tally: &mut Tally) -> Result<usize, &'static
     unsafe {
         while offset < CHUNK {
             let e = entry(base, offset).load(Relaxed);
-            let order = (e & !IN_USE) as usize;
-            if order == 0 || order > ORDERS {
+            let Some(order) = entry_order(e) else {
                 return Err("order map: no block starts here");
-            }
-            let order = order - 1;
+            };
             let bytes = block_bytes(order);
             if !offset.is_multiple_of(bytes) || offset + bytes > CHUNK {
                 return Err("block not aligned to its size");
@@ -83,7 +81,7 @@ unsafe fn check_region(base: usize, tally: &mut Tally) -> Result<usize, &'static
                     return Err("order map: entry inside a block");
                 }
             }
-            if e & IN_USE != 0 {
+            if live_entry_order(e).is_some() {
                 region_used += bytes;
                 tally.used_blocks += 1;
             } else {
@@ -116,8 +114,11 @@ pub(super) unsafe fn walk_region(base: usize, f: &mut dyn FnMut(Span)) {
         // SAFETY: the order map lies in the region's metadata block; in an intact region
         // every block start has an entry.
         let e = unsafe { entry(base, offset).load(Relaxed) };
-        let size = block_bytes((e & !IN_USE) as usize - 1);
-        let kind = if e & IN_USE != 0 {
+        let Some(order) = entry_order(e) else {
+            return; // not intact after all: nothing past here can be walked
+        };
+        let size = block_bytes(order);
+        let kind = if live_entry_order(e).is_some() {
             SpanKind::Live
         } else {
             SpanKind::Free

@@ -14,15 +14,15 @@
 //!  block in use (2^k B)        free block (2^k B)      order map: 1 byte per 16 B granule
 //!  +------------------+        +------------------+    +---+---+---+---+---+---+---+---+
 //!  | payload, all     |        | next (sealed)    |    |k+1|0  |0  |0  |j+1|0  |..
-//!  | 2^k bytes usable |        | prev (sealed)    |    |+U |   |   |   |   |   |
+//!  | 2^k bytes usable |        | prev (sealed)    |    |   |   |   |   |+F |   |
 //!  |  (no header)     |        | ...              |    +---+---+---+---+---+---+---+---+
-//!  +------------------+        +------------------+     block start: order + 1, bit 7 = in use
+//!  +------------------+        +------------------+     block start: order + 1, F = bit 7 = free
 //! ```
 //! Blocks carry no header, so `malloc(4096)` takes a 4096-byte block, and an overflow cannot
 //! reach a live block's metadata. A free block's list links are sealed (seal.rs) and checked
 //! both ways on unlink, so a write into a freed block is reported, not followed. The order of a block is
 //! found at free from the order map at the start of its region: the entry of a block's first
-//! granule is `order + 1` (bit 7 set while in use); every other entry is 0. The map's own
+//! granule is `order + 1` (bit 7 set while free); every other entry is 0. The map's own
 //! entries (for the metadata block) are never read: offsets below `META` are rejected first.
 //!
 //! The files: this one has the type and the `Heap` impl (splitting on alloc, merging on
@@ -35,7 +35,7 @@ use core::ptr;
 use core::sync::atomic::Ordering::Relaxed;
 
 use crate::heap::{
-    CHUNK, Call, FIRST_CLASS_BIN, Heap, HeapCore, MIN_ALIGN, Misuse, OsRegions, Region,
+    CHUNK, Call, FAST_BINS, FIRST_CLASS_BIN, Heap, HeapCore, MIN_ALIGN, Misuse, OsRegions, Region,
     RegionSource, Span, region_of,
 };
 
@@ -43,7 +43,10 @@ mod check;
 mod orders;
 mod region;
 
-use orders::{entry, live_order, live_order_below, split_addr};
+use orders::{
+    entry, entry_bin, free_entry, live_entry, live_entry_order, live_order, live_order_below,
+    split_addr,
+};
 
 /// log2 of the smallest block.
 const MIN_SHIFT: usize = 4;
@@ -53,7 +56,8 @@ const ORDERS: usize = MAX_ORDER + 1;
 /// The metadata block at the start of each region: the header and one map byte per granule.
 const META: usize = CHUNK >> MIN_SHIFT;
 const META_ORDER: usize = 14;
-const IN_USE: u8 = 0x80;
+/// Set in the map entry of a free block's first granule (see `orders::live_entry`).
+const FREE: u8 = 0x80;
 
 /// The bytes of a block of `order`.
 #[inline]
@@ -105,8 +109,8 @@ impl<S: RegionSource> BuddyHeap<S> {
         }
         // SAFETY: the order map is in the region's metadata block.
         let e = unsafe { entry(base, offset).load(Relaxed) };
-        if e & IN_USE != 0 {
-            return Ok((e & !IN_USE) as usize - 1);
+        if let Some(order) = live_entry_order(e) {
+            return Ok(order);
         }
         if e != 0 {
             return Err(Misuse::DoubleFree);
@@ -116,7 +120,7 @@ impl<S: RegionSource> BuddyHeap<S> {
         for order in 1..ORDERS {
             let start = offset & !(block_bytes(order) - 1);
             // SAFETY: as above.
-            if start >= META && unsafe { entry(base, start).load(Relaxed) } == (order + 1) as u8 {
+            if start >= META && unsafe { entry(base, start).load(Relaxed) } == free_entry(order) {
                 return Err(Misuse::DoubleFree);
             }
         }
@@ -135,7 +139,7 @@ impl<S: RegionSource> BuddyHeap<S> {
             while order < MAX_ORDER {
                 let buddy = ((b - base) ^ block_bytes(order)) + base;
                 if buddy - base < META
-                    || entry(base, buddy - base).load(Relaxed) != (order + 1) as u8
+                    || entry(base, buddy - base).load(Relaxed) != free_entry(order)
                 {
                     break;
                 }
@@ -175,6 +179,8 @@ impl<S: RegionSource> Heap for BuddyHeap<S> {
         }
     }
 
+    const FAST_BIN_SKIP: usize = 1;
+
     /// `order_for` without its branch: `(size - 1) | 15` has its top bit where a block of
     /// `size` bytes needs it, for every size from 1 up; 0 wraps to a huge order, and goes to
     /// the slow path with the sizes too large to cache.
@@ -200,12 +206,14 @@ impl<S: RegionSource> Heap for BuddyHeap<S> {
         };
         #[cfg(not(target_arch = "x86_64"))]
         let top = bits.ilog2() as usize;
-        let bin = top + 1 - MIN_SHIFT + FIRST_CLASS_BIN;
-        if bin < Self::CACHE_CLASSES + FIRST_CLASS_BIN {
-            Some(bin)
-        } else {
-            None
-        }
+        // Unbounded: the top bit is at most 63, whose bin is still below FAST_BINS, and the
+        // bins past buddy's classes are always empty (so 0 and the sizes too large to cache
+        // miss into the slow path).
+        // The bin is `top + 1 - MIN_SHIFT + FIRST_CLASS_BIN`, one less than `top`: the one
+        // is `FAST_BIN_SKIP`, which malloc takes off in the addressing.
+        const _: () = assert!(63 + 1 - MIN_SHIFT + FIRST_CLASS_BIN < FAST_BINS);
+        const _: () = assert!(1 - MIN_SHIFT as isize + FIRST_CLASS_BIN as isize == -1);
+        Some(top)
     }
 
     fn class_size(class: usize) -> usize {
@@ -218,6 +226,14 @@ impl<S: RegionSource> Heap for BuddyHeap<S> {
     unsafe fn peek_class(p: *mut u8) -> Option<usize> {
         // SAFETY: forwarded from the caller.
         unsafe { live_order_below(p as usize, Self::CACHE_CLASSES) }
+    }
+
+    /// # Safety
+    /// The trait's contract ([`Heap::peek_bin`]): `p` lies in a chunk owned by a region.
+    #[inline(always)]
+    unsafe fn peek_bin(p: *mut u8) -> Option<usize> {
+        // SAFETY: forwarded from the caller.
+        unsafe { entry_bin(p as usize) }
     }
 
     /// # Safety
@@ -264,7 +280,7 @@ impl<S: RegionSource> Heap for BuddyHeap<S> {
                 self.push(b + block_bytes(k), k);
             }
             let (base, offset) = split_addr(b);
-            entry(base, offset).store(IN_USE | (order + 1) as u8, Relaxed);
+            entry(base, offset).store(live_entry(order), Relaxed);
             self.core.take(b, block_bytes(order), 1);
         }
         b as *mut u8
@@ -320,7 +336,7 @@ impl<S: RegionSource> Heap for BuddyHeap<S> {
                     let buddy = offset + block_bytes(k);
                     if offset & block_bytes(k) != 0
                         || buddy >= CHUNK
-                        || entry(base, buddy).load(Relaxed) != (k + 1) as u8
+                        || entry(base, buddy).load(Relaxed) != free_entry(k)
                     {
                         return Ok(false);
                     }
@@ -331,7 +347,7 @@ impl<S: RegionSource> Heap for BuddyHeap<S> {
             } else {
                 return Ok(true);
             }
-            entry(base, offset).store(IN_USE | (wanted + 1) as u8, Relaxed);
+            entry(base, offset).store(live_entry(wanted), Relaxed);
             self.core
                 .resized(b, block_bytes(current), block_bytes(wanted));
         }

@@ -9,8 +9,8 @@
 use core::sync::atomic::AtomicU8;
 use core::sync::atomic::Ordering::Relaxed;
 
-use super::{BuddyHeap, IN_USE, META, MIN_SHIFT, ORDERS, block_bytes};
-use crate::heap::{CHUNK, MIN_ALIGN, RegionSource};
+use super::{BuddyHeap, FREE, META, MIN_SHIFT, ORDERS, block_bytes};
+use crate::heap::{CHUNK, FAST_BINS, FIRST_CLASS_BIN, MIN_ALIGN, RegionSource};
 use crate::seal;
 
 /// The region of `p` and `p`'s offset in it.
@@ -28,6 +28,36 @@ pub(super) fn split_addr(p: usize) -> (usize, usize) {
 pub(super) unsafe fn entry<'a>(base: usize, offset: usize) -> &'a AtomicU8 {
     // SAFETY: the caller passes a region of ours and an offset inside it.
     unsafe { &*((base + (offset >> MIN_SHIFT)) as *const AtomicU8) }
+}
+
+/// The map entry of the first granule of a block of `order` in use: `order + 1`, so that
+/// free's fast path can number the block's bin from the entry alone (`BuddyHeap::peek_bin`).
+/// Every other granule's entry is 0.
+#[inline(always)]
+pub(super) const fn live_entry(order: usize) -> u8 {
+    (order + 1) as u8
+}
+
+/// The map entry of the first granule of a free block of `order`: `FREE | (order + 1)`.
+#[inline(always)]
+pub(super) const fn free_entry(order: usize) -> u8 {
+    FREE | (order + 1) as u8
+}
+
+/// The order of the block whose first granule has entry `e`, if that block is in use.
+#[inline(always)]
+pub(super) fn live_entry_order(e: u8) -> Option<usize> {
+    // 0 (no block starts here) wraps to a huge value, and FREE puts a free entry above
+    // every order.
+    let order = (e as usize).wrapping_sub(1);
+    (order < ORDERS).then_some(order)
+}
+
+/// The order of the block whose first granule has entry `e` (in use or free), or `None`
+/// for an entry that starts no block.
+#[inline]
+pub(super) fn entry_order(e: u8) -> Option<usize> {
+    live_entry_order(e & !FREE)
 }
 
 /// Writes link `slot` (0: next, 1: prev) of the free block `b`, sealed (see seal.rs).
@@ -65,13 +95,75 @@ pub(super) unsafe fn live_order(p: usize) -> Option<usize> {
     unsafe { live_order_below(p, ORDERS) }
 }
 
-/// As [`live_order`], for orders below `bound` only: free's fast path, which the cache takes
-/// for its classes alone, so one comparison rejects both a free entry and a large order.
+/// As [`live_order`], for orders below `bound` only.
 ///
 /// # Safety
 /// As for [`live_order`].
 #[inline(always)]
 pub(super) unsafe fn live_order_below(p: usize, bound: usize) -> Option<usize> {
+    // SAFETY: forwarded from the caller.
+    let e = unsafe { granule_entry(p) }?;
+    // A live entry is `order + 1`: less one, live orders count from 0, 0 (no block starts
+    // here) wraps to a huge value, and a free entry (FREE set) is above every order.
+    let order = (e as usize).wrapping_sub(1);
+    if order < bound { Some(order) } else { None }
+}
+
+/// Free's fast path (`Heap::peek_bin`): the thread cache's bin for the block at `p`,
+/// numbered from `p`'s map entry without looking at what the entry holds. A live block of
+/// order `k` has entry `k + 1` and finds the bin of class `k`; every other entry (0, a free
+/// block's, a live block too large to cache) finds one of the always full bins that lie
+/// past buddy's classes, below `FAST_BINS`, which sends it to the slow path. `None` for a
+/// pointer into the metadata block or not 16-aligned, whose entry is no block's.
+///
+/// # Safety
+/// As for [`live_order`].
+#[inline(always)]
+pub(super) unsafe fn entry_bin(p: usize) -> Option<usize> {
+    const _: () = assert!(live_entry(0) as usize + (FIRST_CLASS_BIN - 1) == FIRST_CLASS_BIN);
+    const _: () = assert!(u8::MAX as usize + (FIRST_CLASS_BIN - 1) < FAST_BINS);
+    const _: () =
+        assert!(free_entry(0) as usize + (FIRST_CLASS_BIN - 1) >= FIRST_CLASS_BIN + ORDERS);
+    let (base, offset) = split_offset(p)?;
+    #[cfg(target_arch = "x86_64")]
+    let e = {
+        let e: usize;
+        // SAFETY: the order map is in the region's metadata block. The byte is loaded as the
+        // relaxed atomic load `entry` makes, in `asm!` because LLVM zero-extends that load's
+        // byte a second time before it indexes the bins with it (one instruction more).
+        unsafe {
+            core::arch::asm!(
+                "movzx {e:e}, byte ptr [{base} + {index}]",
+                base = in(reg) base,
+                index = in(reg) offset >> MIN_SHIFT,
+                e = lateout(reg) e,
+                options(pure, readonly, nostack, preserves_flags),
+            );
+        }
+        e
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    // SAFETY: the order map is in the region's metadata block.
+    let e = unsafe { entry(base, offset).load(Relaxed) } as usize;
+    Some(e + (FIRST_CLASS_BIN - 1))
+}
+
+/// The map entry of the granule at `p`, or `None` where `split_offset` finds no block's.
+///
+/// # Safety
+/// As for [`live_order`].
+#[inline(always)]
+unsafe fn granule_entry(p: usize) -> Option<u8> {
+    let (base, offset) = split_offset(p)?;
+    // SAFETY: the order map is in the region's metadata block.
+    Some(unsafe { entry(base, offset).load(Relaxed) })
+}
+
+/// `split_addr` for a pointer whose granule can have a block's entry: `None` if `p` is not
+/// 16-aligned or lies in the metadata block (whose entries are the map's own bytes and the
+/// region header).
+#[inline(always)]
+fn split_offset(p: usize) -> Option<(usize, usize)> {
     let (base, offset) = split_addr(p);
     // One test for offset < META and misalignment: below META the difference wraps to a
     // huge value, and META is 16-aligned, so the low bits of the difference are p's.
@@ -79,12 +171,7 @@ pub(super) unsafe fn live_order_below(p: usize, bound: usize) -> Option<usize> {
     if offset.wrapping_sub(META) & (!(CHUNK - 1) | (MIN_ALIGN - 1)) != 0 {
         return None;
     }
-    // SAFETY: the order map is in the region's metadata block.
-    let e = unsafe { entry(base, offset).load(Relaxed) } as usize;
-    // A live entry is `IN_USE | (order + 1)`: less that, live orders count from 0, and a
-    // free entry (IN_USE clear, so below it) wraps to a huge value.
-    let order = e.wrapping_sub(IN_USE as usize + 1);
-    if order < bound { Some(order) } else { None }
+    Some((base, offset))
 }
 
 impl<S: RegionSource> BuddyHeap<S> {
@@ -121,7 +208,7 @@ impl<S: RegionSource> BuddyHeap<S> {
             }
             self.heads[order] = b;
             let (base, offset) = split_addr(b);
-            entry(base, offset).store((order + 1) as u8, Relaxed);
+            entry(base, offset).store(free_entry(order), Relaxed);
         }
         self.nonempty |= 1 << order;
         self.core.free += block_bytes(order);

@@ -101,7 +101,7 @@ pub fn count(counter: Counter) {
 #[inline(always)]
 pub fn alloc_cached(size: usize) -> *mut u8 {
     match ActiveHeap::fast_bin(size) {
-        Some(bin) => tcache::pop(bin),
+        Some(bin) => tcache::pop::<{ ActiveHeap::FAST_BIN_SKIP }>(bin),
         None => ptr::null_mut(),
     }
 }
@@ -111,7 +111,7 @@ pub fn alloc_cached(size: usize) -> *mut u8 {
 #[inline]
 pub fn alloc_cached_by_class(size: usize) -> *mut u8 {
     match ActiveHeap::cache_class(size) {
-        Some(class) => tcache::pop(class + FIRST_CLASS_BIN),
+        Some(class) => tcache::pop::<0>(class + FIRST_CLASS_BIN),
         None => ptr::null_mut(),
     }
 }

@@ -188,6 +188,14 @@ impl core::ops::AddAssign for HeapStats {
 /// instead of being tested for: malloc finds it empty, free finds it full.
 pub const FIRST_CLASS_BIN: usize = 2;
 
+/// How many bins the thread cache has, counted from the first of those below
+/// `FIRST_CLASS_BIN`: every number `Heap::fast_bin` and `Heap::peek_bin` give is below it.
+/// The bins past a heap's classes (from `CACHE_CLASSES + FIRST_CLASS_BIN`) are always empty
+/// and full, as those below `FIRST_CLASS_BIN` are, so a heap may send a size or block it
+/// leaves to the slow path to any of them instead of testing for it: buddy numbers the bin
+/// of a freed block from its order map byte, whatever that byte holds (`buddy::peek_bin`).
+pub const FAST_BINS: usize = FIRST_CLASS_BIN + 288;
+
 /// A heap policy. Every pointer argument must lie in a region of the heap's
 /// [`Source`](Heap::Source) (for [`OsRegions`], a chunk whose chunk map entry is a region);
 /// the heap validates that it is one of its own live blocks.
@@ -216,12 +224,16 @@ pub trait Heap {
     fn cache_class(size: usize) -> Option<usize>;
 
     /// `cache_class`, as malloc's fast path asks it, in fewer instructions: the class's bin,
-    /// `Some(class + FIRST_CLASS_BIN)`, or a bin below `FIRST_CLASS_BIN` (always empty) for
-    /// a size the heap leaves to the slow path, so that the computation needs no clamp at
-    /// its low end; `None` when `cache_class` says `None` (it may say an empty bin for such
+    /// `Some(class + FIRST_CLASS_BIN)`, or another bin below `FAST_BINS` (always empty) for
+    /// a size the heap leaves to the slow path, so that the computation needs no clamp;
+    /// `None` when `cache_class` says `None` (it may say an empty bin for such
     /// a size instead), and for cached sizes whose class takes more work than the fast path
     /// should do (best fit's coarse classes): malloc's miss path asks `cache_class` for those.
     fn fast_bin(size: usize) -> Option<usize>;
+
+    /// How far past the bin's number `fast_bin`'s answer counts: malloc's fast path takes it
+    /// off in the addressing, for free, where the heap would spend an instruction on it.
+    const FAST_BIN_SKIP: usize = 0;
 
     /// The request size whose block belongs to `class` (what a refill asks for).
     fn class_size(class: usize) -> usize;
@@ -235,8 +247,8 @@ pub trait Heap {
     unsafe fn peek_class(p: *mut u8) -> Option<usize>;
 
     /// `peek_class`, as free's fast path asks it: the class's bin, `Some(class +
-    /// FIRST_CLASS_BIN)`, or a bin below `FIRST_CLASS_BIN` (always empty, so the block is
-    /// not cached) where that saves the heap a test; `None` where `peek_class` says `None`.
+    /// FIRST_CLASS_BIN)`, or another bin below `FAST_BINS` (always full, so the block is not
+    /// cached) where that saves the heap a test; `None` where `peek_class` says `None`.
     ///
     /// # Safety
     /// As for `peek_class`.

@@ -2,7 +2,7 @@
 
 use crate::bestfit::{self, BestFitHeap};
 use crate::buddy::{self, BuddyHeap};
-use crate::heap::{CHUNK, FIRST_CLASS_BIN, Heap, MIN_ALIGN, Misuse};
+use crate::heap::{CHUNK, FAST_BINS, FIRST_CLASS_BIN, Heap, MIN_ALIGN, Misuse};
 
 fn alloc<H: Heap>(h: &mut H, size: usize) -> usize {
     // SAFETY: the test's own heap; every pointer given lies in its regions.
@@ -467,7 +467,7 @@ fn classes_cover_every_request<H: Heap>(max_waste: impl Fn(usize) -> usize) {
         assert!(H::class_size(class) >= size, "class {class} holds {size} short");
         assert!(class == 0 || H::class_size(class - 1) < size, "{size}: class {class} too big");
         assert!(H::class_size(class) - size <= max_waste(size), "{size}: class {class} wastes");
-        match H::fast_bin(size) {
+        match fast_bin_number::<H>(size) {
             Some(bin) if bin >= FIRST_CLASS_BIN => {
                 assert_eq!(bin, class + FIRST_CLASS_BIN, "fast_bin of {size}")
             }
@@ -476,7 +476,26 @@ fn classes_cover_every_request<H: Heap>(max_waste: impl Fn(usize) -> usize) {
     }
     assert_eq!(last, H::CACHE_CLASSES - 1, "some class serves no request");
     assert_eq!(H::cache_class(largest + 1), None);
-    assert_eq!(H::fast_bin(largest + 1), None);
+    // Past the classes, and for 0, the fast path finds no bin or an always empty one.
+    for size in [0, largest + 1, largest * 2, 1 << 40, usize::MAX] {
+        assert!(
+            fast_bin_number::<H>(size).is_none_or(|bin| !is_class_bin::<H>(bin)),
+            "fast_bin of {size}"
+        );
+    }
+}
+
+/// `Heap::fast_bin`'s bin number (its answer less `FAST_BIN_SKIP`), checked to be a bin of
+/// the cache.
+fn fast_bin_number<H: Heap>(size: usize) -> Option<usize> {
+    let bin = H::fast_bin(size)? - H::FAST_BIN_SKIP;
+    assert!(bin < FAST_BINS, "fast_bin of {size}: {bin}");
+    Some(bin)
+}
+
+/// Whether the cache's bin `bin` is a class's (the others are always empty and full).
+fn is_class_bin<H: Heap>(bin: usize) -> bool {
+    (FIRST_CLASS_BIN..FIRST_CLASS_BIN + H::CACHE_CLASSES).contains(&bin)
 }
 
 #[test]
@@ -498,7 +517,7 @@ fn bestfit_classes_exact_to_1k_then_eight_per_power_of_two() {
         assert_eq!(<BestFitHeap>::class_size(class), size + 8, "{size}");
     }
     // The fast path leaves the coarse classes to the miss path.
-    assert_eq!(<BestFitHeap>::fast_bin(1032), Some(63 + FIRST_CLASS_BIN));
+    assert_eq!(fast_bin_number::<BestFitHeap>(1032), Some(63 + FIRST_CLASS_BIN));
     assert_eq!(<BestFitHeap>::fast_bin(1033), None);
 }
 
@@ -526,6 +545,10 @@ fn peek_class_only_for_class_sizes<H: Heap>() {
     let p = alloc(&mut h, largest + 1);
     // SAFETY: p is a live block of the test's own heap.
     assert_eq!(unsafe { H::peek_class(p as *mut u8) }, None, "above the classes");
+    // Free's fast path: no bin, or an always full one.
+    // SAFETY: as above.
+    let bin = unsafe { H::peek_bin(p as *mut u8) };
+    assert!(bin.is_none_or(|b| b < FAST_BINS && !is_class_bin::<H>(b)));
     for size in [4097, 5000, 9000, 20000, 32000] {
         let p = alloc(&mut h, size);
         // SAFETY: p is a live block of the test's own heap.
@@ -570,6 +593,47 @@ fn bestfit_peek_class_only_for_class_sizes() {
 #[test]
 fn buddy_peek_class_only_for_class_sizes() {
     peek_class_only_for_class_sizes::<BuddyHeap>();
+}
+
+/// Buddy's free path numbers a bin from whatever a pointer's map entry holds: for every
+/// pointer that is not a live block of a class (inside a block, a free block, a block
+/// merged away, one too large to cache) the bin is always full, or there is none.
+#[test]
+fn buddy_peek_bin_is_a_class_bin_only_for_live_class_blocks() {
+    let mut h = <BuddyHeap>::EMPTY;
+    let live: Vec<usize> = (0..14).map(|order| alloc(&mut h, 16 << order)).collect();
+    let freed: Vec<usize> = (0..12).map(|order| alloc(&mut h, 16 << order)).collect();
+    for &p in &freed {
+        // SAFETY: the test's own heap.
+        unsafe { h.free(p as *mut u8) }.unwrap();
+    }
+    let full = |p: usize| {
+        // SAFETY: p lies in a region of the test's own heap.
+        unsafe { <BuddyHeap>::peek_bin(p as *mut u8) }
+            .is_none_or(|b| b < FAST_BINS && !is_class_bin::<BuddyHeap>(b))
+    };
+    for (order, &p) in live.iter().enumerate() {
+        // SAFETY: as above.
+        let bin = unsafe { <BuddyHeap>::peek_bin(p as *mut u8) };
+        if order < <BuddyHeap>::CACHE_CLASSES {
+            assert_eq!(bin, Some(order + FIRST_CLASS_BIN), "order {order}");
+        } else {
+            assert!(full(p), "order {order}");
+        }
+        for inside in [1, 8, 16, 32, 16 << order >> 1] {
+            if inside < 16 << order {
+                assert!(full(p + inside), "order {order} + {inside}");
+            }
+        }
+    }
+    for &p in &freed {
+        assert!(full(p), "freed {p:#x}");
+    }
+    let region = live[0] & !(CHUNK - 1);
+    for offset in [0, 16, 4096, (CHUNK >> 4) - 16] {
+        assert!(full(region + offset), "metadata at {offset:#x}");
+    }
+    h.check().unwrap();
 }
 
 #[test]
