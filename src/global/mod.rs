@@ -41,7 +41,8 @@ static ARENAS: Arenas<ActiveHeap> = Arenas::new();
 
 /// Requests above this many bytes get a mapping of their own (mallopt M_MMAP_THRESHOLD).
 /// Invariant: never above `ActiveHeap::MAX_REQUEST`.
-static MMAP_THRESHOLD: AtomicUsize = AtomicUsize::new(ActiveHeap::MAX_REQUEST);
+static MMAP_THRESHOLD: AtomicUsize =
+    AtomicUsize::new(crate::heap::default_mmap_threshold::<ActiveHeap>());
 
 /// mallopt M_PERTURB: when non-zero, new blocks are filled with `!perturb` and freed ones
 /// with `perturb` (glibc's semantics).

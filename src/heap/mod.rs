@@ -196,6 +196,24 @@ pub const FIRST_CLASS_BIN: usize = 2;
 /// of a freed block from its order map byte, whatever that byte holds (`buddy::peek_bin`).
 pub const FAST_BINS: usize = FIRST_CLASS_BIN + 288;
 
+/// Requests above this many bytes get a mapping of their own until mallopt(M_MMAP_THRESHOLD)
+/// says otherwise (at most the heap's `MAX_REQUEST`, `default_mmap_threshold`). A block this
+/// large is mostly whole pages: mapped, the pages its program never touches (a vector's
+/// spare capacity) cost nothing, a freed one goes back to the OS or to the kept mappings,
+/// and realloc moves it with `mremap` instead of copying; in a heap region its pages stay
+/// resident, free or not, at the most the region ever held. glibc starts at 128 KiB.
+pub const MMAP_THRESHOLD_DEFAULT: usize = 256 << 10;
+
+/// [`MMAP_THRESHOLD_DEFAULT`] within what heap `H` can serve: what the library starts with,
+/// and what the replay tool models.
+pub const fn default_mmap_threshold<H: Heap>() -> usize {
+    if H::MAX_REQUEST < MMAP_THRESHOLD_DEFAULT {
+        H::MAX_REQUEST
+    } else {
+        MMAP_THRESHOLD_DEFAULT
+    }
+}
+
 /// A heap policy. Every pointer argument must lie in a region of the heap's
 /// [`Source`](Heap::Source) (for [`OsRegions`], a chunk whose chunk map entry is a region);
 /// the heap validates that it is one of its own live blocks.

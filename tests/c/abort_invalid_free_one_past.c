@@ -11,7 +11,9 @@
  * (nothing to detect) or reports "double free of" if it is free.  The only
  * one-past-the-end address that is no block's start is a region's end: a
  * 2 MiB block (buddy's largest) is always the top half of its 4 MiB region,
- * so p + 2 MiB is the next chunk boundary, which is the test for buddy. */
+ * so p + 2 MiB is the next chunk boundary, which is the test for buddy. Such a
+ * block is a heap block only with the mmap threshold raised to it (the default,
+ * 256 KiB, maps it). */
 #include "abort_common.h"
 
 int main(void)
@@ -19,6 +21,8 @@ int main(void)
     int bb = on_bestbuddy();
     int buddy = bb && strcmp(bestbuddy_backend(), "buddy") == 0;
     size_t size = buddy ? 2 * BB_MIB : 64;
+    if (buddy)
+        CHECK(mallopt(M_MMAP_THRESHOLD, (int)(2 * BB_MIB)) == 1);
     char *p = malloc(size);
     CHECK(p != NULL);
     memset(p, 0, size);

@@ -6,7 +6,7 @@
  * zeroed memory).  Buddy blocks have no header: skipped there. */
 #include "abort_common.h"
 
-enum { SIZE = 300000 };
+enum { SIZE = 200000 }; /* whole pages, below the 256 KiB mmap threshold: heap blocks */
 
 int main(void)
 {

@@ -2,6 +2,8 @@
  * (return 1) and honoured: with M_PERTURB set to b, malloc'd memory is filled
  * with b ^ 0xff while calloc still returns zeroes; after lowering
  * M_MMAP_THRESHOLD to 64 KiB a 256 KiB block counts as mmapped in mallinfo2.
+ * Before any mallopt, a 300 KiB block is mapped (above both glibc's 128 KiB and
+ * bestbuddy's 256 KiB default thresholds); on bestbuddy a 200 KiB one is not.
  * As glibc 2.36: an unknown parameter is accepted (returns 1), an M_MXFAST
  * outside 0..160 is refused (returns 0); mallopt never sets errno. */
 #include "common.h"
@@ -10,6 +12,22 @@ int main(void)
 {
     int bb = on_bestbuddy();
     free(malloc(10));
+
+    struct mallinfo2 d0 = mallinfo2();
+    void *above = malloc(300 * 1024);
+    CHECK(above != NULL);
+    struct mallinfo2 d1 = mallinfo2();
+    CHECKF(d1.hblks == d0.hblks + 1, "default threshold: malloc(300K) not mmapped (hblks %zu -> %zu)",
+           d0.hblks, d1.hblks);
+    if (bb) {
+        void *below = malloc(200 * 1024);
+        CHECK(below != NULL);
+        struct mallinfo2 d2 = mallinfo2();
+        CHECKF(d2.hblks == d1.hblks, "default threshold: malloc(200K) mmapped (hblks %zu -> %zu)",
+               d1.hblks, d2.hblks);
+        free(below);
+    }
+    free(above);
 
     CHECK(mallopt(M_TRIM_THRESHOLD, 256 * 1024) == 1);
     CHECK(mallopt(M_MMAP_THRESHOLD, 64 * 1024) == 1);

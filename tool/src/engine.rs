@@ -2,7 +2,8 @@
 //! records of a trace in the merged order, the way the library would serve each call.
 //!
 //! What each call becomes (the library's `cabi.rs` and `global/mod.rs`):
-//! - a request above the heap's `MAX_REQUEST`, or aligned above its `MAX_ALIGN`, is *large*: it
+//! - a request above the library's default mmap threshold (`default_mmap_threshold`: 256 KiB,
+//!   within the heap's `MAX_REQUEST`), or aligned above the heap's `MAX_ALIGN`, is *large*: it
 //!   gets no heap block; its mapping (the size plus a 64-byte header or the alignment, rounded
 //!   up to pages) counts in the footprint, as the library maps one;
 //! - `memalign`, `aligned_alloc`, `posix_memalign`: alignments up to 16 are plain malloc,
@@ -23,7 +24,7 @@
 
 
 use bestbuddy::global::{growth_target_below, moves_to_grow, stays_in_place};
-use bestbuddy::heap::{Heap, MIN_ALIGN, Span};
+use bestbuddy::heap::{Heap, MIN_ALIGN, Span, default_mmap_threshold};
 use bestbuddy_trace::{Call, Kind};
 
 const PAGE: u64 = 4096;
@@ -201,7 +202,7 @@ impl<H: Heap> Replay<H> {
 
     /// What the library's realloc makes of `old` asked to hold `size` bytes.
     fn resize(&mut self, old: Block, size: u64) -> Result<Block, Refusal> {
-        let max = H::MAX_REQUEST as u64;
+        let max = default_mmap_threshold::<H>() as u64;
         let mut want = size;
         if old.ptr != 0 {
             let p = old.ptr as *mut u8;
@@ -215,10 +216,10 @@ impl<H: Heap> Replay<H> {
                 let usable = unsafe { heap.usable_size(p) }.map_err(misuse)? as u64;
                 Ok(Block { requested: size, usable, ..old })
             };
-            // `size` itself past the heap's largest request.
+            // `size` itself past the threshold.
             want = growth_target_below(size as usize, usable as usize, max as usize) as u64;
             if !moves_to_grow(size as usize, usable as usize) && size <= max {
-                // SAFETY: as above; want and size are at most MAX_REQUEST.
+                // SAFETY: as above; want and size are at most the threshold, within MAX_REQUEST.
                 let grown = unsafe {
                     match self.heap.resize_in_place(p, want as usize).map_err(misuse)? {
                         false if want != size => self.heap.resize_in_place(p, size as usize).map_err(misuse)?,
@@ -246,7 +247,7 @@ impl<H: Heap> Replay<H> {
     /// A block for `size` bytes aligned to `align` (a power of two), from the heap or large.
     fn place(&mut self, size: u64, align: u64) -> Result<Block, Refusal> {
         let align = align.max(MIN_ALIGN as u64);
-        if size > H::MAX_REQUEST as u64 || align > H::MAX_ALIGN as u64 {
+        if size > default_mmap_threshold::<H>() as u64 || align > H::MAX_ALIGN as u64 {
             let mapped = large_mapping(size, align)?;
             return Ok(Block { ptr: 0, requested: size, mapped, usable: mapped });
         }
