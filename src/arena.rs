@@ -414,10 +414,16 @@ impl<H: Heap> Arenas<H> {
         }
     }
 
-    /// Chooses how many arenas threads spread over: two per CPU the process may run on, at
-    /// most 16 and at most the M_ARENA_MAX limit. Touches no arena.
+    /// Chooses how many arenas threads spread over: one per CPU the process may run on, at
+    /// least two, at most 16 and at most the M_ARENA_MAX limit. Touches no arena.
+    ///
+    /// One per CPU, not two: the thread caches serve nearly every call, so threads that share
+    /// an arena seldom meet at its lock, while an arena's free memory serves its own threads
+    /// alone; four threads over four arenas on two CPUs spread their blocks over more pages
+    /// than over two (bench's `server`, `larson`, `crossfree`: docs/PERFORMANCE.md). At least
+    /// two, so that a thread that a busy one would keep waiting has somewhere to move.
     pub fn init(&self) {
-        let natural = (2 * cpus()).clamp(1, MAX_ARENAS);
+        let natural = cpus().clamp(2, MAX_ARENAS);
         self.opening.lock();
         self.natural.store(natural, Ordering::Relaxed);
         self.apply_count();

@@ -151,7 +151,7 @@ fn print_settings(options: &Options) {
         "arena_max",
         ARENAS.count(),
         options.arena_max,
-        "default: two per CPU, at most 16",
+        "default: one per CPU, at least 2, at most 16",
     );
     let caching = tcache::ENABLED.load(Ordering::Relaxed);
     let tcache_bytes = if caching { options::tcache_bytes() } else { 0 };
