@@ -111,9 +111,10 @@ pub(super) unsafe fn live_order_below(p: usize, bound: usize) -> Option<usize> {
 
 /// Free's fast path (`Heap::peek_bin`): the thread cache's bin for the block at `p`,
 /// numbered from `p`'s map entry without looking at what the entry holds. A live block of
-/// order `k` has entry `k + 1` and finds the bin of class `k`; every other entry (0, a free
-/// block's, a live block too large to cache) finds one of the always full bins that lie
-/// past buddy's classes, below `FAST_BINS`, which sends it to the slow path. `None` for a
+/// order `k` has entry `k + 1` and finds the bin of class `k`; every other entry finds an
+/// always full bin, which sends it to the slow path: 0 one of those in front of the classes
+/// (`FIRST_CLASS_BIN`), a free block's or a live block's too large to cache one of those
+/// past buddy's classes, below `FAST_BINS`. `None` for a
 /// pointer into the metadata block or not 16-aligned, whose entry is no block's.
 ///
 /// # Safety

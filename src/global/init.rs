@@ -171,7 +171,7 @@ fn print_settings(options: &Options) {
         "mmap_threshold",
         MMAP_THRESHOLD.load(Ordering::Relaxed),
         options.mmap_threshold,
-        "default: the heap's largest block",
+        "default: 256 KiB",
     );
     line(
         "mmap_max",

@@ -1,4 +1,5 @@
-//! Blocks above a heap's largest request: each gets a mapping of its own, unmapped on free.
+//! Blocks above the mmap threshold (256 KiB by default, at most a heap's largest request): each
+//! gets a mapping of its own, unmapped on free.
 //!
 //! ```text
 //!  chunk-aligned mapping
