@@ -47,10 +47,17 @@ pub(super) const fn free_entry(order: usize) -> u8 {
 /// The order of the block whose first granule has entry `e`, if that block is in use.
 #[inline(always)]
 pub(super) fn live_entry_order(e: u8) -> Option<usize> {
-    // 0 (no block starts here) wraps to a huge value, and FREE puts a free entry above
-    // every order.
+    live_entry_order_below(e, ORDERS)
+}
+
+/// As [`live_entry_order`], for orders below `bound` only: one comparison rejects a free
+/// entry, an entry that starts no block and a large order together.
+#[inline(always)]
+fn live_entry_order_below(e: u8, bound: usize) -> Option<usize> {
+    // A live entry is `order + 1`: less one, live orders count from 0, 0 (no block starts
+    // here) wraps to a huge value, and FREE puts a free entry above every order.
     let order = (e as usize).wrapping_sub(1);
-    (order < ORDERS).then_some(order)
+    (order < bound).then_some(order)
 }
 
 /// The order of the block whose first granule has entry `e` (in use or free), or `None`
@@ -102,11 +109,7 @@ pub(super) unsafe fn live_order(p: usize) -> Option<usize> {
 #[inline(always)]
 pub(super) unsafe fn live_order_below(p: usize, bound: usize) -> Option<usize> {
     // SAFETY: forwarded from the caller.
-    let e = unsafe { granule_entry(p) }?;
-    // A live entry is `order + 1`: less one, live orders count from 0, 0 (no block starts
-    // here) wraps to a huge value, and a free entry (FREE set) is above every order.
-    let order = (e as usize).wrapping_sub(1);
-    if order < bound { Some(order) } else { None }
+    live_entry_order_below(unsafe { granule_entry(p) }?, bound)
 }
 
 /// Free's fast path (`Heap::peek_bin`): the thread cache's bin for the block at `p`,
