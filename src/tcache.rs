@@ -186,6 +186,12 @@ pub struct ThreadCache {
     /// Per class: the digest of the bin's list (`digest`) when the last sweep saw it; 0 when
     /// it was empty then, or the sweep emptied it.
     seen: [u32; MAX_CLASSES],
+    /// Per class: whether the thread took blocks of it from the heap (a refill) since its
+    /// bin last started small (`create`, `sweep`). A bin whose thread only frees into it (a
+    /// consumer of blocks another thread makes) serves no allocation, so what it holds
+    /// back is memory the maker has to find elsewhere: such a bin grows no further than
+    /// `natural_limit` and flushes whole (`cache_free`).
+    refilled: [bool; MAX_CLASSES],
     /// The registry's list of live caches, under `REGISTRY`.
     next: *mut ThreadCache,
     prev: *mut ThreadCache,
@@ -555,11 +561,15 @@ pub unsafe fn cache_free<H: Heap>(arenas: &Arenas<H>, p: *mut u8, call: &str) ->
             crate::diag::misuse(call, "double free of", p);
         }
         let overflow = bin.room() == 0;
+        let refilled = (*tc).refilled[class];
         if overflow {
-            grow::<H>(bin, class);
+            grow(bin, if refilled { grown_limit::<H>(class) } else { natural_limit::<H>(class) });
         }
         if bin.room() == 0 {
-            flush(arenas, home, bin, class, bin.count() / 2, counters);
+            // A bin that serves allocations keeps half, for the next ones; one that only
+            // takes frees keeps none, and sends its blocks back in chains twice as long.
+            let n = if refilled { bin.count() / 2 } else { bin.count() };
+            flush(arenas, home, bin, class, n, counters);
             arenas.trim_idle();
         }
         freed::link_keyed(p, bin.head, key);
@@ -775,7 +785,8 @@ pub fn refill<H: Heap>(arenas: &Arenas<H>, class: usize) -> *mut u8 {
         // Before `collect_remote`, which may return holding the home's lock.
         note_slow(arenas, tc, class);
         let bin = &mut (*tc).bins[class];
-        grow::<H>(bin, class);
+        grow(bin, grown_limit::<H>(class));
+        (*tc).refilled[class] = true;
         // A chain of this class that another thread handed back whole becomes the bin as it
         // is: its blocks' lines come over one at a time as they are allocated, instead of
         // all at once in a walk that waits for each.
@@ -862,6 +873,7 @@ fn create<H: Heap>(arenas: &Arenas<H>) -> *mut ThreadCache {
             counters: Counters::new(),
             swept_at: 0,
             seen: [0; MAX_CLASSES],
+            refilled: [false; MAX_CLASSES],
             next: ptr::null_mut(),
             prev: ptr::null_mut(),
             mark: AtomicUsize::new(freed::key_of(tc as usize) ^ CACHE_MARK),
@@ -926,7 +938,8 @@ fn grown_limit<H: Heap>(class: usize) -> u32 {
     }
 }
 
-/// Lets a bin that ran empty or full hold twice as many blocks, up to `grown_limit`. Bins
+/// Lets a bin that ran empty or full hold twice as many blocks, up to `max` (`grown_limit`,
+/// or `natural_limit` for a bin that only takes frees: see `ThreadCache::refilled`). Bins
 /// start small (`BIN_START`), so that a thread pins, in the sizes it uses seldom, a few
 /// blocks rather than a refill's worth of each (a thread making blocks of a hundred sizes
 /// once each held kilobytes of every one); and a bin's count wanders like a random walk
@@ -934,9 +947,8 @@ fn grown_limit<H: Heap>(class: usize) -> u32 {
 /// about a quarter as often. Only the classes a thread keeps missing or overflowing grow,
 /// so what the caches hold grows with those alone. A bin with caching off (limit 0) stays
 /// off.
-fn grow<H: Heap>(bin: &Bin, class: usize) {
+fn grow(bin: &Bin, max: u32) {
     let limit = bin.limit();
-    let max = grown_limit::<H>(class);
     if limit == 0 || limit >= max {
         return;
     }
@@ -1006,6 +1018,7 @@ unsafe fn sweep<H: Heap>(arenas: &Arenas<H>, tc: *mut ThreadCache, busy: usize) 
                     flush(arenas, home, bin, class, count, counters);
                     bin.set_empty_limit(start_limit::<H>(class));
                     (*tc).seen[class] = 0;
+                    (*tc).refilled[class] = false;
                 }
                 // Blocks other threads handed back for a class this thread did not use
                 // since the last sweep go to the heap, where any size can use them.
