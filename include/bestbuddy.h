@@ -108,8 +108,9 @@ struct bestbuddy_stats {
   uint64_t rss_peak;
   /*
    Bytes of free pages inside the heap given back to the OS (MADV_DONTNEED) by
-   malloc_trim and by the trim of an arena whose last thread exited (after the
-   `trim_delay_ms` option). Added at every trim: pages trimmed twice count twice.
+   malloc_trim, by the trim of an arena whose last thread exited (after the
+   `trim_delay_ms` option), and by a free that forms a free block of 1 MiB or more.
+   Added at every trim: pages trimmed twice count twice.
    */
   uint64_t trimmed_bytes;
 };

@@ -184,8 +184,9 @@ pub struct BestbuddyStats {
     pub rss: u64,
     pub rss_peak: u64,
     /// Bytes of free pages inside the heap given back to the OS (MADV_DONTNEED) by
-    /// malloc_trim and by the trim of an arena whose last thread exited (after the
-    /// `trim_delay_ms` option). Added at every trim: pages trimmed twice count twice.
+    /// malloc_trim, by the trim of an arena whose last thread exited (after the
+    /// `trim_delay_ms` option), and by a free that forms a free block of 1 MiB or more.
+    /// Added at every trim: pages trimmed twice count twice.
     pub trimmed_bytes: u64,
 }
 
@@ -233,7 +234,7 @@ fn from_snapshot(s: &Snapshot) -> BestbuddyStats {
         returned_bytes: n(s.returned()),
         rss: n(s.rss),
         rss_peak: n(s.peak_rss),
-        trimmed_bytes: n(s.heap.decommitted),
+        trimmed_bytes: n(s.heap.decommitted + s.heap.purged),
     }
 }
 
@@ -428,14 +429,14 @@ fn print_stats_quietly() {
     row(
         "trimmed",
         |l| {
-            l.bytes_human(s.heap.decommitted);
+            l.bytes_human(s.heap.decommitted + s.heap.purged);
         },
         None,
         |l| {
             l.str("free pages given back by ")
                 .grouped(s.trims)
                 .str(plural(s.trims, " malloc_trim call", " malloc_trim calls"))
-                .str(" and idle arenas (each counts its own)");
+                .str(", idle arenas and free blocks of 1 MiB or more (each counts its own)");
         },
     );
     let mut calls = Line::new();

@@ -56,6 +56,12 @@ const ORDERS: usize = MAX_ORDER + 1;
 /// The metadata block at the start of each region: the header and one map byte per granule.
 const META: usize = CHUNK >> MIN_SHIFT;
 const META_ORDER: usize = 14;
+/// A free block of this order (1 MiB) or above gives its pages back to the OS when a free
+/// forms it, for the reasons best fit's `PURGE_MIN` gives. A merge gives back only the
+/// block of this order that holds the freed one: a free block of at least this order is
+/// taken to hold no resident pages, as is true of those a free formed (but for the pages
+/// of its links and of the links of the halves a split pushed).
+const PURGE_ORDER: usize = 16;
 /// Set in the map entry of a free block's first granule (see `orders::live_entry`).
 const FREE: u8 = 0x80;
 
@@ -134,6 +140,11 @@ impl<S: RegionSource> BuddyHeap<S> {
     /// already taken off the counts) and is on no list; its map entry is rewritten here.
     unsafe fn release_block(&mut self, mut b: usize, mut order: usize) {
         let (base, _) = split_addr(b);
+        // The bytes this free may leave resident: the block, in the smallest block of at
+        // least `PURGE_ORDER` that holds it; past that, the buddies merged were purged when
+        // they formed.
+        let resident_order = order.max(PURGE_ORDER);
+        let resident = ((b - base) & !(block_bytes(resident_order) - 1)) + base;
         // SAFETY: b is a block of ours that just stopped being in use.
         unsafe {
             while order < MAX_ORDER {
@@ -152,6 +163,13 @@ impl<S: RegionSource> BuddyHeap<S> {
                 *(upper as *mut [usize; 2]) = [0, 0];
                 b = b.min(buddy);
                 order += 1;
+            }
+            if order >= PURGE_ORDER {
+                // Keep the links in the merged block's first 16 bytes.
+                self.core.purge_inside(
+                    resident.max(b + 16),
+                    resident + block_bytes(resident_order),
+                );
             }
             self.push(b, order);
         }

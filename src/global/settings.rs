@@ -69,8 +69,8 @@ impl Snapshot {
     }
 
     /// Bytes given back to the OS: heap regions and pages, large mappings.
-    /// (Pages malloc_trim decommitted are `heap.decommitted`, apart: a trim counts them
-    /// again each time.)
+    /// (Pages malloc_trim decommitted are `heap.decommitted`, and those frees of large
+    /// free blocks gave back `heap.purged`, apart: each counts them again each time.)
     pub fn returned(&self) -> usize {
         self.heap.returned + self.large_returned
     }

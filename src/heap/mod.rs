@@ -163,6 +163,11 @@ pub struct HeapStats {
     pub returned: usize,
     /// Bytes of free pages trimmed (MADV_DONTNEED; malloc_trim, idle arenas), at every trim.
     pub decommitted: usize,
+    /// Bytes of free pages given back by frees that formed a large free block, at every
+    /// such free. A batch (`free_many`) may give back the page two of its neighbours share,
+    /// which freeing them one at a time keeps: the one figure that may differ between the
+    /// two.
+    pub purged: usize,
 }
 
 impl core::ops::AddAssign for HeapStats {
@@ -179,6 +184,7 @@ impl core::ops::AddAssign for HeapStats {
         self.spare += other.spare;
         self.returned += other.returned;
         self.decommitted += other.decommitted;
+        self.purged += other.purged;
     }
 }
 

@@ -25,6 +25,9 @@ pub struct HeapCore<S: RegionSource = OsRegions> {
     /// Bytes of free pages handed to the source's `decommit_inside` (malloc_trim), counted
     /// at every trim: a page trimmed twice without being used between counts twice.
     decommitted: usize,
+    /// Bytes of free pages handed to the source by frees that formed a large free block
+    /// (`purge_inside`), counted at every such free.
+    purged: usize,
 
     /// Bytes of free blocks, over all regions (spare regions included). The policy keeps
     /// it, and `free_blocks`, as blocks enter and leave its free structures.
@@ -65,6 +68,7 @@ impl<S: RegionSource> HeapCore<S> {
         peak_regions: 0,
         returned: 0,
         decommitted: 0,
+        purged: 0,
         free: 0,
         free_blocks: 0,
         spare_count: 0,
@@ -178,6 +182,7 @@ impl<S: RegionSource> HeapCore<S> {
             spare: self.spare_count * area,
             returned: self.returned,
             decommitted: self.decommitted,
+            purged: self.purged,
         }
     }
 
@@ -209,6 +214,16 @@ impl<S: RegionSource> HeapCore<S> {
         let bytes = unsafe { S::decommit_inside(start, end) };
         self.decommitted += bytes;
         bytes != 0
+    }
+
+    /// As `decommit_inside`, for a free that formed a large free block (best fit's
+    /// `PURGE_MIN`, buddy's `PURGE_ORDER`), counted apart from the trims.
+    ///
+    /// # Safety
+    /// As for `decommit_inside`.
+    pub(crate) unsafe fn purge_inside(&mut self, start: usize, end: usize) {
+        // SAFETY: forwarded from the caller.
+        self.purged += unsafe { S::decommit_inside(start, end) };
     }
 
     /// Reports that the heap's metadata at `p` (a header, footer or link of the block whose
