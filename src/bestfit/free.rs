@@ -17,9 +17,9 @@ use crate::seal;
 /// they are the ones the next allocations carve, and a fragmentation load that formed and
 /// carved blocks of a quarter of this size took six times the page faults when they went
 /// back. A merge gives back only what the free adds and the neighbours below this size:
-/// a free block of at least this size is taken to hold no resident pages, as is true of
-/// those a free formed (but for the pages of its header, links and footer, and those a
-/// split has written since).
+/// a free block of at least this size is taken to hold no resident pages, as is nearly
+/// true of those a free formed (but for the pages of its header, links and footer, those
+/// a split has written since, and those of frees too small to purge, `PURGE_RANGE_MIN`).
 pub(super) const PURGE_MIN: usize = 1 << 20;
 
 impl<S: RegionSource> BestFitHeap<S> {

@@ -59,8 +59,9 @@ const META_ORDER: usize = 14;
 /// A free block of this order (1 MiB) or above gives its pages back to the OS when a free
 /// forms it, for the reasons best fit's `PURGE_MIN` gives. A merge gives back only the
 /// block of this order that holds the freed one: a free block of at least this order is
-/// taken to hold no resident pages, as is true of those a free formed (but for the pages
-/// of its links and of the links of the halves a split pushed).
+/// taken to hold no resident pages, as is nearly true of those a free formed (but for the
+/// pages of its links and of the links of the halves a split pushed, and those of frees
+/// too small to purge, `PURGE_RANGE_MIN`).
 const PURGE_ORDER: usize = 16;
 /// Set in the map entry of a free block's first granule (see `orders::live_entry`).
 const FREE: u8 = 0x80;
