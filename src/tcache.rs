@@ -187,7 +187,7 @@ pub struct ThreadCache {
     /// it was empty then, or the sweep emptied it.
     seen: [u32; MAX_CLASSES],
     /// Per class: whether the thread took blocks of it from the heap (a refill) since its
-    /// bin last started small (`create`, `sweep`). A bin whose thread only frees into it (a
+    /// bin was made (`create`) or a sweep emptied it as idle (`sweep`). A bin whose thread only frees into it (a
     /// consumer of blocks another thread makes) serves no allocation, so what it holds
     /// back is memory the maker has to find elsewhere: such a bin grows no further than
     /// `natural_limit` and flushes whole (`cache_free`).

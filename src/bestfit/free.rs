@@ -7,7 +7,7 @@ use super::block::{
     EPILOGUE, FIRST_BLOCK, FLAGS, HEADER, IN_USE, MIN_BLOCK, PREV_IN_USE, bits, header_intact,
     is_live, make_free, scrub_links, set_header, set_live, set_prev_in_use, size_of, word,
 };
-use crate::heap::{CHUNK, Call, MIN_ALIGN, Misuse, RegionSource, region_of};
+use crate::heap::{CHUNK, Call, MIN_ALIGN, Misuse, PURGE_RANGE_MIN, RegionSource, region_of};
 use crate::seal;
 
 /// A free block this large (a quarter of a region) gives its pages back to the OS when a
@@ -21,6 +21,11 @@ use crate::seal;
 /// true of those a free formed (but for the pages of its header, links and footer, those
 /// a split has written since, and those of frees too small to purge, `PURGE_RANGE_MIN`).
 pub(super) const PURGE_MIN: usize = 1 << 20;
+/// How many bytes frees may leave resident in free blocks of at least `PURGE_MIN`, each
+/// too few to give back alone, before one pass gives back the pages inside every such
+/// block (`BestFitHeap::unpurged`). Without it, a gap freed a few blocks at a time in
+/// address order kept all but its first megabyte resident.
+pub(super) const PURGE_BACKLOG: usize = 1 << 20;
 
 impl<S: RegionSource> BestFitHeap<S> {
     /// Checks that `p` is the payload of a live block and returns the block.
@@ -49,6 +54,8 @@ impl<S: RegionSource> BestFitHeap<S> {
             return Ok(p - HEADER);
         }
         // Not a live block. If its old header still says "free", it was one: a double free.
+        // A header whose page a purge gave back reads 0, and the misuse is reported as an
+        // invalid pointer instead (it aborts all the same).
         // SAFETY: p - 8 is inside the region's block area.
         let h = unsafe { bits(p - HEADER) };
         let size = h & !FLAGS;
@@ -129,7 +136,7 @@ impl<S: RegionSource> BestFitHeap<S> {
     /// off the in-use counts; returns its header. Its neighbours and bins are left as they
     /// are: the caller coalesces (`coalesce_and_insert`). IN_USE is cleared even in a header
     /// that a merge is about to absorb, so that a second free of `p` is recognised as a
-    /// double free.
+    /// double free (as long as its page stays resident: see `validate`).
     ///
     /// # Safety
     /// As for [`validate`](Self::validate).
@@ -228,14 +235,20 @@ impl<S: RegionSource> BestFitHeap<S> {
                 self.core.release(region);
                 return;
             }
+            self.insert_free(start);
             if total >= PURGE_MIN {
                 // Keep the header and links at the front and the footer at the end.
-                self.core.purge_inside(
-                    resident_from.max(start + 24),
-                    resident_to.min(start + total - 8),
-                );
+                let (from, to) = (resident_from.max(start + 24), resident_to.min(start + total - 8));
+                if to.saturating_sub(from) >= PURGE_RANGE_MIN {
+                    self.core.purge_inside(from, to);
+                } else {
+                    self.unpurged += to.saturating_sub(from);
+                    if self.unpurged >= PURGE_BACKLOG {
+                        self.unpurged = 0;
+                        self.purge_large_free();
+                    }
+                }
             }
-            self.insert_free(start);
         }
     }
 }

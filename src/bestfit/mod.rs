@@ -95,6 +95,11 @@ pub struct BestFitHeap<S: RegionSource = OsRegions> {
     /// `free` and `free_blocks`; `best_fit` weighs it against the bins' best candidate,
     /// so it is taken only when it is the smallest block that fits.
     top: usize,
+    /// Bytes that frees added to free blocks of at least `free::PURGE_MIN` without giving
+    /// their pages back (each too few for a system call, `PURGE_RANGE_MIN`) since the last
+    /// pass over every such block (`purge_large_free`), which runs when they reach
+    /// `free::PURGE_BACKLOG`: a large free block may hold resident pages only up to that.
+    unpurged: usize,
 }
 
 // SAFETY: the heap owns its regions; the caller serialises access with a lock.
@@ -108,6 +113,7 @@ impl<S: RegionSource> Heap for BestFitHeap<S> {
         nonempty_words: 0,
         core: HeapCore::EMPTY,
         top: 0,
+        unpurged: 0,
     };
     /// Blocks of 32..=1040 bytes, one class per 16 bytes (the sizes of the exact bins), then
     /// eight per power of two up to 32 KiB (plus the header and its rounding), to which the

@@ -1,7 +1,9 @@
 //! The heap's regions: laying out one more (a single free block that becomes the top), and
-//! `malloc_trim`'s walk over the free blocks (the region bookkeeping is `HeapCore`'s).
+//! the walk over the free blocks that gives their pages back (`malloc_trim`, and the purge
+//! of large free blocks; the region bookkeeping is `HeapCore`'s).
 
 use super::BestFitHeap;
+use super::free::PURGE_MIN;
 use super::block::{
     AREA, EPILOGUE, FIRST_BLOCK, IN_USE, MIN_BLOCK, header_intact, make_free, set_header, size_of,
     word,
@@ -34,6 +36,18 @@ impl<S: RegionSource> BestFitHeap<S> {
     /// `Heap::decommit_free`: gives back the pages inside the free blocks of every region
     /// (trim has unmapped the wholly free ones).
     pub(super) fn decommit_free_blocks(&mut self) -> bool {
+        self.free_blocks_back(MIN_BLOCK, false)
+    }
+
+    /// Gives back the pages inside every free block of at least `PURGE_MIN`, counted as
+    /// purged (`free.rs`, `PURGE_BACKLOG`).
+    pub(super) fn purge_large_free(&mut self) {
+        self.free_blocks_back(PURGE_MIN, true);
+    }
+
+    /// Gives back the pages inside every free block of `min` bytes or more, counted as
+    /// trimmed or (`purge`) as purged.
+    fn free_blocks_back(&mut self, min: usize, purge: bool) -> bool {
         let mut released = false;
         let mut region = self.core.regions().first();
         while !region.is_null() {
@@ -48,9 +62,13 @@ impl<S: RegionSource> BestFitHeap<S> {
                     if !header_intact(b) || size < MIN_BLOCK || size > base + EPILOGUE - b {
                         self.corrupted(b);
                     }
-                    if word(b) & IN_USE == 0 {
+                    if word(b) & IN_USE == 0 && size >= min {
                         // Keep the header and links at the front and the footer at the end.
-                        released |= self.core.decommit_inside(b + 24, b + size - 8);
+                        if purge {
+                            self.core.purge_inside(b + 24, b + size - 8);
+                        } else {
+                            released |= self.core.decommit_inside(b + 24, b + size - 8);
+                        }
                     }
                     b += size;
                 }

@@ -16,7 +16,7 @@ mod shared;
 mod source;
 
 pub use region::{Region, Regions, decode_link, region_arena, region_of};
-pub use shared::{HeapCore, Tally};
+pub use shared::{HeapCore, PURGE_RANGE_MIN, Tally};
 pub use source::{OsRegions, RegionSource, os_regions};
 
 /// The part of a `Heap` impl that is the same for every policy: the heap embeds its
@@ -164,9 +164,10 @@ pub struct HeapStats {
     /// Bytes of free pages trimmed (MADV_DONTNEED; malloc_trim, idle arenas), at every trim.
     pub decommitted: usize,
     /// Bytes of free pages given back by frees that formed a large free block, at every
-    /// such free. A batch (`free_many`) may give back the page two of its neighbours share,
-    /// which freeing them one at a time keeps: the one figure that may differ between the
-    /// two.
+    /// such free, and by best fit's passes over its large free blocks (`PURGE_BACKLOG`).
+    /// The one figure in which a batch (`free_many`) may differ from freeing its blocks one
+    /// at a time: a run purges as one range, with the pages its blocks share and without
+    /// the floor (`PURGE_RANGE_MIN`) each block alone might fall under.
     pub purged: usize,
 }
 

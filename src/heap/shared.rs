@@ -63,7 +63,7 @@ pub struct Tally {
 /// In python's run, two thirds of the purges were of one page, each a system call and a
 /// page fault again when the block was carved; at this bound a twentieth of the calls gave
 /// back four fifths of the bytes.
-const PURGE_RANGE_MIN: usize = 64 << 10;
+pub const PURGE_RANGE_MIN: usize = 64 << 10;
 
 impl<S: RegionSource> HeapCore<S> {
     /// No regions, nothing counted: all zero bytes (see `Heap::EMPTY`).

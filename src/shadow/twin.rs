@@ -140,8 +140,8 @@ impl<H: Heap> Twin<H> {
         if walk && let Err(e) = self.heap.check() {
             panic!("{} twin: invariant broken: {e}", H::NAME);
         }
-        // The twin frees a batch one block at a time, which may keep a page the batch gave
-        // back (`HeapStats::purged`).
+        // The twin frees a batch one block at a time, which may give back other pages than
+        // the batch did (`HeapStats::purged`).
         let unpurged = |h: &H| HeapStats {
             purged: 0,
             ..h.stats()
