@@ -86,6 +86,23 @@ pub unsafe fn decommit(ptr: *mut u8, len: usize) -> bool {
     unsafe { libc::madvise(ptr.cast(), len, libc::MADV_DONTNEED) == 0 }
 }
 
+/// Gives back the whole pages strictly inside `[start, end)`, leaving the partial pages at
+/// either end alone; the bytes given back (0 when there is no whole page, or on failure).
+///
+/// # Safety
+/// As for [`decommit`], for those pages.
+pub unsafe fn decommit_pages_inside(start: usize, end: usize) -> usize {
+    let Some(first) = align_up(start, PAGE) else {
+        return 0;
+    };
+    let last = end & !(PAGE - 1);
+    if last <= first {
+        return 0;
+    }
+    // SAFETY: forwarded from the caller.
+    if unsafe { decommit(first as *mut u8, last - first) } { last - first } else { 0 }
+}
+
 /// Tries to grow or shrink the mapping at `ptr` from `old_len` to `new_len` without moving
 /// it; on failure, the errno mremap gave, as a value: the thread's errno is left as it was
 /// (a realloc that then succeeds another way must not report the attempt).

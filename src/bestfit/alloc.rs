@@ -10,6 +10,7 @@ use super::block::{
     FLAGS, HEADER, IN_USE, MIN_BLOCK, PREV_IN_USE, bits, block_size, make_free, scrub_links,
     set_header, set_live, set_prev_in_use, size_of,
 };
+use super::free::PURGE_MIN;
 use crate::heap::{Call, MIN_ALIGN, Misuse, RegionSource};
 use crate::seal;
 
@@ -387,6 +388,16 @@ impl<S: RegionSource> BestFitHeap<S> {
             }
             self.cut_back(b, need);
             let after = size_of(b);
+            if after < current {
+                // The bytes given up make a free block with a free successor, if there was
+                // one: large enough, it gives back their pages, and the successor's unless
+                // that was large enough to have given back its own (as `coalesce_and_insert`).
+                let rest = b + after;
+                let rest_size = size_of(rest);
+                let successor = rest_size - (current - after);
+                let resident_to = if successor < PURGE_MIN { rest + rest_size } else { b + current };
+                self.purge_resident(rest, rest_size, rest, resident_to);
+            }
             self.core.resized(b, current, after);
             Ok(true)
         }

@@ -236,18 +236,33 @@ impl<S: RegionSource> BestFitHeap<S> {
                 return;
             }
             self.insert_free(start);
-            if total >= PURGE_MIN {
-                // Keep the header and links at the front and the footer at the end.
-                let (from, to) = (resident_from.max(start + 24), resident_to.min(start + total - 8));
-                if to.saturating_sub(from) >= PURGE_RANGE_MIN {
-                    self.core.purge_inside(from, to);
-                } else {
-                    self.unpurged += to.saturating_sub(from);
-                    if self.unpurged >= PURGE_BACKLOG {
-                        self.unpurged = 0;
-                        self.purge_large_free();
-                    }
-                }
+            self.purge_resident(start, total, resident_from, resident_to);
+        }
+    }
+
+    /// The free block at `start` of `total` bytes has just taken in `[from, to)`, bytes that
+    /// may hold resident pages: when the block is of `PURGE_MIN` or more, gives them back, or
+    /// counts them towards the next pass (`unpurged`) when they are too few for a system
+    /// call of their own.
+    ///
+    /// # Safety
+    /// `start` is a free block of `total` bytes of this heap, in its bin; `[from, to)` lies
+    /// inside it.
+    #[inline]
+    pub(super) unsafe fn purge_resident(&mut self, start: usize, total: usize, from: usize, to: usize) {
+        if total < PURGE_MIN {
+            return;
+        }
+        // Keep the header and links at the front and the footer at the end.
+        let (from, to) = (from.max(start + 24), to.min(start + total - 8));
+        if to.saturating_sub(from) >= PURGE_RANGE_MIN {
+            // SAFETY: inside a free block, past its links and before its footer.
+            unsafe { self.core.purge_inside(from, to) };
+        } else {
+            self.unpurged += to.saturating_sub(from);
+            if self.unpurged >= PURGE_BACKLOG {
+                self.unpurged = 0;
+                self.purge_large_free();
             }
         }
     }

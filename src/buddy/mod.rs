@@ -135,11 +135,13 @@ impl<S: RegionSource> BuddyHeap<S> {
     }
 
     /// Frees the block at `b` of `order`, merging it with its buddy as far up as it goes.
+    /// `purge`: whether a merged block of `PURGE_ORDER` or more gives its pages back; false
+    /// when the free empties a region that is unmapped next, which gives them all back.
     ///
     /// # Safety
     /// `b` is a block of `order` of this heap that has just stopped being in use (its bytes
     /// already taken off the counts) and is on no list; its map entry is rewritten here.
-    unsafe fn release_block(&mut self, mut b: usize, mut order: usize) {
+    unsafe fn release_block(&mut self, mut b: usize, mut order: usize, purge: bool) {
         let (base, _) = split_addr(b);
         // The bytes this free may leave resident: the block, in the smallest block of at
         // least `PURGE_ORDER` that holds it; past that, the buddies merged were purged when
@@ -165,7 +167,7 @@ impl<S: RegionSource> BuddyHeap<S> {
                 b = b.min(buddy);
                 order += 1;
             }
-            if order >= PURGE_ORDER {
+            if purge && order >= PURGE_ORDER {
                 // Keep the links in the merged block's first 16 bytes.
                 self.core.purge_inside(
                     resident.max(b + 16),
@@ -314,9 +316,12 @@ impl<S: RegionSource> Heap for BuddyHeap<S> {
         unsafe {
             let order = self.validate(b)?;
             self.core.give(b, block_bytes(order));
-            self.release_block(b, order);
             let region = region_of(b);
-            if (*region).used == 0 && self.core.emptied() {
+            // Decided before the merge, which must still run: a region is taken off the
+            // lists as its four top blocks.
+            let unmapping = (*region).used == 0 && self.core.emptied();
+            self.release_block(b, order, !unmapping);
+            if unmapping {
                 self.forget_region(region);
                 self.core.release(region);
             }
@@ -342,11 +347,17 @@ impl<S: RegionSource> Heap for BuddyHeap<S> {
             let current = self.validate(b)?;
             let wanted = order_for(size);
             if wanted < current {
-                // Give back the upper halves; each one's buddy is the part we keep.
+                // Give back the upper halves; each one's buddy is the part we keep. A half
+                // of `PURGE_ORDER` or more gives back its pages, as a free that formed it
+                // would (its links keep theirs).
                 let mut k = current;
                 while k > wanted {
                     k -= 1;
-                    self.push(b + block_bytes(k), k);
+                    let half = b + block_bytes(k);
+                    if k >= PURGE_ORDER {
+                        self.core.purge_inside(half + 16, half + block_bytes(k));
+                    }
+                    self.push(half, k);
                 }
             } else if wanted > current {
                 // Growing in place needs `b` to be the lower half at every level up to the

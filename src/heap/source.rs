@@ -96,18 +96,7 @@ unsafe impl RegionSource for OsRegions {
     /// # Safety
     /// The trait's contract ([`RegionSource::decommit_inside`]).
     unsafe fn decommit_inside(start: usize, end: usize) -> usize {
-        let Some(first) = os::align_up(start, os::PAGE) else {
-            return 0;
-        };
-        let last = end & !(os::PAGE - 1);
-        if last <= first {
-            return 0;
-        }
         // SAFETY: the caller guarantees the range is free memory of a mapped region.
-        if unsafe { os::decommit(first as *mut u8, last - first) } {
-            last - first
-        } else {
-            0
-        }
+        unsafe { os::decommit_pages_inside(start, end) }
     }
 }

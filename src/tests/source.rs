@@ -56,6 +56,12 @@ unsafe impl RegionSource for Carved {
             && (base..base + SLOTS * CHUNK).contains(&addr)
             && TAKEN.load(SeqCst) & (1 << ((addr - base) / CHUNK)) != 0
     }
+
+    /// Given back for real, as the process's regions are, so that the purge is counted.
+    unsafe fn decommit_inside(start: usize, end: usize) -> usize {
+        // SAFETY: the caller guarantees the range is free memory of a region of ours.
+        unsafe { os::decommit_pages_inside(start, end) }
+    }
 }
 
 /// Fills more than one region, frees it all, and checks the heap and its figures at each
@@ -101,9 +107,47 @@ fn drive<H: Heap<Source = Carved>>() {
     assert_eq!(TAKEN.load(SeqCst), 0);
 }
 
+/// A free that forms a free block of 1 MiB or more gives its pages back, but not when it
+/// empties a region that is unmapped at once; a block that shrinks in place gives back the
+/// pages of a large free block its tail joins or forms.
+fn purge<H: Heap<Source = Carved>>() {
+    const MIB: usize = 1 << 20;
+    let mut h = H::EMPTY;
+    h.set_spare_limit(0);
+    // SAFETY: a private heap; every pointer handed back is one it returned.
+    unsafe {
+        let big = h.alloc(2 * MIB, MIN_ALIGN);
+        big.write_bytes(0xAB, 2 * MIB);
+        h.free(big).unwrap();
+        let s = h.stats();
+        assert_eq!((s.regions, s.returned), (0, CHUNK), "{}: the region goes back", H::NAME);
+        assert_eq!(s.purged, 0, "{}: purged pages of a region it unmapped", H::NAME);
+
+        let one = h.alloc(MIB, MIN_ALIGN);
+        let keep = h.alloc(64, MIN_ALIGN);
+        one.write_bytes(0xAB, MIB);
+        h.free(one).unwrap();
+        let purged = h.stats().purged;
+        assert!(purged >= MIB - 2 * os::PAGE, "{}: a 1 MiB free purged {purged} B", H::NAME);
+
+        let shrinks = h.alloc(2 * MIB, MIN_ALIGN);
+        shrinks.write_bytes(0xAB, 2 * MIB);
+        assert!(h.resize_in_place(shrinks, 16 << 10).unwrap());
+        let more = h.stats().purged - purged;
+        assert!(more >= MIB - 2 * os::PAGE, "{}: shrinking by 2 MiB purged {more} B", H::NAME);
+        h.check().unwrap();
+        h.free(shrinks).unwrap();
+        h.free(keep).unwrap();
+        h.check().unwrap();
+        assert_eq!(h.stats().regions, 0);
+    }
+}
+
 #[test]
 fn heaps_over_regions_of_the_callers() {
     // One test drives both heaps in turn: the source is one static arena.
     drive::<BestFitHeap<Carved>>();
     drive::<BuddyHeap<Carved>>();
+    purge::<BestFitHeap<Carved>>();
+    purge::<BuddyHeap<Carved>>();
 }
