@@ -3,6 +3,7 @@
 //! of large free blocks; the region bookkeeping is `HeapCore`'s).
 
 use super::BestFitHeap;
+use super::bins::{LARGEST_EXACT_BIN, MIXED_BIN};
 use super::free::PURGE_MIN;
 use super::block::{
     AREA, EPILOGUE, FIRST_BLOCK, IN_USE, MIN_BLOCK, header_intact, make_free, set_header, size_of,
@@ -40,9 +41,54 @@ impl<S: RegionSource> BestFitHeap<S> {
     }
 
     /// Gives back the pages inside every free block of at least `PURGE_MIN`, counted as
-    /// purged (`free.rs`, `PURGE_BACKLOG`).
+    /// purged (`free.rs`, `PURGE_BACKLOG`). Those blocks are the top and the treap's largest
+    /// (`PURGE_MIN` is above `LARGEST_EXACT_BIN`), so the pass visits them alone: a walk over
+    /// every block of every region made the pass cost as much as the heap is large, once
+    /// per `PURGE_BACKLOG` bytes of small frees beside the top.
     pub(super) fn purge_large_free(&mut self) {
-        self.free_blocks_back(PURGE_MIN, true);
+        const { assert!(PURGE_MIN > LARGEST_EXACT_BIN) };
+        // SAFETY: the top and the treap's nodes are free blocks of this heap; the purge keeps
+        // their header, links and footer.
+        unsafe {
+            let top = self.top;
+            if top != 0 && size_of(top) >= PURGE_MIN {
+                self.core.purge_inside(top + 24, top + size_of(top) - 8);
+            }
+            if !self.purge_subtree(self.bins[MIXED_BIN], 0) {
+                // A tree deeper than the bound (never seen: its priorities are hashes of
+                // addresses): the walk over the regions finds the same blocks.
+                self.free_blocks_back(PURGE_MIN, true);
+            }
+        }
+    }
+
+    /// Purges the blocks of at least `PURGE_MIN` in the treap under `t`, at `depth`: the
+    /// left subtree of a node below that size holds none. False (possibly after purging
+    /// some) when the tree is deeper than `PURGE_DEPTH_MAX`, which bounds the recursion.
+    ///
+    /// # Safety
+    /// `t` is 0 or a node of this heap's treap.
+    unsafe fn purge_subtree(&mut self, t: usize, depth: usize) -> bool {
+        const PURGE_DEPTH_MAX: usize = 96;
+        if t == 0 {
+            return true;
+        }
+        if depth == PURGE_DEPTH_MAX {
+            return false;
+        }
+        // SAFETY: t is a node of the treap, a free block whose links name its children.
+        unsafe {
+            let size = size_of(t);
+            let (left, right) = (self.left(t), self.right(t));
+            if size >= PURGE_MIN {
+                if !self.purge_subtree(left, depth + 1) {
+                    return false;
+                }
+                // Keep the header and links at the front and the footer at the end.
+                self.core.purge_inside(t + 24, t + size - 8);
+            }
+            self.purge_subtree(right, depth + 1)
+        }
     }
 
     /// Gives back the pages inside every free block of `min` bytes or more, counted as
