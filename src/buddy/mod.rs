@@ -307,6 +307,71 @@ impl<S: RegionSource> Heap for BuddyHeap<S> {
         b as *mut u8
     }
 
+    /// One `alloc` per block would take each from the head of its order's list, and, with
+    /// that list empty, split the smallest free block above it down to the order, only to
+    /// take the pieces it pushed one at a time: a block of order `j` carved by `2^(j-k)`
+    /// allocations of order `k` went through a push and an unlink per piece. Here the block
+    /// is carved at once: the lists below `j` are empty when it is taken, so those calls
+    /// would have handed out its pieces in address order and left on each list at most one
+    /// piece of what is left, the aligned blocks that tile the rest.
+    ///
+    /// # Safety
+    /// The trait's contract ([`Heap::alloc_many`]).
+    unsafe fn alloc_many(&mut self, size: usize, out: &mut [usize]) -> usize {
+        self.core.call = Call::Malloc;
+        let order = order_for(size);
+        let bytes = block_bytes(order);
+        let mut got = 0;
+        // SAFETY: every block taken heads its list, is of this heap and is free; the pieces
+        // pushed lie inside the carved block.
+        unsafe {
+            while got < out.len() {
+                let b = self.heads[order];
+                if b != 0 {
+                    self.unlink(b, order);
+                    let (base, offset) = split_addr(b);
+                    entry(base, offset).store(live_entry(order), Relaxed);
+                    self.core.take(b, bytes, 1);
+                    out[got] = b;
+                    got += 1;
+                    continue;
+                }
+                let fits = self.nonempty & (!0u32 << order);
+                if fits == 0 {
+                    // `alloc` maps a region.
+                    let p = self.alloc(size, MIN_ALIGN) as usize;
+                    if p == 0 {
+                        break;
+                    }
+                    out[got] = p;
+                    got += 1;
+                    continue;
+                }
+                let j = fits.trailing_zeros() as usize;
+                let b = self.heads[j];
+                self.unlink(b, j);
+                let pieces = 1usize << (j - order);
+                let taken = pieces.min(out.len() - got);
+                let (base, offset) = split_addr(b);
+                for i in 0..taken {
+                    entry(base, offset + i * bytes).store(live_entry(order), Relaxed);
+                    out[got + i] = b + i * bytes;
+                }
+                got += taken;
+                self.core.take(b, taken * bytes, taken);
+                // The rest, from the first piece not taken: each free block is the largest
+                // aligned one that starts there (its lowest set bit, in pieces), up to the end.
+                let mut at = taken;
+                while at < pieces {
+                    let run = at & at.wrapping_neg();
+                    self.push(b + at * bytes, order + run.trailing_zeros() as usize);
+                    at += run;
+                }
+            }
+        }
+        got
+    }
+
     /// # Safety
     /// The trait's contract ([`Heap::free`]).
     unsafe fn free(&mut self, p: *mut u8) -> Result<(), Misuse> {
