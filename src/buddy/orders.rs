@@ -224,7 +224,7 @@ impl<S: RegionSource> BuddyHeap<S> {
     ///
     /// # Safety
     /// `b` is a free block of this heap on the list of `order`.
-    #[inline]
+    #[inline(always)]
     pub(super) unsafe fn unlink(&mut self, b: usize, order: usize) {
         // SAFETY: b is on list `order`.
         unsafe {
