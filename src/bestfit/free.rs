@@ -248,11 +248,22 @@ impl<S: RegionSource> BestFitHeap<S> {
     /// # Safety
     /// `start` is a free block of `total` bytes of this heap, in its bin; `[from, to)` lies
     /// inside it.
-    #[inline]
+    #[inline(always)]
     pub(super) unsafe fn purge_resident(&mut self, start: usize, total: usize, from: usize, to: usize) {
-        if total < PURGE_MIN {
-            return;
+        if total >= PURGE_MIN {
+            // SAFETY: forwarded from the caller.
+            unsafe { self.purge_resident_large(start, total, from, to) };
         }
+    }
+
+    /// `purge_resident` for a block of `PURGE_MIN` or more, out of line: most frees form
+    /// smaller ones.
+    ///
+    /// # Safety
+    /// As for `purge_resident`.
+    #[cold]
+    #[inline(never)]
+    unsafe fn purge_resident_large(&mut self, start: usize, total: usize, from: usize, to: usize) {
         // Keep the header and links at the front and the footer at the end.
         let (from, to) = (from.max(start + 24), to.min(start + total - 8));
         if to.saturating_sub(from) >= PURGE_RANGE_MIN {
