@@ -370,6 +370,8 @@ impl<S: RegionSource> BestFitHeap<S> {
     /// As for `Heap::resize_in_place`: `p` lies in a chunk owned by a region of this heap.
     pub(super) unsafe fn resize(&mut self, p: *mut u8, size: usize) -> Result<bool, Misuse> {
         // SAFETY: validate proves b is a live block; neighbours are read through its size.
+        // What a shrink gives up becomes (part of) the free block after `b`, whose pages a
+        // purge may give back past its header and links and before its footer.
         unsafe {
             self.core.call = Call::Realloc;
             let b = self.validate(p as usize)?;

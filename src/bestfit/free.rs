@@ -246,8 +246,8 @@ impl<S: RegionSource> BestFitHeap<S> {
     /// call of their own.
     ///
     /// # Safety
-    /// `start` is a free block of `total` bytes of this heap, in its bin; `[from, to)` lies
-    /// inside it.
+    /// `start` is a free block of `total` bytes of this heap, the top or in its bin, its
+    /// header and footer written; `[from, to)` lies inside it.
     #[inline(always)]
     pub(super) unsafe fn purge_resident(&mut self, start: usize, total: usize, from: usize, to: usize) {
         if total >= PURGE_MIN {

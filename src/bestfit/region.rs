@@ -6,10 +6,10 @@ use super::BestFitHeap;
 use super::bins::{LARGEST_EXACT_BIN, MIXED_BIN};
 use super::free::PURGE_MIN;
 use super::block::{
-    AREA, EPILOGUE, FIRST_BLOCK, IN_USE, MIN_BLOCK, header_intact, make_free, set_header, size_of,
-    word,
+    AREA, EPILOGUE, FIRST_BLOCK, FLAGS, IN_USE, MIN_BLOCK, header_intact, make_free, set_header,
+    size_of, word,
 };
-use crate::heap::{Region, RegionSource};
+use crate::heap::{CHUNK, Region, RegionSource};
 
 impl<S: RegionSource> BestFitHeap<S> {
     /// Maps one more region, which becomes a single free block.
@@ -47,28 +47,33 @@ impl<S: RegionSource> BestFitHeap<S> {
     /// per `PURGE_BACKLOG` bytes of small frees beside the top.
     pub(super) fn purge_large_free(&mut self) {
         const { assert!(PURGE_MIN > LARGEST_EXACT_BIN) };
-        // SAFETY: the top and the treap's nodes are free blocks of this heap; the purge keeps
-        // their header, links and footer.
+        let root = self.bins[MIXED_BIN];
+        // SAFETY: the top and the treap's nodes are free blocks of this heap, each purged
+        // past its header and links and before its footer, its size checked first.
         unsafe {
-            let top = self.top;
-            if top != 0 && size_of(top) >= PURGE_MIN {
-                self.core.purge_inside(top + 24, top + size_of(top) - 8);
-            }
-            if !self.purge_subtree(self.bins[MIXED_BIN], 0) {
-                // A tree deeper than the bound (never seen: its priorities are hashes of
-                // addresses): the walk over the regions finds the same blocks.
+            // A dry run first bounds the recursion: a tree deeper than the bound (never
+            // seen: its priorities are hashes of addresses) is left to the walk over the
+            // regions, which finds the same blocks, so that none is purged twice.
+            if !self.purge_subtree(root, 0, false) {
                 self.free_blocks_back(PURGE_MIN, true);
+                return;
             }
+            let top = self.top;
+            if top != 0 {
+                self.purge_if_large(top);
+            }
+            self.purge_subtree(root, 0, true);
         }
     }
 
-    /// Purges the blocks of at least `PURGE_MIN` in the treap under `t`, at `depth`: the
-    /// left subtree of a node below that size holds none. False (possibly after purging
-    /// some) when the tree is deeper than `PURGE_DEPTH_MAX`, which bounds the recursion.
+    /// Visits the treap's blocks of at least `PURGE_MIN` under `t`, at `depth` (the left
+    /// subtree of a node below that size holds none), purging them when `purge`. False,
+    /// having visited part of them, when the tree is deeper than `PURGE_DEPTH_MAX`, which
+    /// bounds the recursion.
     ///
     /// # Safety
     /// `t` is 0 or a node of this heap's treap.
-    unsafe fn purge_subtree(&mut self, t: usize, depth: usize) -> bool {
+    unsafe fn purge_subtree(&mut self, t: usize, depth: usize, purge: bool) -> bool {
         const PURGE_DEPTH_MAX: usize = 96;
         if t == 0 {
             return true;
@@ -78,17 +83,47 @@ impl<S: RegionSource> BestFitHeap<S> {
         }
         // SAFETY: t is a node of the treap, a free block whose links name its children.
         unsafe {
-            let size = size_of(t);
             let (left, right) = (self.left(t), self.right(t));
-            if size >= PURGE_MIN {
-                if !self.purge_subtree(left, depth + 1) {
+            if self.checked_size(t) >= PURGE_MIN {
+                if !self.purge_subtree(left, depth + 1, purge) {
                     return false;
                 }
-                // Keep the header and links at the front and the footer at the end.
-                self.core.purge_inside(t + 24, t + size - 8);
+                if purge {
+                    self.purge_if_large(t);
+                }
             }
-            self.purge_subtree(right, depth + 1)
+            self.purge_subtree(right, depth + 1, purge)
         }
+    }
+
+    /// Gives back the pages inside the free block `b` if it is of `PURGE_MIN` or more.
+    ///
+    /// # Safety
+    /// `b` is a free block of this heap (the top, or in its bin).
+    unsafe fn purge_if_large(&mut self, b: usize) {
+        // SAFETY: b is a free block; its size is checked against its region.
+        unsafe {
+            let size = self.checked_size(b);
+            if size >= PURGE_MIN {
+                // Keep the header and links at the front and the footer at the end.
+                self.core.purge_inside(b + 24, b + size - 8);
+            }
+        }
+    }
+
+    /// The size of the free block `b`, its header proven intact and the block inside its
+    /// region: a damaged size would steer a purge into live blocks.
+    ///
+    /// # Safety
+    /// `b` is a block header of this heap.
+    unsafe fn checked_size(&self, b: usize) -> usize {
+        let end = (b & !(CHUNK - 1)) + EPILOGUE;
+        // SAFETY: b is a block header of one of our regions.
+        let size = unsafe { self.checked_bits(b) } & !FLAGS;
+        if size < MIN_BLOCK || size > end - b {
+            self.corrupted(b);
+        }
+        size
     }
 
     /// Gives back the pages inside every free block of `min` bytes or more, counted as

@@ -335,7 +335,8 @@ impl<S: RegionSource> Heap for BuddyHeap<S> {
     /// that list empty, split the smallest free block above it down to the order, only to
     /// take the pieces it pushed one at a time: a block of order `j` carved by `2^(j-k)`
     /// allocations of order `k` went through a push and an unlink per piece. Here the block
-    /// is carved at once: the lists below `j` are empty when it is taken, so those calls
+    /// is carved at once: the lists of orders `k` to `j - 1` are empty when it is taken
+    /// (`j` is the lowest order at or above `k` with a free block), so those calls
     /// would have handed out its pieces in address order and left on each list at most one
     /// piece of what is left, the aligned blocks that tile the rest.
     ///
@@ -347,7 +348,7 @@ impl<S: RegionSource> Heap for BuddyHeap<S> {
         let bytes = block_bytes(order);
         let mut got = 0;
         // SAFETY: every block taken heads its list, is of this heap and is free; the pieces
-        // pushed lie inside the carved block.
+        // pushed lie inside the carved block; `alloc` is called under this call's contract.
         unsafe {
             while got < out.len() {
                 let b = self.heads[order];
@@ -404,9 +405,9 @@ impl<S: RegionSource> Heap for BuddyHeap<S> {
         unsafe { self.free_block(p as usize) }
     }
 
-    /// A flush's blocks, each freed as `free` frees it, in one loop: the per-call work of
-    /// `free` (saving and restoring registers, the call's name) was a tenth of the cost of
-    /// a block freed with a merge.
+    /// A flush's blocks, each freed as `free` frees it, in one loop: a call of `free` per
+    /// block repeated work that the loop does once (saving and restoring registers, naming
+    /// the call).
     ///
     /// # Safety
     /// The trait's contract ([`Heap::free_many`]).
@@ -432,7 +433,8 @@ impl<S: RegionSource> Heap for BuddyHeap<S> {
         let b = p as usize;
         self.core.call = Call::Realloc;
         let (base, offset) = split_addr(b);
-        // SAFETY: validate proves b is live; buddies are read through the order map.
+        // SAFETY: validate proves b is live; buddies are read through the order map. An
+        // upper half given back is free memory of ours, purged past its links.
         unsafe {
             let current = self.validate(b)?;
             let wanted = order_for(size);

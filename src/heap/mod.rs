@@ -164,7 +164,8 @@ pub struct HeapStats {
     /// Bytes of free pages trimmed (MADV_DONTNEED; malloc_trim, idle arenas), at every trim.
     pub decommitted: usize,
     /// Bytes of free pages given back by frees that formed a large free block, at every
-    /// such free, and by best fit's passes over its large free blocks (`PURGE_BACKLOG`).
+    /// such free, by reallocs that shrank a block in place into one, and by best fit's
+    /// passes over its large free blocks (`PURGE_BACKLOG`).
     /// The one figure in which a batch (`free_many`) may differ from freeing its blocks one
     /// at a time: a run purges as one range, with the pages its blocks share and without
     /// the floor (`PURGE_RANGE_MIN`) each block alone might fall under.

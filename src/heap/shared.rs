@@ -25,8 +25,9 @@ pub struct HeapCore<S: RegionSource = OsRegions> {
     /// Bytes of free pages handed to the source's `decommit_inside` (malloc_trim), counted
     /// at every trim: a page trimmed twice without being used between counts twice.
     decommitted: usize,
-    /// Bytes of free pages handed to the source by frees that formed a large free block
-    /// (`purge_inside`), counted at every such free.
+    /// Bytes of free pages handed to the source by frees (and shrinks in place) that formed
+    /// or grew a large free block, and by best fit's passes (`purge_inside`), counted at
+    /// every such call.
     purged: usize,
 
     /// Bytes of free blocks, over all regions (spare regions included). The policy keeps
@@ -223,9 +224,9 @@ impl<S: RegionSource> HeapCore<S> {
         bytes != 0
     }
 
-    /// As `decommit_inside`, for a free that formed a large free block (best fit's
-    /// `PURGE_MIN`, buddy's `PURGE_ORDER`), counted apart from the trims; nothing for a
-    /// range under `PURGE_RANGE_MIN`.
+    /// As `decommit_inside`, for a free or a shrink in place that formed or grew a large
+    /// free block (best fit's `PURGE_MIN`, buddy's `PURGE_ORDER`), and best fit's passes,
+    /// counted apart from the trims; nothing for a range under `PURGE_RANGE_MIN`.
     ///
     /// # Safety
     /// As for `decommit_inside`.

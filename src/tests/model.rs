@@ -173,6 +173,77 @@ fn buddy_alloc_many_places_like_alloc() {
     }
 }
 
+/// As `alloc_many_places_like_alloc`, over heaps that grow to several regions (mid-batch
+/// too), which the twin does not follow: a second heap of the same kind takes one `alloc`
+/// per block, and after every step each block handed out sits at the same offset of the
+/// same region (regions numbered in the order they first hold a block) and the heaps'
+/// figures agree. Buddy only: best fit breaks ties between regions by address, so where
+/// its blocks go across regions depends on where the OS maps them, which differs between
+/// the two heaps while other tests map and unmap.
+fn alloc_many_across_regions<H: Heap>(seed: u64) {
+    use std::collections::HashMap;
+    use std::vec::Vec;
+    /// A block's place: its region's number and its offset in it.
+    fn place(regions: &mut HashMap<usize, usize>, p: usize) -> (usize, usize) {
+        let base = p & !(crate::heap::CHUNK - 1);
+        let n = regions.len();
+        (*regions.entry(base).or_insert(n), p - base)
+    }
+    let mut rng = Rng::new(seed);
+    let (mut batched, mut single) = (H::EMPTY, H::EMPTY);
+    // Regions that empty stay mapped, so that both heaps reuse them alike.
+    batched.set_spare_limit(1 << 10);
+    single.set_spare_limit(1 << 10);
+    let (mut batched_regions, mut single_regions) = (HashMap::new(), HashMap::new());
+    let (mut batched_live, mut single_live) = (Vec::new(), Vec::new());
+    // SAFETY: private heaps; every block freed is one they handed out, freed once.
+    unsafe {
+        for _ in 0..1500 {
+            if rng.below(3) != 0 || batched_live.is_empty() {
+                let size = 1 + rng.below(32 << 10);
+                let mut out = vec![0usize; 1 + rng.below(64)];
+                assert_eq!(batched.alloc_many(size, &mut out), out.len());
+                for &p in &out {
+                    let q = single.alloc(size, MIN_ALIGN) as usize;
+                    assert_ne!(q, 0);
+                    assert_eq!(
+                        place(&mut batched_regions, p),
+                        place(&mut single_regions, q),
+                        "{}: alloc_many of {size} bytes",
+                        H::NAME
+                    );
+                    batched_live.push(p);
+                    single_live.push(q);
+                }
+            } else {
+                for _ in 0..1 + batched_live.len() / 3 {
+                    let i = rng.below(batched_live.len());
+                    batched.free(batched_live.swap_remove(i) as *mut u8).unwrap();
+                    single.free(single_live.swap_remove(i) as *mut u8).unwrap();
+                }
+            }
+            assert_eq!(batched.stats(), single.stats(), "{}", H::NAME);
+        }
+        assert!(batched.stats().peak_regions > 2, "{}: the test wants several regions", H::NAME);
+        batched.check().unwrap();
+        for (&p, &q) in batched_live.iter().zip(&single_live) {
+            batched.free(p as *mut u8).unwrap();
+            single.free(q as *mut u8).unwrap();
+        }
+        assert_eq!(batched.stats(), single.stats(), "{}", H::NAME);
+        batched.check().unwrap();
+        batched.trim();
+        single.trim();
+    }
+}
+
+#[test]
+fn buddy_alloc_many_places_like_alloc_across_regions() {
+    for seed in 1..=4 {
+        alloc_many_across_regions::<BuddyHeap>(seed);
+    }
+}
+
 /// `free_many` must leave the heap as freeing the same blocks one by one in the same order
 /// does (the twin): runs of up to 48 allocations of one size, and batches of up to 64
 /// blocks (see `batch`); at the end, one batch of every live block.
