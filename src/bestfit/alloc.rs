@@ -11,8 +11,24 @@ use super::block::{
     set_header, set_live, set_prev_in_use, size_of,
 };
 use super::free::PURGE_MIN;
-use crate::heap::{Call, MIN_ALIGN, Misuse, RegionSource};
+use crate::heap::{Call, MIN_ALIGN, Misuse, RegionSource, region_of};
 use crate::seal;
+
+/// Notes that the region's blocks up to `end` (the end of a block just handed out or grown)
+/// have been the program's (`Region::handed_out_to`).
+///
+/// # Safety
+/// `end` is the end of a block of a region of this heap (at most its epilogue).
+#[inline]
+unsafe fn handed_out(end: usize) {
+    let region = region_of(end - 1);
+    // SAFETY: the region's header is at its start; the heap's lock is held.
+    unsafe {
+        if (*region).handed_out_to < end {
+            (*region).handed_out_to = end;
+        }
+    }
+}
 
 impl<S: RegionSource> BestFitHeap<S> {
     /// The best-fitting free block for `size` bytes, left where it is: the smallest fitting
@@ -228,6 +244,7 @@ impl<S: RegionSource> BestFitHeap<S> {
             let bytes = end - b - size;
             self.core.free -= bytes;
             self.core.take(b, bytes, n);
+            handed_out(end);
             n
         }
     }
@@ -289,6 +306,7 @@ impl<S: RegionSource> BestFitHeap<S> {
                 size -= take;
             }
             self.core.take(rest, b - rest, n);
+            handed_out(b);
             if size == 0 {
                 // All of it went: the block after it has a neighbour in use now.
                 let flags = self.checked_bits(b);
@@ -314,6 +332,7 @@ impl<S: RegionSource> BestFitHeap<S> {
             set_prev_in_use(b + size, true);
             set_live(b + HEADER, true);
             self.core.take(b, size, 1);
+            handed_out(b + size);
             (b + HEADER) as *mut u8
         }
     }
@@ -401,6 +420,7 @@ impl<S: RegionSource> BestFitHeap<S> {
                 self.purge_resident(rest, rest_size, rest, resident_to);
             }
             self.core.resized(b, current, after);
+            handed_out(b + after);
             Ok(true)
         }
     }

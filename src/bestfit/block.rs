@@ -25,6 +25,7 @@ pub(super) const HEADER: usize = 8;
 pub const MIN_BLOCK: usize = 32;
 
 pub(super) const BITMAP_OFFSET: usize = 64;
+const _: () = assert!(core::mem::size_of::<crate::heap::Region>() <= BITMAP_OFFSET);
 const BITMAP_BYTES: usize = CHUNK / MIN_ALIGN / 8;
 /// The first block's header: 8 bytes before a 16-aligned payload.
 pub(super) const FIRST_BLOCK: usize = BITMAP_OFFSET + BITMAP_BYTES + HEADER;

@@ -54,16 +54,51 @@ impl<S: RegionSource> BestFitHeap<S> {
             return Ok(p - HEADER);
         }
         // Not a live block. If its old header still says "free", it was one: a double free.
-        // A header whose page a purge gave back reads 0, and the misuse is reported as an
-        // invalid pointer instead (it aborts all the same).
         // SAFETY: p - 8 is inside the region's block area.
         let h = unsafe { bits(p - HEADER) };
         let size = h & !FLAGS;
         if h & IN_USE == 0 && size >= MIN_BLOCK && offset - HEADER + size <= EPILOGUE {
-            Err(Misuse::DoubleFree)
-        } else {
-            Err(Misuse::InvalidPointer)
+            return Err(Misuse::DoubleFree);
         }
+        // A header whose page was given back (a purge, a trim) reads 0: the block was freed
+        // and merged into a larger free block, which is what a walk of the region finds.
+        // Memory the region never handed out reads 0 as well, and is no freed block.
+        // SAFETY: as above; the walk reads the region's block headers.
+        if unsafe { word(p - HEADER) } == 0
+            && p < unsafe { (*region_of(p)).handed_out_to }
+            && unsafe { self.inside_free_block(p) }
+        {
+            return Err(Misuse::DoubleFree);
+        }
+        Err(Misuse::InvalidPointer)
+    }
+
+    /// Whether `p` lies inside a free block of its region, found by a walk from the
+    /// region's first block (for `validate`'s report, after a misuse: a header found
+    /// damaged on the way ends the walk with false).
+    ///
+    /// # Safety
+    /// `p` lies in the block area of a mapped region of this heap.
+    #[cold]
+    #[inline(never)]
+    unsafe fn inside_free_block(&self, p: usize) -> bool {
+        let base = p & !(CHUNK - 1);
+        let mut b = base + FIRST_BLOCK;
+        // SAFETY: the region's blocks tile its block area, each header telling its size,
+        // checked before it is followed.
+        unsafe {
+            while b < base + EPILOGUE {
+                let size = size_of(b);
+                if !header_intact(b) || size < MIN_BLOCK || size > base + EPILOGUE - b {
+                    return false;
+                }
+                if p < b + size {
+                    return bits(b) & IN_USE == 0;
+                }
+                b += size;
+            }
+        }
+        false
     }
 
     /// `Heap::free`: retires the block and merges it with its free neighbours.
@@ -136,7 +171,8 @@ impl<S: RegionSource> BestFitHeap<S> {
     /// off the in-use counts; returns its header. Its neighbours and bins are left as they
     /// are: the caller coalesces (`coalesce_and_insert`). IN_USE is cleared even in a header
     /// that a merge is about to absorb, so that a second free of `p` is recognised as a
-    /// double free (as long as its page stays resident: see `validate`).
+    /// double free (once its page is given back, `validate` finds the free block that holds
+    /// it instead).
     ///
     /// # Safety
     /// As for [`validate`](Self::validate).

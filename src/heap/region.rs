@@ -14,6 +14,10 @@ pub struct Region {
     /// The arena whose heap owns this region (the same as its chunk map entry says), for
     /// checks that a heap link stays inside its own heap without a radix walk.
     pub arena: u8,
+    /// Best fit: the end of the highest block this region ever handed out (0: none), so
+    /// that memory past it, never the program's, is not taken for a freed block when a
+    /// bad free is reported (`BestFitHeap::validate`). Buddy leaves it 0.
+    pub handed_out_to: usize,
 }
 
 impl Region {
@@ -97,6 +101,7 @@ impl Regions {
                 prev: core::ptr::null_mut(),
                 used: 0,
                 arena,
+                handed_out_to: 0,
             });
             if !self.first.is_null() {
                 (*self.first).prev = region;
