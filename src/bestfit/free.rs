@@ -63,11 +63,14 @@ impl<S: RegionSource> BestFitHeap<S> {
         // A header whose page was given back (a purge, a trim) reads 0: the block was freed
         // and merged into a larger free block, which is what a walk of the region finds.
         // Memory the region never handed out reads 0 as well, and is no freed block.
-        // SAFETY: as above; the walk reads the region's block headers.
-        if unsafe { word(p - HEADER) } == 0
-            && p < unsafe { (*region_of(p)).handed_out_to }
-            && unsafe { self.inside_free_block(p) }
-        {
+        // SAFETY: as above; the region's header is at its start, and the walk reads the
+        // region's block headers.
+        let freed = unsafe {
+            word(p - HEADER) == 0
+                && p < (*region_of(p)).handed_out_to
+                && self.inside_free_block(p)
+        };
+        if freed {
             return Err(Misuse::DoubleFree);
         }
         Err(Misuse::InvalidPointer)
