@@ -3,6 +3,7 @@
 //! flush's batch with each run of neighbours merged once.
 
 use super::BestFitHeap;
+use super::region::intact_size;
 use super::block::{
     EPILOGUE, FIRST_BLOCK, FLAGS, HEADER, IN_USE, MIN_BLOCK, PREV_IN_USE, bits, header_intact,
     is_live, make_free, scrub_links, set_header, set_live, set_prev_in_use, size_of, word,
@@ -91,10 +92,9 @@ impl<S: RegionSource> BestFitHeap<S> {
         // checked before it is followed.
         unsafe {
             while b < base + EPILOGUE {
-                let size = size_of(b);
-                if !header_intact(b) || size < MIN_BLOCK || size > base + EPILOGUE - b {
+                let Some(size) = intact_size(b) else {
                     return false;
-                }
+                };
                 if p < b + size {
                     return bits(b) & IN_USE == 0;
                 }

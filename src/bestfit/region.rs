@@ -6,10 +6,23 @@ use super::BestFitHeap;
 use super::bins::{LARGEST_EXACT_BIN, MIXED_BIN};
 use super::free::PURGE_MIN;
 use super::block::{
-    AREA, EPILOGUE, FIRST_BLOCK, FLAGS, IN_USE, MIN_BLOCK, header_intact, make_free, set_header,
+    AREA, EPILOGUE, FIRST_BLOCK, IN_USE, MIN_BLOCK, header_intact, make_free, set_header,
     size_of, word,
 };
 use crate::heap::{CHUNK, Region, RegionSource};
+
+/// The size of block `b` if its header is intact and the block lies inside its region;
+/// `None` for a damaged header, whose size must not be followed.
+///
+/// # Safety
+/// `b` is a block header of a region of this heap.
+pub(super) unsafe fn intact_size(b: usize) -> Option<usize> {
+    let end = (b & !(CHUNK - 1)) + EPILOGUE;
+    // SAFETY: b is a block header.
+    let size = unsafe { size_of(b) };
+    // SAFETY: as above.
+    (unsafe { header_intact(b) } && size >= MIN_BLOCK && size <= end - b).then_some(size)
+}
 
 impl<S: RegionSource> BestFitHeap<S> {
     /// Maps one more region, which becomes a single free block.
@@ -111,19 +124,18 @@ impl<S: RegionSource> BestFitHeap<S> {
         }
     }
 
-    /// The size of the free block `b`, its header proven intact and the block inside its
-    /// region: a damaged size would steer a purge into live blocks.
+    /// The size of block `b`, its header proven intact and the block inside its region
+    /// (a damaged size would steer a purge into live blocks, or a walk out of the region):
+    /// the damage is reported.
     ///
     /// # Safety
     /// `b` is a block header of this heap.
     unsafe fn checked_size(&self, b: usize) -> usize {
-        let end = (b & !(CHUNK - 1)) + EPILOGUE;
-        // SAFETY: b is a block header of one of our regions.
-        let size = unsafe { self.checked_bits(b) } & !FLAGS;
-        if size < MIN_BLOCK || size > end - b {
-            self.corrupted(b);
+        // SAFETY: forwarded from the caller.
+        match unsafe { intact_size(b) } {
+            Some(size) => size,
+            None => self.corrupted(b),
         }
-        size
     }
 
     /// Gives back the pages inside every free block of `min` bytes or more, counted as
@@ -137,12 +149,7 @@ impl<S: RegionSource> BestFitHeap<S> {
                 let base = region as usize;
                 let mut b = base + FIRST_BLOCK;
                 while b < base + EPILOGUE {
-                    // A damaged header is reported, not trusted: its size would steer the
-                    // madvise below into live blocks.
-                    let size = size_of(b);
-                    if !header_intact(b) || size < MIN_BLOCK || size > base + EPILOGUE - b {
-                        self.corrupted(b);
-                    }
+                    let size = self.checked_size(b);
                     if word(b) & IN_USE == 0 && size >= min {
                         // Keep the header and links at the front and the footer at the end.
                         if purge {
